@@ -1,0 +1,11 @@
+// Tests are TypeScript ESM (the `webgpu` package is ESM only), transpiled by swc.
+// One worker: each process that opens Dawn on lavapipe already uses every core.
+export default {
+  testMatch: ['<rootDir>/kernels-test/**/*.test.ts', '<rootDir>/src/**/*.test.ts'],
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'es6' } }] },
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  testEnvironment: 'node',
+  testTimeout: 120000,
+  maxWorkers: 1,
+};

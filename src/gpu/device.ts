@@ -1,0 +1,184 @@
+// The one place that opens Dawn. It keeps the `create()` result alive for the life of the process
+// (if it is garbage-collected the next dispatch crashes), picks the adapter, and turns WebGPU's
+// asynchronous errors into thrown errors that name the kernel that caused them.
+import { create } from './dawn.js';
+import { BufferPool } from './pool.js';
+import { Encoder, type BufferBinding } from './encoder.js';
+import { KernelCache, type KernelSpec } from './kernel.js';
+
+export interface GpuOptions {
+  /** Dawn backend: vulkan, metal, d3d12, null, ... (env CSG_WEBGPU_BACKEND). */
+  backend?: string;
+  /** Adapter name as Dawn lists it (env CSG_WEBGPU_ADAPTER). */
+  adapter?: string;
+  /** Print the adapter line (env CSG_WEBGPU_QUIET=1 silences it). */
+  verbose?: boolean;
+}
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  backend: string;
+  features: string[];
+}
+
+export class GpuError extends Error {
+  override name = 'GpuError';
+}
+
+/** Kept at module scope: the instance must outlive every device made from it. */
+let dawnInstance: GPU | null = null;
+let current: Promise<Gpu> | null = null;
+
+export class Gpu {
+  readonly pool: BufferPool;
+  readonly encoder: Encoder;
+  readonly kernels: KernelCache;
+  lost: string | null = null;
+  private pendingErrors: Promise<string | null>[] = [];
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterDescription,
+  ) {
+    this.pool = new BufferPool(device);
+    this.encoder = new Encoder(this);
+    this.kernels = new KernelCache(this);
+    device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.lost = `GPU device lost (${info.reason}): ${info.message}`;
+    });
+    device.addEventListener('uncapturederror', (ev) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      this.pendingErrors.push(Promise.resolve(`uncaptured GPU error: ${err.message}`));
+    });
+  }
+
+  get hasSubgroups(): boolean {
+    return this.device.features.has('subgroups');
+  }
+
+  /** Runs `make` inside validation and out-of-memory error scopes; errors surface at the next check(). */
+  guarded<T>(what: string, make: () => T): T {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    const result = make();
+    const validation = this.device.popErrorScope();
+    const oom = this.device.popErrorScope();
+    this.pendingErrors.push(
+      Promise.all([validation, oom]).then(([v, o]) => {
+        if (o) return `${what}: out of GPU memory: ${o.message}`;
+        if (v) return `${what}: ${v.message}`;
+        return null;
+      }),
+    );
+    return result;
+  }
+
+  /** Throws the first error recorded since the last check, or a lost-device error. */
+  async check(): Promise<void> {
+    const errors = this.pendingErrors;
+    this.pendingErrors = [];
+    const messages = (await Promise.all(errors)).filter((m): m is string => m !== null);
+    if (this.lost) throw new GpuError(this.lost);
+    if (messages.length > 0) throw new GpuError(messages.join('\n'));
+  }
+
+  /** Records one dispatch of a kernel; it runs at the next flush. */
+  run(
+    spec: KernelSpec,
+    buffers: Record<string, BufferBinding>,
+    params: Record<string, number | readonly number[]>,
+    workgroups: readonly [number, number?, number?],
+  ): void {
+    this.encoder.dispatch(this.kernels.get(spec), buffers, params, workgroups);
+  }
+
+  assertAlive(): void {
+    if (this.lost) throw new GpuError(this.lost);
+  }
+
+  destroy(): void {
+    this.encoder.discard();
+    this.pool.destroyAll();
+    this.device.destroy();
+  }
+}
+
+function optionsFromEnv(): GpuOptions {
+  return {
+    backend: process.env.CSG_WEBGPU_BACKEND || undefined,
+    adapter: process.env.CSG_WEBGPU_ADAPTER || undefined,
+    verbose: process.env.CSG_WEBGPU_QUIET !== '1',
+  };
+}
+
+async function open(options: GpuOptions): Promise<Gpu> {
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const flags: string[] = [];
+  if (options.backend) flags.push(`backend=${options.backend}`);
+  if (options.adapter) flags.push(`adapter=${options.adapter}`);
+  dawnInstance ??= create(flags);
+  const adapter = await dawnInstance.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    throw new GpuError(
+      'WebGPU found no adapter. Dawn needs a Vulkan driver (Metal on macOS, D3D12 on Windows); ' +
+        'without a GPU install Mesa lavapipe >= 24 (`npm run setup` does this on Debian/Ubuntu as root).',
+    );
+  }
+  const wanted: GPUFeatureName[] = ['subgroups', 'shader-f16', 'timestamp-query'];
+  const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+  const limits = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredFeatures,
+    requiredLimits: {
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      maxBufferSize: limits.maxBufferSize,
+      maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: limits.maxComputeWorkgroupSizeY,
+      maxStorageBuffersPerShaderStage: limits.maxStorageBuffersPerShaderStage,
+    },
+  });
+  const info = adapter.info;
+  const description: AdapterDescription = {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
+    backend: options.backend ?? 'default',
+    features: [...device.features].sort(),
+  };
+  if (options.verbose) {
+    const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ');
+    process.stderr.write(`[gpu] adapter: ${name} (backend ${description.backend}); features: ${description.features.join(', ')}\n`);
+  }
+  return new Gpu(device, description);
+}
+
+/** The process-wide GPU, opened on first use. */
+export function getGpu(options: GpuOptions = {}): Promise<Gpu> {
+  current ??= open({ ...optionsFromEnv(), ...options });
+  return current;
+}
+
+/** Synchronous access once getGpu() has resolved (ops need it to encode without awaiting). */
+let resolved: Gpu | null = null;
+export async function initGpu(options: GpuOptions = {}): Promise<Gpu> {
+  resolved = await getGpu(options);
+  return resolved;
+}
+export function gpu(): Gpu {
+  if (!resolved) throw new GpuError('GPU not initialised: await initGpu() first');
+  return resolved;
+}
+
+/** Destroys the device and drops the instance so Node can exit. */
+export function closeGpu(): void {
+  resolved?.destroy();
+  resolved = null;
+  current = null;
+  dawnInstance = null;
+}

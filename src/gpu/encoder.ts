@@ -1,0 +1,172 @@
+// Records dispatches into one command encoder until something must be read back (or the uniform
+// staging area fills up), then submits them as one command buffer. Per-dispatch parameters go into a
+// staging block uploaded with one writeBuffer just before the submit; queue order makes reusing the
+// uniform buffer after a submit safe.
+import type { Gpu } from './device.js';
+import { GpuError } from './device.js';
+import { packParams, type Kernel } from './kernel.js';
+
+export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+
+const UNIFORM_BYTES = 1 << 20;
+const UNIFORM_ALIGN = 256;
+const MAX_WORKGROUPS = 65535;
+
+export class Encoder {
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private uniform: GPUBuffer;
+  private staging = new ArrayBuffer(UNIFORM_BYTES);
+  private stagingView = new DataView(this.staging);
+  private uniformUsed = 0;
+  /** Kernel names recorded since the last submit, for error messages. */
+  private recorded: string[] = [];
+  dispatchCount = 0;
+  submitCount = 0;
+
+  constructor(private gpu: Gpu) {
+    this.uniform = gpu.device.createBuffer({ size: UNIFORM_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  }
+
+  get pending(): boolean {
+    return this.encoder !== null;
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    this.gpu.assertAlive();
+    this.encoder ??= this.gpu.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    this.pass ??= this.commandEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  dispatch(
+    kernel: Kernel,
+    buffers: Record<string, BufferBinding>,
+    params: Record<string, number | readonly number[]>,
+    workgroups: readonly [number, number?, number?],
+  ): void {
+    const [x, y = 1, z = 1] = workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    if (x > MAX_WORKGROUPS || y > MAX_WORKGROUPS || z > MAX_WORKGROUPS) {
+      throw new GpuError(`kernel ${kernel.name}: dispatch [${x}, ${y}, ${z}] exceeds ${MAX_WORKGROUPS} workgroups per dimension`);
+    }
+    let uniformOffset = -1;
+    if (kernel.params) {
+      if (this.uniformUsed + kernel.params.size > UNIFORM_BYTES) this.flush();
+      uniformOffset = this.uniformUsed;
+      packParams(kernel, params, this.stagingView, uniformOffset);
+      this.uniformUsed += Math.ceil(kernel.params.size / UNIFORM_ALIGN) * UNIFORM_ALIGN;
+    } else if (Object.keys(params).length) {
+      throw new GpuError(`kernel ${kernel.name} takes no params`);
+    }
+    const entries: GPUBindGroupEntry[] = [];
+    for (const [name, slot] of kernel.slots) {
+      if (slot.kind === 'uniform') {
+        entries.push({ binding: slot.binding, resource: { buffer: this.uniform, offset: uniformOffset, size: kernel.params!.size } });
+        continue;
+      }
+      const b = buffers[name];
+      if (!b) throw new GpuError(`kernel ${kernel.name}: buffer '${name}' not bound`);
+      entries.push({ binding: slot.binding, resource: 'buffer' in b ? b : { buffer: b } });
+    }
+    for (const name of Object.keys(buffers)) {
+      if (!kernel.slots.has(name)) throw new GpuError(`kernel ${kernel.name}: it has no binding '${name}'`);
+    }
+    const pass = this.computePass();
+    this.gpu.guarded(`kernel ${kernel.name}`, () => {
+      const group = this.gpu.device.createBindGroup({ layout: kernel.layout, entries });
+      pass.setPipeline(kernel.pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(x, y, z);
+    });
+    this.recorded.push(kernel.name);
+    this.dispatchCount++;
+  }
+
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Submits everything recorded so far as one command buffer. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    const names = this.recorded;
+    this.gpu.guarded(`submitting ${names.length} dispatches (${summarise(names)})`, () => {
+      if (this.uniformUsed > 0) this.gpu.device.queue.writeBuffer(this.uniform, 0, this.staging, 0, this.uniformUsed);
+      this.gpu.device.queue.submit([this.encoder!.finish()]);
+    });
+    this.encoder = null;
+    this.uniformUsed = 0;
+    this.recorded = [];
+    this.submitCount++;
+  }
+
+  /** Drops unsubmitted work (used when tearing down). */
+  discard(): void {
+    this.pass = null;
+    this.encoder = null;
+    this.uniformUsed = 0;
+    this.recorded = [];
+  }
+
+  /** Flushes and waits for the GPU to finish; throws errors recorded on the way. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.gpu.device.queue.onSubmittedWorkDone();
+    await this.gpu.check();
+  }
+
+  /** Copies `bytes` from `src` to the CPU. Flushes pending work first. */
+  async read(src: GPUBuffer, bytes: number, srcOffset = 0): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.gpu.device.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      if (size > 0) this.copy(src, srcOffset, staging, 0, size);
+      this.flush();
+      await this.gpu.check();
+      await staging.mapAsync(GPUMapMode.READ);
+      return staging.getMappedRange(0, size).slice(0, bytes);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /** Writes CPU data into a buffer; pending dispatches are submitted first so they see the old contents. */
+  write(dst: GPUBuffer, data: ArrayBufferView, dstOffset = 0): void {
+    this.flush();
+    const bytes = data.byteLength;
+    const padded = Math.ceil(bytes / 4) * 4;
+    if (padded === bytes) {
+      this.gpu.device.queue.writeBuffer(dst, dstOffset, data.buffer, data.byteOffset, bytes);
+    } else {
+      const tmp = new Uint8Array(padded);
+      tmp.set(new Uint8Array(data.buffer, data.byteOffset, bytes));
+      this.gpu.device.queue.writeBuffer(dst, dstOffset, tmp);
+    }
+  }
+}
+
+function summarise(names: string[]): string {
+  const counts = new Map<string, number>();
+  for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+  const parts = [...counts].slice(0, 6).map(([n, c]) => (c > 1 ? `${n}×${c}` : n));
+  return parts.join(', ') + (counts.size > 6 ? ', …' : '');
+}
+
+/** Splits a 1-D count of workgroups into an [x, y] grid within the per-dimension limit. */
+export function grid(workgroups: number): [number, number] {
+  if (workgroups <= MAX_WORKGROUPS) return [Math.max(1, workgroups), 1];
+  const y = Math.ceil(workgroups / MAX_WORKGROUPS);
+  return [Math.ceil(workgroups / y), y];
+}

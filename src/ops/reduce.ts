@@ -1,0 +1,137 @@
+// Sum, mean and max along one axis (keepdim optional), with their gradients.
+import { gpu, grid } from '../gpu/index.js';
+import { Tensor, TensorError, defineOp, assertDtype, type Shape } from '../tensor/index.js';
+
+interface AxisAttrs {
+  axis: number;
+  keepdim: boolean;
+}
+
+function normaliseAxis(x: Tensor, axis: number, where: string): number {
+  const a = axis < 0 ? axis + x.rank : axis;
+  if (a < 0 || a >= x.rank) throw new TensorError(`${where}: axis ${axis} out of range for rank ${x.rank}`);
+  return a;
+}
+
+function split(shape: Shape, axis: number): { outer: number; r: number; inner: number } {
+  let outer = 1;
+  let inner = 1;
+  for (let i = 0; i < axis; i++) outer *= shape[i]!;
+  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i]!;
+  return { outer, r: shape[axis]!, inner };
+}
+
+function reducedShape(shape: Shape, axis: number, keepdim: boolean): number[] {
+  return keepdim ? shape.map((d, i) => (i === axis ? 1 : d)) : shape.filter((_, i) => i !== axis);
+}
+
+/** Rows are long and few: a workgroup per row beats a thread per row. */
+function useRows(outer: number, r: number, inner: number): boolean {
+  return inner === 1 && r >= 256 && outer < 4096;
+}
+
+function launchSum(x: Tensor, axis: number, keepdim: boolean, scale: number): Tensor {
+  const { outer, r, inner } = split(x.shape, axis);
+  const out = Tensor.empty(reducedShape(x.shape, axis, keepdim));
+  const params = { outer, r, inner, scale };
+  if (useRows(outer, r, inner)) {
+    gpu().run({ family: 'reduce', entry: 'sum_rows' }, { x: x.buffer, out: out.buffer }, params, grid(outer));
+  } else {
+    gpu().run({ family: 'reduce', entry: 'sum_strided' }, { x: x.buffer, out: out.buffer }, params, grid(Math.ceil((outer * inner) / 64)));
+  }
+  return out;
+}
+
+/** Broadcasts a reduced gradient back along `axis`, times `scale`. */
+function expandAlong(g: Tensor, shape: Shape, axis: number, scale: number): Tensor {
+  const { outer, r, inner } = split(shape, axis);
+  const keep = g.view(reducedShape(shape, axis, true));
+  const out = Tensor.empty(shape);
+  // Reuse the elementwise broadcast path: out = g (broadcast) * scale.
+  gpu().run(
+    { family: 'elementwise', entry: 'binary_broadcast', defines: { UNARY: 'x', BINARY: 'x * alpha' } },
+    { a: keep.buffer, b: keep.buffer, out: out.buffer },
+    {
+      n: out.size,
+      rank: 3,
+      alpha: scale,
+      beta: 0,
+      shape: [outer, r, inner, 0, 0, 0, 0, 0],
+      aStrides: [inner, 0, 1, 0, 0, 0, 0, 0],
+      bStrides: [inner, 0, 1, 0, 0, 0, 0, 0],
+    },
+    grid(Math.ceil(out.size / 256)),
+  );
+  keep.dispose();
+  return out;
+}
+
+const sumOp = defineOp<AxisAttrs>({
+  name: 'sum',
+  forward: ([x], { axis, keepdim }) => ({ out: launchSum(x!, axis, keepdim, 1) }),
+  backward: ({ grad, inputs: [x], attrs: { axis } }) => [expandAlong(grad, x!.shape, axis, 1)],
+});
+
+const meanOp = defineOp<AxisAttrs>({
+  name: 'mean',
+  forward: ([x], { axis, keepdim }) => ({ out: launchSum(x!, axis, keepdim, 1 / x!.shape[axis]!) }),
+  backward: ({ grad, inputs: [x], attrs: { axis } }) => [expandAlong(grad, x!.shape, axis, 1 / x!.shape[axis]!)],
+});
+
+const maxOp = defineOp<AxisAttrs>({
+  name: 'max',
+  forward: ([x], { axis, keepdim }) => {
+    const { outer, r, inner } = split(x!.shape, axis);
+    const out = Tensor.empty(reducedShape(x!.shape, axis, keepdim));
+    const argmax = Tensor.empty(out.shape, 'u32');
+    const params = { outer, r, inner, scale: 1 };
+    const buffers = { x: x!.buffer, out: out.buffer, argmax: argmax.buffer };
+    if (useRows(outer, r, inner)) gpu().run({ family: 'reduce', entry: 'max_rows' }, buffers, params, grid(outer));
+    else gpu().run({ family: 'reduce', entry: 'max_strided' }, buffers, params, grid(Math.ceil((outer * inner) / 64)));
+    return { out, saved: [argmax] };
+  },
+  backward: ({ grad, inputs: [x], saved: [argmax], attrs: { axis } }) => {
+    const { outer, r, inner } = split(x!.shape, axis);
+    const gx = Tensor.empty(x!.shape);
+    gpu().run(
+      { family: 'reduce', entry: 'max_backward' },
+      { x: grad.buffer, out: gx.buffer, argmax: argmax!.buffer },
+      { outer, r, inner, scale: 1 },
+      grid(Math.ceil(gx.size / 256)),
+    );
+    return [gx];
+  },
+});
+
+function reduceArgs(x: Tensor, axis: number, keepdim: boolean, where: string): AxisAttrs {
+  assertDtype(x, 'f32', where);
+  const a = normaliseAxis(x, axis, where);
+  if (x.shape[a] === 0) throw new TensorError(`${where}: cannot reduce an empty axis`);
+  return { axis: a, keepdim };
+}
+
+export const sum = (x: Tensor, axis: number, keepdim = false): Tensor => sumOp([x], reduceArgs(x, axis, keepdim, 'sum'));
+export const mean = (x: Tensor, axis: number, keepdim = false): Tensor => meanOp([x], reduceArgs(x, axis, keepdim, 'mean'));
+/** Max along an axis; the gradient flows to the first arg-max. */
+export const max = (x: Tensor, axis: number, keepdim = false): Tensor => maxOp([x], reduceArgs(x, axis, keepdim, 'max'));
+
+/** Sum of every element, as a one-element tensor of shape []. */
+export function sumAll(x: Tensor): Tensor {
+  return sum(reshapeFlat(x), 0);
+}
+
+const reshapeOp = defineOp<{ shape: Shape }>({
+  name: 'reshape',
+  forward: ([x], { shape }) => ({ out: x!.view(shape) }),
+  backward: ({ grad, inputs: [x] }) => [grad.view(x!.shape)],
+});
+
+export const reshape = (x: Tensor, shape: Shape): Tensor => {
+  const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const resolved = shape.map((d) => (d === -1 ? x.size / known : d));
+  return reshapeOp([x], { shape: resolved });
+};
+
+function reshapeFlat(x: Tensor): Tensor {
+  return reshape(x, [x.size]);
+}

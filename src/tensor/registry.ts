@@ -1,0 +1,65 @@
+// Ops are registered by name, each with its forward (a kernel launch) and its backward rule side by
+// side, as in tfjs-core. The tape (src/autograd) installs a recorder to decide what goes on it; this
+// layer knows nothing else about autograd.
+import { Tensor, TensorError } from './tensor.js';
+
+export interface BackwardArgs<A> {
+  grad: Tensor;
+  inputs: readonly Tensor[];
+  out: Tensor;
+  saved: readonly Tensor[];
+  attrs: A;
+}
+
+export interface OpDef<A> {
+  name: string;
+  /** Runs the kernels. `saved` are tensors the op made for its backward; they are freed if unused. */
+  forward(inputs: readonly Tensor[], attrs: A): { out: Tensor; saved?: Tensor[] };
+  /** One gradient per input (null where the input takes none). Runs with recording off. */
+  backward?(args: BackwardArgs<A>): (Tensor | null)[];
+}
+
+export interface OpRecord {
+  op: OpDef<any>;
+  inputs: readonly Tensor[];
+  attrs: unknown;
+  saved: Tensor[];
+  out: Tensor;
+}
+
+export type Recorder = (record: OpRecord) => boolean;
+
+const registry = new Map<string, OpDef<any>>();
+let recorder: Recorder | null = null;
+
+export function setRecorder(r: Recorder | null): void {
+  recorder = r;
+}
+
+export function getOp(name: string): OpDef<any> {
+  const op = registry.get(name);
+  if (!op) throw new TensorError(`no op registered as '${name}'`);
+  return op;
+}
+
+export function registeredOps(): string[] {
+  return [...registry.keys()].sort();
+}
+
+/** Registers an op and returns the function that applies it (and records it on the tape). */
+export function defineOp<A = Record<string, never>>(def: OpDef<A>): (inputs: readonly Tensor[], attrs: A) => Tensor {
+  if (registry.has(def.name)) throw new TensorError(`op '${def.name}' registered twice`);
+  registry.set(def.name, def);
+  return (inputs, attrs) => {
+    for (const t of inputs) void t.buffer; // throws a clear error on a disposed input
+    const { out, saved = [] } = def.forward(inputs, attrs);
+    const record: OpRecord = { op: def, inputs, attrs, saved, out };
+    if (def.backward && recorder?.(record)) {
+      out.gradFn = record;
+      out.requiresGrad = true;
+    } else {
+      for (const s of saved) s.dispose();
+    }
+    return out;
+  };
+}

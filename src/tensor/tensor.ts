@@ -1,0 +1,217 @@
+// A tensor is a GPU buffer with a shape and a dtype. Reshaped views share the buffer through a
+// reference-counted storage, so dispose() frees the memory only when the last view goes.
+import { gpu, GpuError } from '../gpu/index.js';
+import type { OpRecord } from './registry.js';
+
+export type DType = 'f32' | 'i32' | 'u32';
+export type Shape = readonly number[];
+export type TypedArray = Float32Array | Int32Array | Uint32Array;
+
+export function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function shapeStr(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
+
+function checkShape(shape: Shape): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new TensorError(`invalid shape ${shapeStr(shape)}: dimensions must be non-negative integers`);
+  }
+}
+
+export class TensorError extends Error {
+  override name = 'TensorError';
+}
+
+class Storage {
+  refs = 1;
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+  ) {}
+  release(): void {
+    if (--this.refs === 0) gpu().pool.release(this.buffer);
+  }
+}
+
+// Scopes: every tensor made inside scope() is disposed at its end unless returned or kept.
+const scopeStack: Set<Tensor>[] = [];
+
+let nextId = 1;
+
+export class Tensor {
+  readonly id = nextId++;
+  readonly size: number;
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  /** The op that made this tensor, while it is on the tape. */
+  gradFn: OpRecord | null = null;
+  /** Optional name (parameters carry their state_dict name). */
+  name = '';
+  private storage: Storage | null;
+
+  private constructor(
+    readonly shape: Shape,
+    readonly dtype: DType,
+    storage: Storage,
+  ) {
+    this.size = sizeOf(shape);
+    this.storage = storage;
+    scopeStack[scopeStack.length - 1]?.add(this);
+  }
+
+  /** Uninitialised tensor from the buffer pool. */
+  static empty(shape: Shape, dtype: DType = 'f32'): Tensor {
+    checkShape(shape);
+    const bytes = sizeOf(shape) * 4;
+    return new Tensor([...shape], dtype, new Storage(gpu().pool.acquire(bytes), bytes));
+  }
+
+  static from(data: ArrayLike<number>, shape: Shape, dtype: DType = 'f32'): Tensor {
+    checkShape(shape);
+    if (data.length !== sizeOf(shape)) {
+      throw new TensorError(`Tensor.from: ${data.length} values do not fill shape ${shapeStr(shape)} (${sizeOf(shape)} elements)`);
+    }
+    const t = Tensor.empty(shape, dtype);
+    const arr = dtype === 'f32' ? Float32Array.from(data) : dtype === 'i32' ? Int32Array.from(data) : Uint32Array.from(data);
+    if (arr.length > 0) gpu().encoder.write(t.buffer, arr);
+    return t;
+  }
+
+  static scalar(value: number, dtype: DType = 'f32'): Tensor {
+    return Tensor.from([value], [], dtype);
+  }
+
+  get disposed(): boolean {
+    return this.storage === null;
+  }
+
+  get buffer(): GPUBuffer {
+    if (!this.storage) throw new TensorError(`tensor #${this.id}${this.name ? ` '${this.name}'` : ''} ${shapeStr(this.shape)} used after dispose`);
+    return this.storage.buffer;
+  }
+
+  get bytes(): number {
+    return this.size * 4;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** A view with another shape over the same storage (no copy, no tape entry; use ops.reshape for that). */
+  view(shape: Shape): Tensor {
+    checkShape(shape);
+    if (sizeOf(shape) !== this.size) throw new TensorError(`cannot view ${shapeStr(this.shape)} as ${shapeStr(shape)}: sizes differ`);
+    const s = this.storage;
+    if (!s) throw new TensorError(`tensor #${this.id} ${shapeStr(this.shape)} used after dispose`);
+    s.refs++;
+    return new Tensor([...shape], this.dtype, s);
+  }
+
+  /** Overwrites the contents from the CPU. */
+  write(data: ArrayLike<number>): void {
+    if (data.length !== this.size) throw new TensorError(`write: ${data.length} values for a tensor of ${this.size}`);
+    const arr = this.dtype === 'f32' ? Float32Array.from(data) : this.dtype === 'i32' ? Int32Array.from(data) : Uint32Array.from(data);
+    gpu().encoder.write(this.buffer, arr);
+  }
+
+  async read(): Promise<TypedArray> {
+    const raw = await gpu().encoder.read(this.buffer, this.bytes);
+    return this.dtype === 'f32' ? new Float32Array(raw) : this.dtype === 'i32' ? new Int32Array(raw) : new Uint32Array(raw);
+  }
+
+  async readFloat32(): Promise<Float32Array> {
+    if (this.dtype !== 'f32') throw new TensorError(`readFloat32 on a ${this.dtype} tensor`);
+    return (await this.read()) as Float32Array;
+  }
+
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new TensorError(`item() needs a one-element tensor, got ${shapeStr(this.shape)}`);
+    return (await this.read())[0]!;
+  }
+
+  dispose(): void {
+    if (!this.storage) return;
+    this.storage.release();
+    this.storage = null;
+    this.gradFn = null;
+    for (const s of scopeStack) s.delete(this);
+  }
+
+  /** Takes the tensor out of every enclosing scope, so it outlives them. */
+  keep(): this {
+    for (const s of scopeStack) s.delete(this);
+    return this;
+  }
+
+  toString(): string {
+    return `Tensor#${this.id}${this.name ? `(${this.name})` : ''} ${this.dtype}${shapeStr(this.shape)}`;
+  }
+}
+
+function collect(result: unknown, into: Set<Tensor>): void {
+  if (result instanceof Tensor) into.add(result);
+  else if (Array.isArray(result)) for (const r of result) collect(r, into);
+  else if (result && typeof result === 'object' && !(result instanceof Promise)) for (const r of Object.values(result)) collect(r, into);
+}
+
+function closeScope(made: Set<Tensor>, result: unknown): void {
+  const keep = new Set<Tensor>();
+  collect(result, keep);
+  scopeStack.pop();
+  const parent = scopeStack[scopeStack.length - 1];
+  for (const t of made) {
+    if (keep.has(t)) parent?.add(t);
+    else t.dispose();
+  }
+}
+
+/**
+ * Runs fn; disposes every tensor it made except those it returns (found in arrays and plain objects
+ * too), which move to the outer scope.
+ */
+export function scope<T>(fn: () => T): T {
+  const made = new Set<Tensor>();
+  scopeStack.push(made);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    closeScope(made, undefined);
+    throw e;
+  }
+  closeScope(made, result);
+  return result;
+}
+
+/** scope() for async work: no other scope may open and close concurrently. */
+export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
+  const made = new Set<Tensor>();
+  scopeStack.push(made);
+  let result: T;
+  try {
+    result = await fn();
+  } catch (e) {
+    closeScope(made, undefined);
+    throw e;
+  }
+  closeScope(made, result);
+  return result;
+}
+
+export function assertDtype(t: Tensor, dtype: DType, where: string): void {
+  if (t.dtype !== dtype) throw new TensorError(`${where}: expected a ${dtype} tensor, got ${t.dtype} ${shapeStr(t.shape)}`);
+}
+
+export function assertShape(t: Tensor, shape: Shape, where: string): void {
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new TensorError(`${where}: expected shape ${shapeStr(shape)}, got ${shapeStr(t.shape)}`);
+  }
+}
+
+export { GpuError };
