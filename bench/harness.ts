@@ -1,0 +1,80 @@
+// Kernel microbenchmarks: each case encodes its work once per iteration; the harness times
+// whole submissions (encode + submit + wait) after a warm-up and reports the median.
+import { gpu } from '../src/gpu/index.js';
+
+export interface Peer {
+  name: string;
+  /** Prepares the peer and returns one timed iteration (it must wait for its own completion). */
+  setup(): Promise<() => Promise<void>>;
+  dispose?(): void;
+}
+
+export interface BenchCase {
+  name: string;
+  shape: string;
+  /** Floating-point operations of one iteration (for GFLOP/s). */
+  flops?: number;
+  /** Bytes moved by one iteration (for GB/s). */
+  bytes?: number;
+  /** Allocates inputs and returns the function that records one iteration's dispatches. */
+  setup(): () => void;
+  dispose?(): void;
+  peer?: Peer;
+  /** Iterations to time (default: enough for ~1 s, 3 to 50). */
+  iterations?: number;
+}
+
+export interface BenchResult {
+  name: string;
+  shape: string;
+  ms: number;
+  gflops?: number;
+  gbps?: number;
+  peer?: { name: string; ms: number };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function timeIterations(iterate: () => Promise<void>, fixed?: number): Promise<number> {
+  await iterate(); // warm-up: compiles pipelines, fills the pool
+  const first = performance.now();
+  await iterate();
+  const once = performance.now() - first;
+  const n = fixed ?? Math.min(50, Math.max(3, Math.round(1000 / Math.max(once, 1e-3))));
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await iterate();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+export async function runCase(c: BenchCase): Promise<BenchResult> {
+  const record = c.setup();
+  const g = gpu();
+  const ms = await timeIterations(async () => {
+    record();
+    await g.encoder.sync();
+  }, c.iterations);
+  c.dispose?.();
+  const result: BenchResult = { name: c.name, shape: c.shape, ms };
+  if (c.flops) result.gflops = c.flops / (ms * 1e6);
+  if (c.bytes) result.gbps = c.bytes / (ms * 1e6);
+  if (c.peer) {
+    const iterate = await c.peer.setup();
+    result.peer = { name: c.peer.name, ms: await timeIterations(iterate, c.iterations) };
+    c.peer.dispose?.();
+  }
+  return result;
+}
+
+export function formatRow(r: BenchResult): string {
+  const rate = r.gflops !== undefined ? `${r.gflops.toFixed(2)} GFLOP/s` : r.gbps !== undefined ? `${r.gbps.toFixed(2)} GB/s` : '';
+  const peer = r.peer ? `  ${r.peer.name}: ${r.peer.ms.toFixed(2)} ms (ours ${(r.peer.ms / r.ms).toFixed(2)}× faster)` : '';
+  return `${r.name.padEnd(44)} ${r.shape.padEnd(30)} ${r.ms.toFixed(3).padStart(10)} ms  ${rate.padStart(16)}${peer}`;
+}

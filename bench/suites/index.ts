@@ -1,0 +1,5 @@
+// One entry per kernel family; each returns its cases (async so peers can load lazily).
+import type { BenchCase } from '../harness.js';
+import { elementwiseCases } from './elementwise.js';
+
+export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases];
