@@ -1,0 +1,303 @@
+// Matrix multiplication (2-D and batched, optional transposes) and nn.Linear, with gradients.
+// Kernels: shaders/matmul.wgsl (pack, gemm_register, gemm_tiled) and shaders/matmul_subgroup.wgsl
+// (gemm_subgroup). Every launch packs what the chosen GEMM needs (transposes applied, sizes padded
+// with zeros to its blocks) in O(M·K + K·N) work, so the O(M·N·K) loops are branch-free.
+import { gpu, grid, GpuError } from '../gpu/index.js';
+import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
+import { launchBinary } from './elementwise.js';
+import { sum } from './reduce.js';
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+}
+
+/**
+ * subgroup: lavapipe's fastest (needs subgroups of 8); register: 8×4 register blocks, the best
+ * without subgroups on a CPU adapter; tiled: shared-memory tiles, for real GPUs.
+ */
+export type MatmulVariant = 'subgroup' | 'register' | 'tiled';
+
+const BLOCKS: Record<MatmulVariant, { m: number; n: number; k: number }> = {
+  subgroup: { m: 8, n: 32, k: 32 },
+  register: { m: 8, n: 4, k: 4 },
+  tiled: { m: 1, n: 1, k: 1 },
+};
+/** Rows of K per uniform slice of a B panel: 512 rows × 32 columns × 4 bytes = 64 KiB. */
+const SLICE_K = 512;
+const PANEL = 32;
+
+let forcedVariant: MatmulVariant | null = null;
+
+/** Forces a variant (benchmarks, tests); null restores the automatic choice. */
+export function setMatmulVariant(v: MatmulVariant | null): void {
+  if (v === 'subgroup' && !subgroupsOf8()) throw new GpuError('matmul: the subgroup kernel needs subgroups of exactly 8 lanes');
+  forcedVariant = v;
+}
+
+function subgroupsOf8(): boolean {
+  const g = gpu();
+  return g.hasSubgroups && g.adapter.subgroupSize === 8;
+}
+
+/** The variant used when none is forced (env CSG_MATMUL_KERNEL may name one). */
+export function matmulVariant(): MatmulVariant {
+  if (forcedVariant) return forcedVariant;
+  const env = process.env.CSG_MATMUL_KERNEL;
+  if (env) {
+    if (!(env in BLOCKS)) throw new GpuError(`CSG_MATMUL_KERNEL=${env}: expected one of ${Object.keys(BLOCKS).join(', ')}`);
+    setMatmulVariant(env as MatmulVariant);
+    return env as MatmulVariant;
+  }
+  if (subgroupsOf8()) return 'subgroup';
+  return gpu().adapter.isFallback ? 'register' : 'tiled';
+}
+
+const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
+
+interface Dims {
+  m: number;
+  k: number;
+  n: number;
+  /** Number of distinct A / B matrices (1 for a 2-D operand, broadcast over the batch). */
+  batchA: number;
+  batchB: number;
+  batch: number;
+  outShape: number[];
+}
+
+function matmulDims(a: Tensor, b: Tensor, transA: boolean, transB: boolean, where: string): Dims {
+  assertDtype(a, 'f32', where);
+  assertDtype(b, 'f32', where);
+  for (const t of [a, b]) {
+    if (t.rank !== 2 && t.rank !== 3) {
+      throw new TensorError(`${where}: operands must be [M, K] or batched [B, M, K]; got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+    }
+  }
+  const [ra, ca] = a.shape.slice(-2) as [number, number];
+  const [rb, cb] = b.shape.slice(-2) as [number, number];
+  const m = transA ? ca : ra;
+  const ka = transA ? ra : ca;
+  const kb = transB ? cb : rb;
+  const n = transB ? rb : cb;
+  if (ka !== kb) {
+    const opA = `${shapeStr(a.shape)}${transA ? 'ᵀ' : ''}`;
+    const opB = `${shapeStr(b.shape)}${transB ? 'ᵀ' : ''}`;
+    throw new TensorError(`${where}: inner dimensions differ: ${opA} has K = ${ka}, ${opB} has K = ${kb}`);
+  }
+  const batchA = a.rank === 3 ? a.shape[0]! : 1;
+  const batchB = b.rank === 3 ? b.shape[0]! : 1;
+  if (a.rank === 3 && b.rank === 3 && batchA !== batchB) {
+    throw new TensorError(`${where}: batch sizes differ: ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+  }
+  const batch = Math.max(batchA, batchB);
+  const outShape = a.rank === 3 || b.rank === 3 ? [batch, m, n] : [m, n];
+  return { m, k: ka, n, batchA, batchB, batch, outShape };
+}
+
+interface PackLayout {
+  batch: number;
+  rows: number;
+  cols: number;
+  rowsP: number;
+  colsP: number;
+  rowStride: number;
+  colStride: number;
+  batchStride: number;
+  /** Columns per panel in the destination (default: colsP, plain row-major). */
+  panel?: number;
+}
+
+function launchPack(src: GPUBuffer, dst: GPUBuffer, p: PackLayout): void {
+  const total = p.batch * p.rowsP * p.colsP;
+  gpu().run(
+    { family: 'matmul', entry: 'pack' },
+    { src, dst },
+    {
+      total,
+      rows: p.rows,
+      cols: p.cols,
+      rowsP: p.rowsP,
+      colsP: p.colsP,
+      panel: p.panel ?? p.colsP,
+      rowStride: p.rowStride,
+      colStride: p.colStride,
+      batchStride: p.batchStride,
+    },
+    grid(Math.ceil(total / 256)),
+  );
+}
+
+/** Layout reading op(t) (t or its transpose, of the last two axes) as `rows × cols` matrices. */
+function operandLayout(t: Tensor, trans: boolean, batch: number, rowsP: number, colsP: number): PackLayout {
+  const [r, c] = t.shape.slice(-2) as [number, number];
+  return {
+    batch,
+    rows: trans ? c : r,
+    cols: trans ? r : c,
+    rowsP,
+    colsP,
+    rowStride: trans ? 1 : c,
+    colStride: trans ? c : 1,
+    batchStride: t.rank === 3 ? r * c : 0,
+  };
+}
+
+/** op(t) as a dense padded [batch][rowsP][colsP] buffer; t's own buffer when that is already it. */
+function packed(t: Tensor, trans: boolean, batch: number, rowsP: number, colsP: number, temps: Tensor[]): GPUBuffer {
+  const layout = operandLayout(t, trans, batch, rowsP, colsP);
+  if (!trans && layout.rows === rowsP && layout.cols === colsP) return t.buffer;
+  const out = Tensor.empty([batch * rowsP * colsP]);
+  temps.push(out);
+  launchPack(t.buffer, out.buffer, layout);
+  return out.buffer;
+}
+
+/** The unrolled body of gemm_subgroup's K loop: 32 steps of k per iteration (see the WGSL). */
+function subgroupSteps(): string {
+  const rows = ['a0', 'a1', 'a2', 'a3', 'a4v', 'a5', 'a6', 'a7'];
+  const lines: string[] = [];
+  // Names are unique per step rather than scoped in { } blocks: wgsl_reflect loses the entry point
+  // on a bare block statement.
+  for (let q = 0; q < 8; q++) {
+    // Lane q holds k = kb + 4q .. kb + 4q + 3 of every row.
+    rows.forEach((a, r) => lines.push(`    let s${q}_${r} = subgroupBroadcast(${a}, ${q}u);`));
+    for (let j = 0; j < 4; j++) {
+      const k = 4 * q + j;
+      lines.push(`    let b${k} = bPanel[bLane + ${k * 8}u];`);
+      rows.forEach((_, r) => lines.push(`    acc${r} = acc${r} + s${q}_${r}.${'xyzw'[j]} * b${k};`));
+    }
+  }
+  return lines.join('\n');
+}
+let stepsSource: string | null = null;
+
+/** C = op(A)·op(B) with no tape entry: the building block of the ops below. */
+export function launchMatmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, where = 'matmul'): Tensor {
+  const d = matmulDims(a, b, transA, transB, where);
+  const out = Tensor.empty(d.outShape);
+  if (out.size === 0) return out;
+  let variant = matmulVariant();
+  // The subgroup kernel folds the batch into M, which needs one B for every batch entry.
+  if (variant === 'subgroup' && d.batchB > 1) variant = 'register';
+  const blocks = BLOCKS[variant];
+  const mP = roundUp(d.m, blocks.m);
+  const nP = roundUp(d.n, blocks.n);
+  const kP = roundUp(Math.max(d.k, 1), blocks.k);
+  const temps: Tensor[] = [];
+  const direct = mP === d.m && nP === d.n;
+  const c = direct ? out : Tensor.empty([d.batch * mP * nP]);
+  if (!direct) temps.push(c);
+  const aBuf = packed(a, transA, d.batchA, mP, kP, temps);
+  if (variant === 'subgroup') {
+    const panels = Tensor.empty([nP * kP]);
+    temps.push(panels);
+    launchPack(b.buffer, panels.buffer, { ...operandLayout(b, transB, 1, kP, nP), panel: PANEL });
+    stepsSource ??= subgroupSteps();
+    const rowsTotal = d.batch * mP; // batches of A stacked as rows (B is shared)
+    for (let panel = 0; panel < nP / PANEL; panel++) {
+      for (let k0 = 0; k0 < kP; k0 += SLICE_K) {
+        const kc = Math.min(SLICE_K, kP - k0);
+        gpu().run(
+          {
+            family: 'matmul_subgroup',
+            entry: 'gemm_subgroup',
+            defines: { KC: kc, PANEL_VEC4S: (kc * PANEL) / 4, STEPS: stepsSource },
+            overrides: { A_STRIDE: kP / 4, C_STRIDE: nP / 4 },
+          },
+          { a4: aBuf, bPanel: { buffer: panels.buffer, offset: (panel * kP + k0) * PANEL * 4, size: kc * PANEL * 4 }, c4: c.buffer },
+          { kOffset: k0 / 4, cOffset: (panel * PANEL) / 4, accumulate: k0 > 0 ? 1 : 0 },
+          grid(rowsTotal / 8),
+        );
+      }
+    }
+  } else {
+    const bBuf = packed(b, transB, d.batchB, kP, nP, temps);
+    const params = {
+      m: mP,
+      n: nP,
+      k: kP,
+      aBatchStride: d.batchA > 1 ? mP * kP : 0,
+      bBatchStride: d.batchB > 1 ? kP * nP : 0,
+      cBatchStride: mP * nP,
+    };
+    if (variant === 'register') {
+      const bufs = { a4: aBuf, b4: bBuf, c4: c.buffer };
+      gpu().run({ family: 'matmul', entry: 'gemm_register' }, bufs, params, [...grid(Math.ceil(((mP / 8) * nP) / 4 / 64)), d.batch]);
+    } else {
+      const bufs = { a: aBuf, b: bBuf, c: c.buffer };
+      gpu().run({ family: 'matmul', entry: 'gemm_tiled' }, bufs, params, [Math.ceil(nP / 16), Math.ceil(mP / 16), d.batch]);
+    }
+  }
+  if (!direct) {
+    launchPack(c.buffer, out.buffer, { batch: d.batch, rows: d.m, cols: d.n, rowsP: d.m, colsP: d.n, rowStride: nP, colStride: 1, batchStride: mP * nP });
+  }
+  for (const t of temps) t.dispose();
+  return out;
+}
+
+/** Sums a gradient over the batch axis when its operand was 2-D (broadcast over the batch). */
+function unbatched(g: Tensor, operand: Tensor): Tensor {
+  if (g.rank === operand.rank) return g;
+  const s = sum(g, 0);
+  g.dispose();
+  return s;
+}
+
+const matmulOp = defineOp<{ transA: boolean; transB: boolean }>({
+  name: 'matmul',
+  forward: ([a, b], { transA, transB }) => ({ out: launchMatmul(a!, b!, transA, transB) }),
+  // C = op(A)·op(B): d op(A) = dC·op(B)ᵀ and d op(B) = op(A)ᵀ·dC, transposed back where op transposes.
+  backward: ({ grad, inputs: [a, b], attrs: { transA, transB } }) => {
+    let ga: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (a!.requiresGrad) {
+      ga = transA ? launchMatmul(b!, grad, transB, true) : launchMatmul(grad, b!, false, !transB);
+      ga = unbatched(ga, a!);
+    }
+    if (b!.requiresGrad) {
+      gb = transB ? launchMatmul(grad, a!, true, transA) : launchMatmul(a!, grad, !transA, false);
+      gb = unbatched(gb, b!);
+    }
+    return [ga, gb];
+  },
+});
+
+/** op(a)·op(b) for [M,K]·[K,N] or batched [B,M,K]·[B,K,N] (a 2-D operand is shared by the batch). */
+export const matmul = (a: Tensor, b: Tensor, { transA = false, transB = false }: MatmulOptions = {}): Tensor =>
+  matmulOp([a, b], { transA, transB });
+
+function linearCheck(x: Tensor, weight: Tensor, bias: Tensor | null): void {
+  if (x.rank !== 2 || weight.rank !== 2) {
+    throw new TensorError(`linear: expected x [N, in] and weight [out, in]; got ${shapeStr(x.shape)} and ${shapeStr(weight.shape)}`);
+  }
+  if (x.shape[1] !== weight.shape[1]) {
+    throw new TensorError(`linear: x ${shapeStr(x.shape)} has ${x.shape[1]} features, weight ${shapeStr(weight.shape)} expects ${weight.shape[1]}`);
+  }
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== weight.shape[0])) {
+    throw new TensorError(`linear: bias ${shapeStr(bias.shape)} does not match weight ${shapeStr(weight.shape)} (expected [${weight.shape[0]}])`);
+  }
+}
+
+const linearOp = defineOp({
+  name: 'linear',
+  forward: ([x, weight, bias]) => {
+    const y = launchMatmul(x!, weight!, false, true, 'linear');
+    if (!bias) return { out: y };
+    const out = launchBinary('x + y', y, bias, 0, 'linear');
+    y.dispose();
+    return { out };
+  },
+  // y = x·Wᵀ + b: dx = dy·W, dW = dyᵀ·x, db = Σ_rows dy.
+  backward: ({ grad, inputs: [x, weight, bias] }) => [
+    x!.requiresGrad ? launchMatmul(grad, weight!, false, false) : null,
+    weight!.requiresGrad ? launchMatmul(grad, x!, true, false) : null,
+    bias?.requiresGrad ? sum(grad, 0) : null,
+  ],
+});
+
+/** PyTorch's nn.Linear: x [N, in], weight [out, in], bias [out] or null → [N, out]. */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  linearCheck(x, weight, bias);
+  return linearOp(bias ? [x, weight, bias] : [x, weight], {});
+}
