@@ -2,3 +2,4 @@
 export * from './elementwise.js';
 export * from './reduce.js';
 export * from './matmul.js';
+export * from './softmax.js';
