@@ -5,10 +5,10 @@ import { sum } from './reduce.js';
 
 const MAX_RANK = 8;
 
-function unaryKernel(expr: string) {
-  return { family: 'elementwise', entry: 'unary', defines: { UNARY: expr, BINARY: 'x' } };
+function unaryKernel(expr: string, entry: 'unary' | 'unary_vec4') {
+  return { family: 'elementwise', entry, defines: { UNARY: expr, BINARY: 'x' } };
 }
-function binaryKernel(expr: string, entry: 'binary_same' | 'binary_broadcast') {
+function binaryKernel(expr: string, entry: 'binary_same' | 'binary_same_vec4' | 'binary_broadcast') {
   return { family: 'elementwise', entry, defines: { UNARY: 'x', BINARY: expr } };
 }
 
@@ -45,7 +45,12 @@ function broadcastStrides(shape: Shape, out: Shape): number[] {
 function launchUnary(expr: string, x: Tensor, alpha = 0, beta = 0): Tensor {
   assertDtype(x, 'f32', expr);
   const out = Tensor.empty(x.shape);
-  gpu().run(unaryKernel(expr), { a: x.buffer, out: out.buffer }, { n: x.size, alpha, beta, ...noBroadcast }, grid(Math.ceil(x.size / 256)));
+  const params = { n: x.size, alpha, beta, ...noBroadcast };
+  if (x.size % 4 === 0) {
+    gpu().run(unaryKernel(expr, 'unary_vec4'), { a4: x.buffer, out4: out.buffer }, params, grid(Math.ceil(x.size / 1024)));
+  } else {
+    gpu().run(unaryKernel(expr, 'unary'), { a: x.buffer, out: out.buffer }, params, grid(Math.ceil(x.size / 256)));
+  }
   return out;
 }
 
@@ -68,7 +73,11 @@ export function launchBinary(expr: string, a: Tensor, b: Tensor, alpha = 0, wher
         aStrides: pad8(broadcastStrides(a.shape, shape)),
         bStrides: pad8(broadcastStrides(b.shape, shape)),
       };
-  gpu().run(binaryKernel(expr, same ? 'binary_same' : 'binary_broadcast'), { a: a.buffer, b: b.buffer, out: out.buffer }, params, grid(Math.ceil(out.size / 256)));
+  if (same && out.size % 4 === 0) {
+    gpu().run(binaryKernel(expr, 'binary_same_vec4'), { a4: a.buffer, b4: b.buffer, out4: out.buffer }, params, grid(Math.ceil(out.size / 1024)));
+  } else {
+    gpu().run(binaryKernel(expr, same ? 'binary_same' : 'binary_broadcast'), { a: a.buffer, b: b.buffer, out: out.buffer }, params, grid(Math.ceil(out.size / 256)));
+  }
   return out;
 }
 
