@@ -14,9 +14,12 @@ function split(shape: Shape, axis: number): { outer: number; r: number; inner: n
   return { outer, r: shape[axis]!, inner };
 }
 
-/** Few long contiguous rows: a workgroup per row beats an invocation per row. */
+/**
+ * Few long contiguous rows: a workgroup per row beats an invocation per row. With many rows the
+ * invocation per row wins (on lavapipe 7× at [4096, 1000]: the workgroup's barriers are costly).
+ */
 function useRows(outer: number, r: number, inner: number): boolean {
-  return inner === 1 && r >= 256 && outer < 8192;
+  return inner === 1 && r >= 256 && outer < 128;
 }
 
 /** Runs the forward (`x` the input) or backward (`x` the forward output, `dy` given) kernel. */
