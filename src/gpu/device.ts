@@ -181,6 +181,12 @@ export function gpu(): Gpu {
   return resolved;
 }
 
+/** The Dawn instance the engine uses (for peers such as tfjs-webgpu that want the same Dawn). */
+export function dawnGpu(): GPU {
+  if (!dawnInstance) throw new GpuError('GPU not initialised: await initGpu() first');
+  return dawnInstance;
+}
+
 /** Destroys the device and drops the instance so Node can exit. */
 export function closeGpu(): void {
   resolved?.destroy();
