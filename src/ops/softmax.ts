@@ -1,17 +1,10 @@
 // Softmax and log-softmax along any axis, numerically stable, with gradients (shaders/softmax.wgsl).
 import { gpu, grid } from '../gpu/index.js';
-import { Tensor, TensorError, defineOp, assertDtype, type Shape } from '../tensor/index.js';
+import { Tensor, defineOp, assertDtype } from '../tensor/index.js';
+import { normaliseAxis, split } from './reduce.js';
 
 interface SoftmaxAttrs {
   axis: number;
-}
-
-function split(shape: Shape, axis: number): { outer: number; r: number; inner: number } {
-  let outer = 1;
-  let inner = 1;
-  for (let i = 0; i < axis; i++) outer *= shape[i]!;
-  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i]!;
-  return { outer, r: shape[axis]!, inner };
 }
 
 /**
@@ -43,9 +36,7 @@ function softmaxFamily(name: string, logSoftmax: boolean) {
   });
   return (x: Tensor, axis = -1): Tensor => {
     assertDtype(x, 'f32', name);
-    const a = axis < 0 ? axis + x.rank : axis;
-    if (a < 0 || a >= x.rank) throw new TensorError(`${name}: axis ${axis} out of range for rank ${x.rank}`);
-    return op([x], { axis: a });
+    return op([x], { axis: normaliseAxis(x, axis, name) });
   };
 }
 
