@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
 import { gpu } from '../src/gpu/index.js';
-import { matmul, linear, setMatmulVariant, mul, sumAll, type MatmulVariant } from '../src/ops/index.js';
+import { matmul, linear, softmax, logSoftmax, setMatmulVariant, mul, sumAll, type MatmulVariant } from '../src/ops/index.js';
 import { useGpu, randn, expectClose, gradCheck } from './helpers.js';
 import { matmulRef, linearRef } from './ref/matmul.js';
 
@@ -160,5 +161,42 @@ describe('bad input', () => {
   test('linear with mismatched weight or bias', () => {
     expect(() => scope(() => linear(t([2, 3]), t([4, 5]), null))).toThrow(/x \[2, 3\] has 3 features, weight \[4, 5\] expects 5/);
     expect(() => scope(() => linear(t([2, 3]), t([4, 3]), t([3])))).toThrow(/bias \[3\] does not match/);
+  });
+});
+
+describe('PyTorch fixture (kernels-test/fixtures/make_matmul_softmax.py)', () => {
+  const fixture = JSON.parse(readFileSync(new URL('./fixtures/matmul_softmax.json', import.meta.url), 'utf8'));
+  const FIXTURE_TOL = { atol: 1e-5, rtol: 1e-4 };
+
+  test('linear → softmax, values and gradients', async () => {
+    const f = fixture.linear_softmax;
+    const [probs, gx, gw, gb] = await scopeAsync(async () => {
+      const x = Tensor.from(f.x, f.x_shape);
+      const w = Tensor.from(f.weight, f.weight_shape);
+      const b = Tensor.from(f.bias, [f.weight_shape[0]]);
+      x.requiresGrad = w.requiresGrad = b.requiresGrad = true;
+      const p = softmax(linear(x, w, b));
+      backward(sumAll(mul(p, Tensor.from(f.w, p.shape))));
+      return [await p.read(), await x.grad!.read(), await w.grad!.read(), await b.grad!.read()];
+    });
+    expectClose(probs!, f.probs, FIXTURE_TOL, 'softmax(linear)');
+    expectClose(gx!, f.grad_x, FIXTURE_TOL, 'dx');
+    expectClose(gw!, f.grad_weight, FIXTURE_TOL, 'dW');
+    expectClose(gb!, f.grad_bias, FIXTURE_TOL, 'db');
+  });
+
+  test('batched matmul with both transposes → log_softmax(axis 1), values and gradients', async () => {
+    const f = fixture.bmm_log_softmax;
+    const [logp, ga, gb] = await scopeAsync(async () => {
+      const a = Tensor.from(f.a, f.a_shape);
+      const b = Tensor.from(f.b, f.b_shape);
+      a.requiresGrad = b.requiresGrad = true;
+      const out = logSoftmax(matmul(a, b, { transA: true, transB: true }), 1);
+      backward(sumAll(mul(out, Tensor.from(f.v, f.logp_shape))));
+      return [await out.read(), await a.grad!.read(), await b.grad!.read()];
+    });
+    expectClose(logp!, f.logp, FIXTURE_TOL, 'log_softmax(bmm)');
+    expectClose(ga!, f.grad_a, FIXTURE_TOL, 'da');
+    expectClose(gb!, f.grad_b, FIXTURE_TOL, 'db');
   });
 });
