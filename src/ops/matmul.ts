@@ -190,23 +190,26 @@ export function launchMatmul(a: Tensor, b: Tensor, transA: boolean, transB: bool
   if (!direct) temps.push(c);
   const aBuf = packed(a, transA, d.batchA, mP, kP, temps);
   if (variant === 'subgroup') {
-    const panels = Tensor.empty([nP * kP]);
+    // Slack after the last panel: every slice is bound as a full 64 KiB uniform (one pipeline for all shapes).
+    const panels = Tensor.empty([nP * kP + SLICE_K * PANEL]);
     temps.push(panels);
     launchPack(b.buffer, panels.buffer, { ...operandLayout(b, transB, 1, kP, nP), panel: PANEL });
     stepsSource ??= subgroupSteps();
+    const spec = { family: 'matmul_subgroup', entry: 'gemm_subgroup', defines: { STEPS: stepsSource } };
     const rowsTotal = d.batch * mP; // batches of A stacked as rows (B is shared)
     for (let panel = 0; panel < nP / PANEL; panel++) {
       for (let k0 = 0; k0 < kP; k0 += SLICE_K) {
-        const kc = Math.min(SLICE_K, kP - k0);
         gpu().run(
+          spec,
+          { a4: aBuf, bPanel: { buffer: panels.buffer, offset: (panel * kP + k0) * PANEL * 4, size: SLICE_K * PANEL * 4 }, c4: c.buffer },
           {
-            family: 'matmul_subgroup',
-            entry: 'gemm_subgroup',
-            defines: { KC: kc, PANEL_VEC4S: (kc * PANEL) / 4, STEPS: stepsSource },
-            overrides: { A_STRIDE: kP / 4, C_STRIDE: nP / 4 },
+            kSteps: Math.min(SLICE_K, kP - k0),
+            kOffset: k0 / 4,
+            cOffset: (panel * PANEL) / 4,
+            accumulate: k0 > 0 ? 1 : 0,
+            aStride: kP / 4,
+            cStride: nP / 4,
           },
-          { a4: aBuf, bPanel: { buffer: panels.buffer, offset: (panel * kP + k0) * PANEL * 4, size: kc * PANEL * 4 }, c4: c.buffer },
-          { kOffset: k0 / 4, cOffset: (panel * PANEL) / 4, accumulate: k0 > 0 ? 1 : 0 },
           grid(rowsTotal / 8),
         );
       }
