@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
-import { gpu } from '../src/gpu/index.js';
-import { matmul, linear, softmax, logSoftmax, setMatmulVariant, mul, sumAll, type MatmulVariant } from '../src/ops/index.js';
+import { matmul, linear, softmax, logSoftmax, setMatmulVariant, matmulVariants, mul, sumAll, type MatmulVariant } from '../src/ops/index.js';
 import { useGpu, randn, expectClose, gradCheck } from './helpers.js';
 import { matmulRef, linearRef } from './ref/matmul.js';
 
@@ -41,14 +40,9 @@ const mkn: [number, number, number][] = [
   [9, 600, 40],
 ];
 
-function variants(): MatmulVariant[] {
-  const g = gpu();
-  return g.hasSubgroups && g.adapter.subgroupSize === 8 ? ['subgroup', 'register', 'tiled'] : ['register', 'tiled'];
-}
-
 describe('matmul forward against float64', () => {
   test.each(['subgroup', 'register', 'tiled'] as MatmulVariant[])('%s kernel, all transposes, odd shapes', async (variant) => {
-    if (!variants().includes(variant)) return; // no subgroups of 8 on this adapter
+    if (!matmulVariants().includes(variant)) return; // no subgroup kernel on this adapter
     setMatmulVariant(variant);
     let seed = 10;
     for (const [m, k, n] of mkn) {
@@ -57,7 +51,7 @@ describe('matmul forward against float64', () => {
   });
 
   test.each(['subgroup', 'register', 'tiled'] as MatmulVariant[])('%s kernel, batched and batch-broadcast operands', async (variant) => {
-    if (!variants().includes(variant)) return;
+    if (!matmulVariants().includes(variant)) return;
     setMatmulVariant(variant);
     let seed = 50;
     for (const [tA, tB] of combos) {

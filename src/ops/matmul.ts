@@ -13,31 +13,42 @@ export interface MatmulOptions {
 }
 
 /**
- * subgroup: lavapipe's fastest (needs subgroups of 8); register: 8×4 register blocks, the best
- * without subgroups on a CPU adapter; tiled: shared-memory tiles, for real GPUs.
+ * subgroup: lavapipe's fastest (needs a CPU adapter with subgroups of 8 or 16); register: 8×4
+ * register blocks, the best without subgroups on a CPU adapter; tiled: shared-memory tiles, for real GPUs.
  */
 export type MatmulVariant = 'subgroup' | 'register' | 'tiled';
+const VARIANTS: readonly MatmulVariant[] = ['subgroup', 'register', 'tiled'];
 
-const BLOCKS: Record<MatmulVariant, { m: number; n: number; k: number }> = {
-  subgroup: { m: 8, n: 32, k: 32 },
-  register: { m: 8, n: 4, k: 4 },
-  tiled: { m: 1, n: 1, k: 1 },
-};
-/** Rows of K per uniform slice of a B panel: 512 rows × 32 columns × 4 bytes = 64 KiB. */
-const SLICE_K = 512;
-const PANEL = 32;
+/** Uniform slices of B panels are 64 KiB: 16384 floats. */
+const SLICE_FLOATS = 16384;
+
+/** Padding of M, N, K each variant needs (the subgroup kernel's panels are 4 columns per lane). */
+function blocksOf(variant: MatmulVariant): { m: number; n: number; k: number } {
+  if (variant === 'subgroup') {
+    const panel = 4 * subgroupLanes();
+    return { m: 8, n: panel, k: panel };
+  }
+  return variant === 'register' ? { m: 8, n: 4, k: 4 } : { m: 1, n: 1, k: 1 };
+}
 
 let forcedVariant: MatmulVariant | null = null;
 
 /** Forces a variant (benchmarks, tests); null restores the automatic choice. */
 export function setMatmulVariant(v: MatmulVariant | null): void {
-  if (v === 'subgroup' && !subgroupsOf8()) throw new GpuError('matmul: the subgroup kernel needs subgroups of exactly 8 lanes');
+  if (v === 'subgroup' && !subgroupLanes()) throw new GpuError('matmul: the subgroup kernel needs a CPU adapter with subgroups of 8 or 16 lanes');
   forcedVariant = v;
 }
 
-function subgroupsOf8(): boolean {
+/** Lanes of the subgroup kernel on this adapter, 0 where it does not apply. */
+function subgroupLanes(): number {
   const g = gpu();
-  return g.hasSubgroups && g.adapter.subgroupSize === 8;
+  const size = g.adapter.subgroupSize;
+  return g.hasSubgroups && g.adapter.isFallback && (size === 8 || size === 16) ? size : 0;
+}
+
+/** The variants that run on this adapter. */
+export function matmulVariants(): MatmulVariant[] {
+  return subgroupLanes() ? [...VARIANTS] : VARIANTS.filter((v) => v !== 'subgroup');
 }
 
 /** The variant used when none is forced (env CSG_MATMUL_KERNEL may name one). */
@@ -45,11 +56,11 @@ export function matmulVariant(): MatmulVariant {
   if (forcedVariant) return forcedVariant;
   const env = process.env.CSG_MATMUL_KERNEL;
   if (env) {
-    if (!(env in BLOCKS)) throw new GpuError(`CSG_MATMUL_KERNEL=${env}: expected one of ${Object.keys(BLOCKS).join(', ')}`);
+    if (!VARIANTS.includes(env as MatmulVariant)) throw new GpuError(`CSG_MATMUL_KERNEL=${env}: expected one of ${VARIANTS.join(', ')}`);
     setMatmulVariant(env as MatmulVariant);
     return env as MatmulVariant;
   }
-  if (subgroupsOf8()) return 'subgroup';
+  if (subgroupLanes()) return 'subgroup';
   return gpu().adapter.isFallback ? 'register' : 'tiled';
 }
 
@@ -153,24 +164,24 @@ function packed(t: Tensor, trans: boolean, batch: number, rowsP: number, colsP: 
   return out.buffer;
 }
 
-/** The unrolled body of gemm_subgroup's K loop: 32 steps of k per iteration (see the WGSL). */
-function subgroupSteps(): string {
+/** The unrolled body of gemm_subgroup's K loop: 4 steps of k per lane (see the WGSL). */
+function subgroupSteps(lanes: number): string {
   const rows = ['a0', 'a1', 'a2', 'a3', 'a4v', 'a5', 'a6', 'a7'];
   const lines: string[] = [];
   // Names are unique per step rather than scoped in { } blocks: wgsl_reflect loses the entry point
   // on a bare block statement.
-  for (let q = 0; q < 8; q++) {
+  for (let q = 0; q < lanes; q++) {
     // Lane q holds k = kb + 4q .. kb + 4q + 3 of every row.
     rows.forEach((a, r) => lines.push(`    let s${q}_${r} = subgroupBroadcast(${a}, ${q}u);`));
     for (let j = 0; j < 4; j++) {
       const k = 4 * q + j;
-      lines.push(`    let b${k} = bPanel[bLane + ${k * 8}u];`);
+      lines.push(`    let b${k} = bPanel[bLane + ${k * lanes}u];`);
       rows.forEach((_, r) => lines.push(`    acc${r} = acc${r} + s${q}_${r}.${'xyzw'[j]} * b${k};`));
     }
   }
   return lines.join('\n');
 }
-let stepsSource: string | null = null;
+const stepsSource = new Map<number, string>();
 
 /** C = op(A)·op(B) with no tape entry: the building block of the ops below. */
 export function launchMatmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, where = 'matmul'): Tensor {
@@ -180,7 +191,7 @@ export function launchMatmul(a: Tensor, b: Tensor, transA: boolean, transB: bool
   let variant = matmulVariant();
   // The subgroup kernel folds the batch into M, which needs one B for every batch entry.
   if (variant === 'subgroup' && d.batchB > 1) variant = 'register';
-  const blocks = BLOCKS[variant];
+  const blocks = blocksOf(variant);
   const mP = roundUp(d.m, blocks.m);
   const nP = roundUp(d.n, blocks.n);
   const kP = roundUp(Math.max(d.k, 1), blocks.k);
@@ -190,22 +201,25 @@ export function launchMatmul(a: Tensor, b: Tensor, transA: boolean, transB: bool
   if (!direct) temps.push(c);
   const aBuf = packed(a, transA, d.batchA, mP, kP, temps);
   if (variant === 'subgroup') {
+    const lanes = subgroupLanes();
+    const panel = 4 * lanes;
+    const sliceK = SLICE_FLOATS / panel;
     // Slack after the last panel: every slice is bound as a full 64 KiB uniform (one pipeline for all shapes).
-    const panels = Tensor.empty([nP * kP + SLICE_K * PANEL]);
+    const panels = Tensor.empty([nP * kP + SLICE_FLOATS]);
     temps.push(panels);
-    launchPack(b.buffer, panels.buffer, { ...operandLayout(b, transB, 1, kP, nP), panel: PANEL });
-    stepsSource ??= subgroupSteps();
-    const spec = { family: 'matmul_subgroup', entry: 'gemm_subgroup', defines: { STEPS: stepsSource } };
+    launchPack(b.buffer, panels.buffer, { ...operandLayout(b, transB, 1, kP, nP), panel });
+    if (!stepsSource.has(lanes)) stepsSource.set(lanes, subgroupSteps(lanes));
+    const spec = { family: 'matmul_subgroup', entry: 'gemm_subgroup', defines: { LANES: lanes, STEPS: stepsSource.get(lanes)! } };
     const rowsTotal = d.batch * mP; // batches of A stacked as rows (B is shared)
-    for (let panel = 0; panel < nP / PANEL; panel++) {
-      for (let k0 = 0; k0 < kP; k0 += SLICE_K) {
+    for (let p = 0; p < nP / panel; p++) {
+      for (let k0 = 0; k0 < kP; k0 += sliceK) {
         gpu().run(
           spec,
-          { a4: aBuf, bPanel: { buffer: panels.buffer, offset: (panel * kP + k0) * PANEL * 4, size: SLICE_K * PANEL * 4 }, c4: c.buffer },
+          { a4: aBuf, bPanel: { buffer: panels.buffer, offset: (p * kP + k0) * panel * 4, size: SLICE_FLOATS * 4 }, c4: c.buffer },
           {
-            kSteps: Math.min(SLICE_K, kP - k0),
+            kSteps: Math.min(sliceK, kP - k0),
             kOffset: k0 / 4,
-            cOffset: (panel * PANEL) / 4,
+            cOffset: (p * panel) / 4,
             accumulate: k0 > 0 ? 1 : 0,
             aStride: kP / 4,
             cStride: nP / 4,
