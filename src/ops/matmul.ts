@@ -273,8 +273,18 @@ const matmulOp = defineOp<{ transA: boolean; transB: boolean }>({
       ga = unbatched(ga, a!);
     }
     if (b!.requiresGrad) {
-      gb = transB ? launchMatmul(grad, a!, true, transA) : launchMatmul(a!, grad, !transA, false);
-      gb = unbatched(gb, b!);
+      if (b!.rank === 2 && a!.rank === 3 && !transA) {
+        // B shared by a batched, untransposed A: stack the batch as rows of one product
+        // (Σ_b A_bᵀ·dC_b = [A_1; …; A_B]ᵀ·[dC_1; …; dC_B]) instead of B products and a sum.
+        const aRows = a!.view([a!.shape[0]! * a!.shape[1]!, a!.shape[2]!]);
+        const gRows = grad.view([grad.shape[0]! * grad.shape[1]!, grad.shape[2]!]);
+        gb = transB ? launchMatmul(gRows, aRows, true, false) : launchMatmul(aRows, gRows, true, false);
+        aRows.dispose();
+        gRows.dispose();
+      } else {
+        gb = transB ? launchMatmul(grad, a!, true, transA) : launchMatmul(a!, grad, !transA, false);
+        gb = unbatched(gb, b!);
+      }
     }
     return [ga, gb];
   },
