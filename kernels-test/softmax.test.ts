@@ -9,15 +9,19 @@ useGpu();
 const size = (s: number[]): number => s.reduce((p, d) => p * d, 1);
 const TOL = { atol: 1e-6, rtol: 1e-5 };
 
-// [shape, axis]: last axis short (one invocation per row) and long (a workgroup per row, length not a
-// multiple of 256), the class axis of NCHW logits, the first axis, a 1-long axis.
+// [shape, axis] covering each kernel: scalar strided (last axis of odd length, the class axis of NCHW
+// logits with H·W odd, the first axis, a 1-long axis), a workgroup per row (few long rows, length not a
+// multiple of 256), vec4 rows (length a multiple of 4, many rows), vec4 along inner (H·W a multiple of 4).
 const cases: [number[], number][] = [
   [[5, 7], -1],
-  [[3, 1000], -1],
-  [[130, 300], -1],
   [[2, 19, 3, 5], 1],
   [[4, 3, 2], 0],
   [[6, 1], -1],
+  [[3, 1000], -1],
+  [[5, 8], -1],
+  [[130, 300], -1],
+  [[2, 19, 3, 4], 1],
+  [[3, 4, 8], 0],
 ];
 
 describe.each([
@@ -42,6 +46,8 @@ describe.each([
 
   test('finite differences along axis 1 and the last axis', async () => {
     await gradCheck((t) => op(t, 1), [{ data: randn(24, 3), shape: [2, 3, 4] }], { eps: 1e-2 });
+    await gradCheck((t) => op(t, 1), [{ data: randn(30, 5), shape: [2, 3, 5] }], { eps: 1e-2 });
+    await gradCheck((t) => op(t), [{ data: randn(24, 6), shape: [3, 8] }], { eps: 1e-2 });
     await gradCheck((t) => op(t), [{ data: randn(300, 4), shape: [1, 300] }], { eps: 1e-2 });
   });
 

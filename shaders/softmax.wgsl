@@ -5,6 +5,7 @@
 //   across invocations when inner > 1, e.g. the class axis of NCHW logits).
 // *_rows: one 256-wide workgroup per row (inner == 1, few long rows), tree reductions in workgroup
 //   memory in a fixed order, so results are deterministic.
+// *_inner4, *_row4 (at the end): the strided kernel on vec4s when the shape allows.
 // Forward: out = softmax(x) or log_softmax(x). Backward: x is the forward's OUTPUT y, dy the incoming
 // gradient: softmax dx = y·(dy − Σ dy·y); log-softmax dx = dy − exp(y)·Σ dy.
 
@@ -113,4 +114,80 @@ fn backward_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let i = base + k;
     out[i] = select(x[i] * (dy[i] - dot), dy[i] - exp(x[i]) * dot, LOG);
   }
+}
+
+// vec4 variants (on lavapipe a per-lane vec4 load costs about what an f32 load costs):
+// *_inner4: inner % 4 == 0; each invocation handles 4 neighbouring inner positions (e.g. 4 pixels of
+//   NCHW logits along C), component-wise. *_row4: inner == 1 and r % 4 == 0; each invocation a row.
+// Strides and offsets below are in vec4s.
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> dy4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out4: array<vec4<f32>>;
+
+fn softmaxOut4(shifted: vec4<f32>, total: vec4<f32>) -> vec4<f32> {
+  return select(exp(shifted) / total, shifted - log(total), LOG);
+}
+
+fn softmaxGrad4(y: vec4<f32>, g: vec4<f32>, dot: vec4<f32>) -> vec4<f32> {
+  return select(y * (g - dot), g - exp(y) * dot, LOG);
+}
+
+@compute @workgroup_size(64)
+fn forward_inner4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let inner4 = params.inner / 4u;
+  let o = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (o >= params.outer * inner4) { return; }
+  let base = (o / inner4) * params.r * inner4 + o % inner4;
+  var m = vec4<f32>(LOWEST);
+  for (var k = 0u; k < params.r; k++) { m = max(m, x4[base + k * inner4]); }
+  var total = vec4<f32>(0.0);
+  for (var k = 0u; k < params.r; k++) { total += exp(x4[base + k * inner4] - m); }
+  for (var k = 0u; k < params.r; k++) {
+    let i = base + k * inner4;
+    out4[i] = softmaxOut4(x4[i] - m, total);
+  }
+}
+
+@compute @workgroup_size(64)
+fn backward_inner4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let inner4 = params.inner / 4u;
+  let o = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (o >= params.outer * inner4) { return; }
+  let base = (o / inner4) * params.r * inner4 + o % inner4;
+  var dot = vec4<f32>(0.0);
+  for (var k = 0u; k < params.r; k++) {
+    let i = base + k * inner4;
+    dot += select(dy4[i] * x4[i], dy4[i], LOG);
+  }
+  for (var k = 0u; k < params.r; k++) {
+    let i = base + k * inner4;
+    out4[i] = softmaxGrad4(x4[i], dy4[i], dot);
+  }
+}
+
+@compute @workgroup_size(64)
+fn forward_row4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (row >= params.outer) { return; }
+  let r4 = params.r / 4u;
+  let base = row * r4;
+  var m4 = vec4<f32>(LOWEST);
+  for (var k = 0u; k < r4; k++) { m4 = max(m4, x4[base + k]); }
+  let m = max(max(m4.x, m4.y), max(m4.z, m4.w));
+  var sum4 = vec4<f32>(0.0);
+  for (var k = 0u; k < r4; k++) { sum4 += exp(x4[base + k] - m); }
+  let total = vec4<f32>(sum4.x + sum4.y + sum4.z + sum4.w);
+  for (var k = 0u; k < r4; k++) { out4[base + k] = softmaxOut4(x4[base + k] - m, total); }
+}
+
+@compute @workgroup_size(64)
+fn backward_row4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (row >= params.outer) { return; }
+  let r4 = params.r / 4u;
+  let base = row * r4;
+  var dot4 = vec4<f32>(0.0);
+  for (var k = 0u; k < r4; k++) { dot4 += select(dy4[base + k] * x4[base + k], dy4[base + k], LOG); }
+  let dot = vec4<f32>(dot4.x + dot4.y + dot4.z + dot4.w);
+  for (var k = 0u; k < r4; k++) { out4[base + k] = softmaxGrad4(x4[base + k], dy4[base + k], dot); }
 }

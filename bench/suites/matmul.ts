@@ -1,7 +1,8 @@
 // GEMM shapes the models use: square 1024³, the implicit-GEMM shape of a 3×3 conv with 256 channels
 // on a 64×64 map (M = 4096 pixels, N = 256 outputs, K = 256·9), a linear layer, softmax rows.
 import { Tensor } from '../../src/tensor/index.js';
-import { matmul, linear, softmax, setMatmulVariant, matmulVariant, type MatmulVariant } from '../../src/ops/index.js';
+import { backward, zeroGrad } from '../../src/autograd/index.js';
+import { matmul, linear, softmax, logSoftmax, setMatmulVariant, matmulVariant, type MatmulVariant } from '../../src/ops/index.js';
 import type { BenchCase } from '../harness.js';
 import { tfjsMatmulPeer, torchPeer } from '../peers.js';
 
@@ -68,6 +69,26 @@ export function matmulCases(): BenchCase[] {
       return () => softmax(logits).dispose();
     },
     dispose: () => logits.dispose(),
+  });
+  // Segmentation logits: log-softmax over the 19 classes of NCHW, forward and backward.
+  let seg: Tensor;
+  const segShape = [2, 19, 128, 128];
+  const segSize = segShape.reduce((p, d) => p * d, 1);
+  cases.push({
+    name: 'softmax logSoftmax classes fwd+bwd',
+    shape: `[${segShape.join(', ')}] axis 1`,
+    bytes: 4 * segSize * (2 + 3),
+    setup: () => {
+      seg = random(segShape);
+      seg.requiresGrad = true;
+      return () => {
+        const y = logSoftmax(seg, 1);
+        backward(y, y);
+        y.dispose();
+        zeroGrad([seg]);
+      };
+    },
+    dispose: () => seg.dispose(),
   });
   return cases;
 }
