@@ -63,7 +63,7 @@ describe('unary ops', () => {
 
 describe('vec4 and scalar paths', () => {
   // Sizes that are and are not multiples of 4 take different kernels; both must agree with the reference.
-  test.each([7, 8, 1023, 4096])('size %d, unary and same-shape binary', async (n) => {
+  test.each([7, 8, 1023, 4096, 32772])('size %d, unary and same-shape binary', async (n) => {
     const x = randn(n, 11);
     const y = randn(n, 12);
     const [e, s] = await scopeAsync(async () => [await exp(Tensor.from(x, [n])).read(), await sub(Tensor.from(x, [n]), Tensor.from(y, [n])).read()]);

@@ -4,6 +4,8 @@ import { Tensor, TensorError, defineOp, shapeStr, assertDtype, type Shape } from
 import { sum } from './reduce.js';
 
 const MAX_RANK = 8;
+/** Elements per workgroup of the vec4 kernels: 256 invocations × 8 vec4s (see elementwise.wgsl). */
+const VEC4_WORKGROUP_ELEMENTS = 256 * 8 * 4;
 
 function unaryKernel(expr: string, entry: 'unary' | 'unary_vec4') {
   return { family: 'elementwise', entry, defines: { UNARY: expr, BINARY: 'x' } };
@@ -47,7 +49,7 @@ function launchUnary(expr: string, x: Tensor, alpha = 0, beta = 0): Tensor {
   const out = Tensor.empty(x.shape);
   const params = { n: x.size, alpha, beta, ...noBroadcast };
   if (x.size % 4 === 0) {
-    gpu().run(unaryKernel(expr, 'unary_vec4'), { a4: x.buffer, out4: out.buffer }, params, grid(Math.ceil(x.size / 1024)));
+    gpu().run(unaryKernel(expr, 'unary_vec4'), { a4: x.buffer, out4: out.buffer }, params, grid(Math.ceil(x.size / VEC4_WORKGROUP_ELEMENTS)));
   } else {
     gpu().run(unaryKernel(expr, 'unary'), { a: x.buffer, out: out.buffer }, params, grid(Math.ceil(x.size / 256)));
   }
@@ -74,7 +76,7 @@ export function launchBinary(expr: string, a: Tensor, b: Tensor, alpha = 0, wher
         bStrides: pad8(broadcastStrides(b.shape, shape)),
       };
   if (same && out.size % 4 === 0) {
-    gpu().run(binaryKernel(expr, 'binary_same_vec4'), { a4: a.buffer, b4: b.buffer, out4: out.buffer }, params, grid(Math.ceil(out.size / 1024)));
+    gpu().run(binaryKernel(expr, 'binary_same_vec4'), { a4: a.buffer, b4: b.buffer, out4: out.buffer }, params, grid(Math.ceil(out.size / VEC4_WORKGROUP_ELEMENTS)));
   } else {
     gpu().run(binaryKernel(expr, same ? 'binary_same' : 'binary_broadcast'), { a: a.buffer, b: b.buffer, out: out.buffer }, params, grid(Math.ceil(out.size / 256)));
   }
