@@ -152,6 +152,9 @@ describe('bad input', () => {
     expect(() => scope(() => matmul(t([1, 2, 3, 4]), t([4, 2])))).toThrow(/operands must be/);
     expect(() => scope(() => matmul(t([2, 3, 4]), t([3, 4, 2])))).toThrow(/batch sizes differ/);
   });
+  test('an unknown matmul kernel', () => {
+    expect(() => setMatmulVariant('fast' as MatmulVariant)).toThrow(/unknown matmul kernel 'fast', expected one of subgroup, register, tiled/);
+  });
   test('linear with mismatched weight or bias', () => {
     expect(() => scope(() => linear(t([2, 3]), t([4, 5]), null))).toThrow(/x \[2, 3\] has 3 features, weight \[4, 5\] expects 5/);
     expect(() => scope(() => linear(t([2, 3]), t([4, 3]), t([3])))).toThrow(/bias \[3\] does not match/);

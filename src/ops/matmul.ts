@@ -33,10 +33,15 @@ function blocksOf(variant: MatmulVariant): { m: number; n: number; k: number } {
 
 let forcedVariant: MatmulVariant | null = null;
 
+function checkVariant(v: string, where: string): MatmulVariant {
+  if (!VARIANTS.includes(v as MatmulVariant)) throw new GpuError(`${where}: unknown matmul kernel '${v}', expected one of ${VARIANTS.join(', ')}`);
+  if (v === 'subgroup' && !subgroupLanes()) throw new GpuError(`${where}: the subgroup kernel needs a CPU adapter with subgroups of 8 or 16 lanes`);
+  return v as MatmulVariant;
+}
+
 /** Forces a variant (benchmarks, tests); null restores the automatic choice. */
 export function setMatmulVariant(v: MatmulVariant | null): void {
-  if (v === 'subgroup' && !subgroupLanes()) throw new GpuError('matmul: the subgroup kernel needs a CPU adapter with subgroups of 8 or 16 lanes');
-  forcedVariant = v;
+  forcedVariant = v === null ? null : checkVariant(v, 'setMatmulVariant');
 }
 
 /** Lanes of the subgroup kernel on this adapter, 0 where it does not apply. */
@@ -55,11 +60,7 @@ export function matmulVariants(): MatmulVariant[] {
 export function matmulVariant(): MatmulVariant {
   if (forcedVariant) return forcedVariant;
   const env = process.env.CSG_MATMUL_KERNEL;
-  if (env) {
-    if (!VARIANTS.includes(env as MatmulVariant)) throw new GpuError(`CSG_MATMUL_KERNEL=${env}: expected one of ${VARIANTS.join(', ')}`);
-    setMatmulVariant(env as MatmulVariant);
-    return env as MatmulVariant;
-  }
+  if (env) return checkVariant(env, 'CSG_MATMUL_KERNEL');
   if (subgroupLanes()) return 'subgroup';
   return gpu().adapter.isFallback ? 'register' : 'tiled';
 }
