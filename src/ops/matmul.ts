@@ -184,13 +184,17 @@ function subgroupSteps(lanes: number): string {
 }
 const stepsSource = new Map<number, string>();
 
-/** C = op(A)·op(B) with no tape entry: the building block of the ops below. */
+/**
+ * C = op(A)·op(B) with no tape entry: the building block of matmul, linear and their gradients, and
+ * the GEMM for other ops (e.g. a convolution as im2col patches [N·H·W, C·kh·kw] times the weight
+ * [O, C·kh·kw] with transB). Picks the variant, packs/pads operands, runs the GEMM, unpacks C.
+ */
 export function launchMatmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, where = 'matmul'): Tensor {
   const d = matmulDims(a, b, transA, transB, where);
   const out = Tensor.empty(d.outShape);
   if (out.size === 0) return out;
   let variant = matmulVariant();
-  // The subgroup kernel folds the batch into M, which needs one B for every batch entry.
+  // The subgroup kernel folds the batch into M, which needs a single B shared by the whole batch.
   if (variant === 'subgroup' && d.batchB > 1) variant = 'register';
   const blocks = blocksOf(variant);
   const mP = roundUp(d.m, blocks.m);
