@@ -14,14 +14,18 @@
 // Transposes swap rowStride and colStride. With panel < colsP the destination is cut into panels of
 // `panel` columns stored one after another ([colsP/panel][rowsP][panel]), the layout the subgroup
 // kernel binds as uniform chunks. The same kernel unpacks a padded C (rowsP = rows, colsP = cols).
+// The grid is 3-D so that no coordinate needs a per-lane integer division (lavapipe runs those one lane
+// at a time): x = column within a panel, y = a group of PACK_ROWS rows, z = batch · panels + panel.
+
+const PACK_ROWS = 4u;
 
 struct PackParams {
-  total: u32,
   rows: u32,
   cols: u32,
   rowsP: u32,
-  colsP: u32,
   panel: u32,
+  panels: u32,
+  rowOffset: u32,  // first row of this dispatch (a dispatch covers at most 65535 · PACK_ROWS rows)
   rowStride: u32,
   colStride: u32,
   batchStride: u32,
@@ -31,22 +35,23 @@ struct PackParams {
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
-@compute @workgroup_size(256)
-fn pack(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
-  if (i >= packing.total) { return; }
-  let perBatch = packing.rowsP * packing.colsP;
-  let batch = i / perBatch;
-  let inBatch = i % perBatch;
-  let panelSize = packing.rowsP * packing.panel;
-  let inPanel = inBatch % panelSize;
-  let row = inPanel / packing.panel;
-  let col = (inBatch / panelSize) * packing.panel + inPanel % packing.panel;
-  var v = 0.0;
-  if (row < packing.rows && col < packing.cols) {
-    v = src[batch * packing.batchStride + row * packing.rowStride + col * packing.colStride];
+@compute @workgroup_size(32)
+fn pack(@builtin(global_invocation_id) gid: vec3<u32>) {
+  // (Locals avoid the names of module-scope bindings: wgsl_reflect would count them as used.)
+  let inPanel = gid.x;
+  if (inPanel >= packing.panel) { return; }
+  let batch = gid.z / packing.panels;
+  let col = (gid.z % packing.panels) * packing.panel + inPanel;
+  let srcBase = batch * packing.batchStride + col * packing.colStride;
+  let firstRow = packing.rowOffset + gid.y * PACK_ROWS;
+  for (var j = 0u; j < PACK_ROWS; j++) {
+    let row = firstRow + j;
+    if (row < packing.rowsP) {
+      var v = 0.0;
+      if (row < packing.rows && col < packing.cols) { v = src[srcBase + row * packing.rowStride]; }
+      dst[(gid.z * packing.rowsP + row) * packing.panel + inPanel] = v;
+    }
   }
-  dst[i] = v;
 }
 
 // ---------------------------------------------------------------------------------------------

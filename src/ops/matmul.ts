@@ -56,14 +56,26 @@ export function matmulVariants(): MatmulVariant[] {
   return subgroupLanes() ? [...VARIANTS] : VARIANTS.filter((v) => v !== 'subgroup');
 }
 
-/** The variant used when none is forced (env CSG_MATMUL_KERNEL may name one). */
-export function matmulVariant(): MatmulVariant {
+/** The variant set by setMatmulVariant or env CSG_MATMUL_KERNEL, if any. */
+function explicitVariant(): MatmulVariant | null {
   if (forcedVariant) return forcedVariant;
   const env = process.env.CSG_MATMUL_KERNEL;
-  if (env) return checkVariant(env, 'CSG_MATMUL_KERNEL');
+  return env ? checkVariant(env, 'CSG_MATMUL_KERNEL') : null;
+}
+
+/** The variant for large products on this adapter (small ones may take the register kernel). */
+export function matmulVariant(): MatmulVariant {
+  const explicit = explicitVariant();
+  if (explicit) return explicit;
   if (subgroupLanes()) return 'subgroup';
   return gpu().adapter.isFallback ? 'register' : 'tiled';
 }
+
+/**
+ * Below this many rows of C (all batches) the subgroup kernel has too few workgroups per dispatch
+ * and its B panels cost more than they save: the register kernel was 1–4× cheaper at M ≤ 64.
+ */
+const SUBGROUP_MIN_ROWS = 128;
 
 const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
 
@@ -120,24 +132,32 @@ interface PackLayout {
   panel?: number;
 }
 
+const PACK_ROWS = 4;
+const MAX_GROUPS = 65535;
+
 function launchPack(src: GPUBuffer, dst: GPUBuffer, p: PackLayout): void {
-  const total = p.batch * p.rowsP * p.colsP;
-  gpu().run(
-    { family: 'matmul', entry: 'pack' },
-    { src, dst },
-    {
-      total,
-      rows: p.rows,
-      cols: p.cols,
-      rowsP: p.rowsP,
-      colsP: p.colsP,
-      panel: p.panel ?? p.colsP,
-      rowStride: p.rowStride,
-      colStride: p.colStride,
-      batchStride: p.batchStride,
-    },
-    grid(Math.ceil(total / 256)),
-  );
+  const panel = p.panel ?? p.colsP;
+  const panels = p.colsP / panel;
+  const rowsPerDispatch = MAX_GROUPS * PACK_ROWS;
+  for (let rowOffset = 0; rowOffset < p.rowsP; rowOffset += rowsPerDispatch) {
+    const rows = Math.min(rowsPerDispatch, p.rowsP - rowOffset);
+    gpu().run(
+      { family: 'matmul', entry: 'pack' },
+      { src, dst },
+      {
+        rows: p.rows,
+        cols: p.cols,
+        rowsP: p.rowsP,
+        panel,
+        panels,
+        rowOffset,
+        rowStride: p.rowStride,
+        colStride: p.colStride,
+        batchStride: p.batchStride,
+      },
+      [Math.ceil(panel / 32), Math.ceil(rows / PACK_ROWS), p.batch * panels],
+    );
+  }
 }
 
 /** Layout reading op(t) (t or its transpose, of the last two axes) as `rows × cols` matrices. */
@@ -193,9 +213,10 @@ export function launchMatmul(a: Tensor, b: Tensor, transA: boolean, transB: bool
   const d = matmulDims(a, b, transA, transB, where);
   const out = Tensor.empty(d.outShape);
   if (out.size === 0) return out;
-  let variant = matmulVariant();
+  const explicit = explicitVariant();
+  let variant = explicit ?? matmulVariant();
   // The subgroup kernel folds the batch into M, which needs a single B shared by the whole batch.
-  if (variant === 'subgroup' && d.batchB > 1) variant = 'register';
+  if (variant === 'subgroup' && (d.batchB > 1 || (!explicit && d.batch * d.m < SUBGROUP_MIN_ROWS))) variant = 'register';
   const blocks = blocksOf(variant);
   const mP = roundUp(d.m, blocks.m);
   const nP = roundUp(d.n, blocks.n);
