@@ -73,6 +73,10 @@ describe('round trip', () => {
     expect(toBigInt64(back.tensors.get('bn.num_batches_tracked')!)[0]).toBe(123456789012345n);
     expect(Array.from(toInt32(back.tensors.get('queue_ptr3')!))).toEqual([-7]);
     expect(Array.from(toInt32(back.tensors.get('mask')!))).toEqual([1, 0, 1]);
+    const big = tensorEntry('I64', [2], BigInt64Array.from([1n, 2n ** 31n]));
+    expect(() => toInt32(big, 'queue_ptr4')).toThrow('queue_ptr4: I64 value 2147483648 does not fit in i32');
+    expect(() => toFloat32(big, 'queue_ptr4')).toThrow('queue_ptr4: dtype I64 is not a float type');
+    expect(() => toBigInt64(back.tensors.get('weights')!, 'w')).toThrow('w: dtype F32 is not an integer type');
   });
 
   test('on disk: atomic write over an existing file leaves no temporary file', () => {

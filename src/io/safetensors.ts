@@ -267,22 +267,13 @@ export function toBigInt64(t: TensorEntry, name = 'tensor'): BigInt64Array {
   }
 }
 
-/** Integer values as a new Int32Array; I64 values outside the i32 range are an error. */
+/** Integer values as a new Int32Array; values outside the i32 range are an error. */
 export function toInt32(t: TensorEntry, name = 'tensor'): Int32Array {
-  switch (t.dtype) {
-    case 'I32':
-      return new Int32Array(copyAligned(t));
-    case 'I64':
-      return Int32Array.from(new BigInt64Array(copyAligned(t)), (v) => {
-        if (v < -2147483648n || v > 2147483647n) throw new Error(`${name}: I64 value ${v} does not fit in i32`);
-        return Number(v);
-      });
-    case 'U8':
-    case 'BOOL':
-      return Int32Array.from(t.data);
-    default:
-      throw new Error(`${name}: dtype ${t.dtype} is not an integer type`);
-  }
+  if (t.dtype === 'I32') return new Int32Array(copyAligned(t));
+  return Int32Array.from(toBigInt64(t, name), (v) => {
+    if (v < -2147483648n || v > 2147483647n) throw new Error(`${name}: ${t.dtype} value ${v} does not fit in i32`);
+    return Number(v);
+  });
 }
 
 type TypedFor = {
