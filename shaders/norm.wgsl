@@ -1,0 +1,141 @@
+// Batch norm over NCHW, per channel c across the N·H·W values of that channel.
+// Statistics and gradient sums use one 256-wide workgroup per channel, tree-reduced in workgroup
+// memory in a fixed order (deterministic, no atomics); the elementwise passes use one invocation
+// per element.
+
+struct Params {
+  n: u32,
+  c: u32,
+  hw: u32,
+  momentum: f32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> invstd: array<f32>;
+@group(0) @binding(6) var<storage, read_write> runningMean: array<f32>;
+@group(0) @binding(7) var<storage, read_write> runningVar: array<f32>;
+@group(0) @binding(8) var<storage, read_write> out: array<f32>;
+@group(0) @binding(9) var<storage, read> dy: array<f32>;
+@group(0) @binding(10) var<storage, read_write> gradWeight: array<f32>;
+@group(0) @binding(11) var<storage, read_write> gradBias: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+// Sum of every lane's v, in a fixed order; every lane gets the result.
+fn workgroupSum(lid: u32, v: f32) -> f32 {
+  partial[lid] = v;
+  workgroupBarrier();
+  for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) { partial[lid] += partial[lid + stride]; }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier();
+  return total;
+}
+
+fn at(n: u32, c: u32, s: u32) -> u32 {
+  return (n * params.c + c) * params.hw + s;
+}
+
+fn channelOf(i: u32) -> u32 {
+  return (i / params.hw) % params.c;
+}
+
+fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * 256u + lid;
+}
+
+// Batch mean and 1/sqrt(biased var + eps); running statistics updated in place with the unbiased
+// variance, as PyTorch does. Two passes (mean, then centred squares) for accuracy.
+@compute @workgroup_size(256)
+fn stats_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let c = wid.y * nwg.x + wid.x;
+  let count = f32(params.n * params.hw);
+  var acc = 0.0;
+  for (var n = 0u; n < params.n; n++) {
+    for (var s = lid; s < params.hw; s += 256u) { acc += x[at(n, c, s)]; }
+  }
+  let mu = workgroupSum(lid, acc) / count;
+  var sq = 0.0;
+  for (var n = 0u; n < params.n; n++) {
+    for (var s = lid; s < params.hw; s += 256u) {
+      let d = x[at(n, c, s)] - mu;
+      sq += d * d;
+    }
+  }
+  let sumSq = workgroupSum(lid, sq);
+  if (lid == 0u) {
+    mean[c] = mu;
+    invstd[c] = inverseSqrt(sumSq / count + params.eps);
+    let m = params.momentum;
+    runningMean[c] = (1.0 - m) * runningMean[c] + m * mu;
+    runningVar[c] = (1.0 - m) * runningVar[c] + m * sumSq / (count - 1.0);
+  }
+}
+
+// Frozen mode: the statistics are the running ones.
+@compute @workgroup_size(64)
+fn stats_frozen(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= params.c) { return; }
+  mean[c] = runningMean[c];
+  invstd[c] = inverseSqrt(runningVar[c] + params.eps);
+}
+
+@compute @workgroup_size(256)
+fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flatIndex(wid, nwg, lid);
+  if (i >= params.n * params.c * params.hw) { return; }
+  let c = channelOf(i);
+  out[i] = (x[i] - mean[c]) * invstd[c] * weight[c] + bias[c];
+}
+
+// Per channel: gradBias = Σ dy, gradWeight = Σ dy·x̂ (x̂ the normalised input).
+@compute @workgroup_size(256)
+fn grad_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let c = wid.y * nwg.x + wid.x;
+  let mu = mean[c];
+  var sumDy = 0.0;
+  var sumDyXc = 0.0;
+  for (var n = 0u; n < params.n; n++) {
+    for (var s = lid; s < params.hw; s += 256u) {
+      let i = at(n, c, s);
+      let g = dy[i];
+      sumDy += g;
+      sumDyXc += g * (x[i] - mu);
+    }
+  }
+  let totalDy = workgroupSum(lid, sumDy);
+  let totalDyXc = workgroupSum(lid, sumDyXc);
+  if (lid == 0u) {
+    gradBias[c] = totalDy;
+    gradWeight[c] = totalDyXc * invstd[c];
+  }
+}
+
+// Training: dx = w·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)), the batch statistics depending on x.
+@compute @workgroup_size(256)
+fn grad_input_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flatIndex(wid, nwg, lid);
+  if (i >= params.n * params.c * params.hw) { return; }
+  let c = channelOf(i);
+  let inv = invstd[c];
+  let count = f32(params.n * params.hw);
+  let xhat = (x[i] - mean[c]) * inv;
+  out[i] = weight[c] * inv * (dy[i] - gradBias[c] / count - xhat * gradWeight[c] / count);
+}
+
+// Frozen: the statistics are constants, so dx = dy·w·invstd.
+@compute @workgroup_size(256)
+fn grad_input_frozen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flatIndex(wid, nwg, lid);
+  if (i >= params.n * params.c * params.hw) { return; }
+  let c = channelOf(i);
+  out[i] = dy[i] * weight[c] * invstd[c];
+}
