@@ -2,3 +2,5 @@
 export * from './elementwise.js';
 export * from './reduce.js';
 export * from './norm.js';
+export * from './pool.js';
+export * from './resize.js';

@@ -1,0 +1,58 @@
+// Bilinear resize of NCHW tensors to any size (F.interpolate(mode='bilinear'), both align_corners).
+import { gpu, grid } from '../gpu/index.js';
+import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
+
+type ResizeParams = {
+  planes: number;
+  inH: number;
+  inW: number;
+  outH: number;
+  outW: number;
+  scaleH: number;
+  scaleW: number;
+  alignCorners: number;
+};
+
+const bilinearOp = defineOp<{ params: ResizeParams }>({
+  name: 'interpolateBilinear',
+  forward: ([x], { params }) => {
+    const [n, c] = x!.shape as [number, number];
+    const out = Tensor.empty([n, c, params.outH, params.outW]);
+    gpu().run({ family: 'resize', entry: 'bilinear_forward' }, { x: x!.buffer, out: out.buffer }, params, grid(Math.ceil(out.size / 256)));
+    return { out };
+  },
+  backward: ({ grad, inputs: [x], attrs: { params } }) => {
+    const gx = Tensor.empty(x!.shape);
+    gpu().run({ family: 'resize', entry: 'bilinear_backward' }, { dy: grad.buffer, out: gx.buffer }, params, grid(Math.ceil(gx.size / 256)));
+    return [gx];
+  },
+});
+
+/** PyTorch's source-index scale for one axis when the output size is given. */
+function axisScale(inSize: number, outSize: number, alignCorners: boolean): number {
+  if (alignCorners) return outSize > 1 ? (inSize - 1) / (outSize - 1) : 0;
+  return inSize / outSize;
+}
+
+/** F.interpolate(x, size=[outH, outW], mode='bilinear', align_corners=alignCorners). */
+export function interpolateBilinear(x: Tensor, [outH, outW]: readonly [number, number], alignCorners: boolean): Tensor {
+  const where = 'interpolateBilinear';
+  assertDtype(x, 'f32', where);
+  if (x.rank !== 4) throw new TensorError(`${where}: expected an NCHW input, got ${shapeStr(x.shape)}`);
+  const [n, c, inH, inW] = x.shape as [number, number, number, number];
+  for (const d of [outH, outW]) {
+    if (!Number.isInteger(d) || d < 1) throw new TensorError(`${where}: output size [${outH}, ${outW}] must be positive integers`);
+  }
+  if (inH < 1 || inW < 1) throw new TensorError(`${where}: empty input ${shapeStr(x.shape)}`);
+  const params = {
+    planes: n * c,
+    inH,
+    inW,
+    outH,
+    outW,
+    scaleH: axisScale(inH, outH, alignCorners),
+    scaleW: axisScale(inW, outW, alignCorners),
+    alignCorners: alignCorners ? 1 : 0,
+  };
+  return bilinearOp([x], { params });
+}
