@@ -4,3 +4,6 @@ export * from './reduce.js';
 export * from './norm.js';
 export * from './pool.js';
 export * from './resize.js';
+export * from './shape.js';
+export * from './dropout.js';
+export * from './loss.js';
