@@ -77,19 +77,23 @@ fn mean_loss(@builtin(local_invocation_index) lid: u32) {
   }
 }
 
-// dlogits = dy·(softmax − onehot)/count at valid pixels, 0 at ignored ones.
+// dlogits = dy·(softmax − onehot)/count at valid pixels, 0 at ignored ones; one invocation per pixel
+// (label and log-sum-exp loaded once for all its classes).
 @compute @workgroup_size(256)
 fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= params.pixels * params.classes) { return; }
-  let s = i % params.hw;
-  let c = (i / params.hw) % params.classes;
-  let p = (i / (params.hw * params.classes)) * params.hw + s;
+  let p = flatIndex(wid, nwg, lid);
+  if (p >= params.pixels) { return; }
   let label = labels[p];
+  let base = (p / params.hw) * params.classes * params.hw + p % params.hw;
   if (label == params.ignoreIndex) {
-    grad[i] = 0.0;
+    for (var c = 0u; c < params.classes; c++) { grad[base + c * params.hw] = 0.0; }
     return;
   }
-  let onehot = select(0.0, 1.0, i32(c) == label);
-  grad[i] = (exp(logits[i] - logSumExp[p]) - onehot) * dy[0] / validCount[0];
+  let lse = logSumExp[p];
+  let scale = dy[0] / validCount[0];
+  for (var c = 0u; c < params.classes; c++) {
+    let i = base + c * params.hw;
+    let onehot = select(0.0, 1.0, i32(c) == label);
+    grad[i] = (exp(logits[i] - lse) - onehot) * scale;
+  }
 }

@@ -1,7 +1,9 @@
 // Batch norm over NCHW, per channel c across the N·H·W values of that channel.
 // Statistics and gradient sums use one 256-wide workgroup per channel, tree-reduced in workgroup
-// memory in a fixed order (deterministic, no atomics); the elementwise passes use one invocation
-// per element.
+// memory in a fixed order (deterministic, no atomics). They also fold everything per channel into a
+// few coefficients, so the elementwise passes load one vector per channel and one value per
+// element (loads are the cost on CPU backends). Elementwise grid: x = 256-wide pieces of an H·W
+// plane (64 invocations, 4 elements each), y = channel, z = batch index: no runtime division.
 
 struct Params {
   n: u32,
@@ -23,6 +25,12 @@ struct Params {
 @group(0) @binding(9) var<storage, read> dy: array<f32>;
 @group(0) @binding(10) var<storage, read_write> gradWeight: array<f32>;
 @group(0) @binding(11) var<storage, read_write> gradBias: array<f32>;
+// Per channel (weight·invstd, bias − mean·weight·invstd): out = x·scale + shift, as PyTorch's CPU
+// kernel computes it; frozen backward: dx = dy·scale.
+@group(0) @binding(12) var<storage, read_write> scaleShift: array<vec2<f32>>;
+// Per channel (k, k·mean(dy), k·invstd·mean(dy·x̂), mean) with k = weight·invstd: the training
+// input gradient dx = k·dy − k·mean(dy) − k·invstd·mean(dy·x̂)·(x − mean).
+@group(0) @binding(13) var<storage, read_write> gradCoeffs: array<vec4<f32>>;
 
 var<workgroup> partial: array<f32, 256>;
 
@@ -43,12 +51,9 @@ fn at(n: u32, c: u32, s: u32) -> u32 {
   return (n * params.c + c) * params.hw + s;
 }
 
-fn channelOf(i: u32) -> u32 {
-  return (i / params.hw) % params.c;
-}
-
-fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid;
+fn foldScaleShift(c: u32, mu: f32, inv: f32) {
+  let scale = weight[c] * inv;
+  scaleShift[c] = vec2<f32>(scale, bias[c] - mu * scale);
 }
 
 // Batch mean and 1/sqrt(biased var + eps); running statistics updated in place with the unbiased
@@ -71,8 +76,10 @@ fn stats_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   }
   let sumSq = workgroupSum(lid, sq);
   if (lid == 0u) {
+    let inv = inverseSqrt(sumSq / count + params.eps);
     mean[c] = mu;
-    invstd[c] = inverseSqrt(sumSq / count + params.eps);
+    invstd[c] = inv;
+    foldScaleShift(c, mu, inv);
     let m = params.momentum;
     runningMean[c] = (1.0 - m) * runningMean[c] + m * mu;
     runningVar[c] = (1.0 - m) * runningVar[c] + m * sumSq / (count - 1.0);
@@ -84,19 +91,25 @@ fn stats_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 fn stats_frozen(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= params.c) { return; }
-  mean[c] = runningMean[c];
-  invstd[c] = inverseSqrt(runningVar[c] + params.eps);
+  let mu = runningMean[c];
+  let inv = inverseSqrt(runningVar[c] + params.eps);
+  mean[c] = mu;
+  invstd[c] = inv;
+  foldScaleShift(c, mu, inv);
 }
 
-@compute @workgroup_size(256)
-fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= params.n * params.c * params.hw) { return; }
-  let c = channelOf(i);
-  out[i] = (x[i] - mean[c]) * invstd[c] * weight[c] + bias[c];
+@compute @workgroup_size(64)
+fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let ss = scaleShift[wid.y];
+  let base = at(wid.z, wid.y, 0u);
+  for (var j = 0u; j < 4u; j++) {
+    let s = wid.x * 256u + j * 64u + lid;
+    if (s < params.hw) { out[base + s] = x[base + s] * ss.x + ss.y; }
+  }
 }
 
-// Per channel: gradBias = Σ dy, gradWeight = Σ dy·x̂ (x̂ the normalised input).
+// Per channel: gradBias = Σ dy, gradWeight = Σ dy·x̂ (x̂ the normalised input), and the training
+// input gradient's coefficients.
 @compute @workgroup_size(256)
 fn grad_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let c = wid.y * nwg.x + wid.x;
@@ -114,28 +127,32 @@ fn grad_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let totalDy = workgroupSum(lid, sumDy);
   let totalDyXc = workgroupSum(lid, sumDyXc);
   if (lid == 0u) {
+    let inv = invstd[c];
+    let count = f32(params.n * params.hw);
+    let k = weight[c] * inv;
     gradBias[c] = totalDy;
-    gradWeight[c] = totalDyXc * invstd[c];
+    gradWeight[c] = totalDyXc * inv;
+    gradCoeffs[c] = vec4<f32>(k, k * totalDy / count, k * inv * inv * totalDyXc / count, mu);
   }
 }
 
-// Training: dx = w·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)), the batch statistics depending on x.
-@compute @workgroup_size(256)
-fn grad_input_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= params.n * params.c * params.hw) { return; }
-  let c = channelOf(i);
-  let inv = invstd[c];
-  let count = f32(params.n * params.hw);
-  let xhat = (x[i] - mean[c]) * inv;
-  out[i] = weight[c] * inv * (dy[i] - gradBias[c] / count - xhat * gradWeight[c] / count);
+@compute @workgroup_size(64)
+fn grad_input_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let k = gradCoeffs[wid.y];
+  let base = at(wid.z, wid.y, 0u);
+  for (var j = 0u; j < 4u; j++) {
+    let s = wid.x * 256u + j * 64u + lid;
+    if (s < params.hw) { out[base + s] = k.x * dy[base + s] - k.y - k.z * (x[base + s] - k.w); }
+  }
 }
 
-// Frozen: the statistics are constants, so dx = dy·w·invstd.
-@compute @workgroup_size(256)
-fn grad_input_frozen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= params.n * params.c * params.hw) { return; }
-  let c = channelOf(i);
-  out[i] = dy[i] * weight[c] * invstd[c];
+// Frozen: the statistics are constants, so dx = dy·weight·invstd.
+@compute @workgroup_size(64)
+fn grad_input_frozen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let scale = scaleShift[wid.y].x;
+  let base = at(wid.z, wid.y, 0u);
+  for (var j = 0u; j < 4u; j++) {
+    let s = wid.x * 256u + j * 64u + lid;
+    if (s < params.hw) { out[base + s] = dy[base + s] * scale; }
+  }
 }

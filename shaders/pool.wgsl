@@ -1,16 +1,19 @@
 // Max pooling over NCHW planes (PyTorch semantics, no ceil mode; padding acts as -inf).
 // The forward saves the arg-max of each window as an index into its input plane; the backward is a
 // gather: each input position sums the gradients of the windows whose arg-max it is (no atomics).
+// Grid: x = 64-wide pieces of a row, y = row, z = plane, so no invocation divides by a runtime
+// value (integer division is scalar, hence slow, on CPU backends); the window geometry is
+// specialised per pipeline for the same reason.
+
+override KERNEL: u32;
+override STRIDE: u32;
+override PADDING: u32;
 
 struct Params {
-  planes: u32,
   h: u32,
   w: u32,
   outH: u32,
   outW: u32,
-  kernel: u32,
-  stride: u32,
-  padding: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -19,24 +22,18 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 
-fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid;
-}
-
-@compute @workgroup_size(256)
-fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
-  let outPlane = params.outH * params.outW;
-  if (i >= params.planes * outPlane) { return; }
-  let plane = i / outPlane;
-  let oh = (i % outPlane) / params.outW;
-  let ow = i % params.outW;
-  let h0 = i32(oh * params.stride) - i32(params.padding);
-  let w0 = i32(ow * params.stride) - i32(params.padding);
+@compute @workgroup_size(64)
+fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let ow = wid.x * 64u + lid;
+  if (ow >= params.outW) { return; }
+  let oh = wid.y;
+  let plane = wid.z;
+  let h0 = i32(oh * STRIDE) - i32(PADDING);
+  let w0 = i32(ow * STRIDE) - i32(PADDING);
   let hStart = u32(max(h0, 0));
   let wStart = u32(max(w0, 0));
-  let hEnd = u32(min(h0 + i32(params.kernel), i32(params.h)));
-  let wEnd = u32(min(w0 + i32(params.kernel), i32(params.w)));
+  let hEnd = u32(min(h0 + i32(KERNEL), i32(params.h)));
+  let wEnd = u32(min(w0 + i32(KERNEL), i32(params.w)));
   let base = plane * params.h * params.w;
   // Start from the first in-range element: the same winner as starting from -inf.
   var bestIdx = hStart * params.w + wStart;
@@ -52,27 +49,28 @@ fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
       }
     }
   }
-  out[i] = best;
-  argmax[i] = bestIdx;
+  let o = (plane * params.outH + oh) * params.outW + ow;
+  out[o] = best;
+  argmax[o] = bestIdx;
 }
 
-// Output indices o whose window [o·stride − padding, o·stride − padding + kernel) holds input index i.
+// Output indices o whose window [o·STRIDE − PADDING, o·STRIDE − PADDING + KERNEL) holds input index i.
 fn windowsOf(i: u32, outSize: u32) -> vec2<u32> {
-  let shifted = i + params.padding;
-  let first = select((shifted + 1u - params.kernel + params.stride - 1u) / params.stride, 0u, shifted + 1u < params.kernel);
-  let last = min(shifted / params.stride + 1u, outSize);
+  let shifted = i + PADDING;
+  let first = select((shifted + 1u - KERNEL + STRIDE - 1u) / STRIDE, 0u, shifted + 1u < KERNEL);
+  let last = min(shifted / STRIDE + 1u, outSize);
   return vec2<u32>(first, last);
 }
 
-@compute @workgroup_size(256)
-fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
-  let inPlane = params.h * params.w;
-  if (i >= params.planes * inPlane) { return; }
-  let plane = i / inPlane;
-  let idx = i % inPlane;
-  let rows = windowsOf(idx / params.w, params.outH);
-  let cols = windowsOf(idx % params.w, params.outW);
+@compute @workgroup_size(64)
+fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let iw = wid.x * 64u + lid;
+  if (iw >= params.w) { return; }
+  let ih = wid.y;
+  let plane = wid.z;
+  let idx = ih * params.w + iw;
+  let rows = windowsOf(ih, params.outH);
+  let cols = windowsOf(iw, params.outW);
   let base = plane * params.outH * params.outW;
   var acc = 0.0;
   for (var oh = rows.x; oh < rows.y; oh++) {
@@ -81,5 +79,5 @@ fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
       acc += select(0.0, dy[o], argmax[o] == idx);
     }
   }
-  out[i] = acc;
+  out[plane * params.h * params.w + idx] = acc;
 }

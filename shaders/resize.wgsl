@@ -1,9 +1,10 @@
 // Bilinear resize of NCHW planes with F.interpolate(mode='bilinear')'s source-index rule for both
 // align_corners settings. The backward is a gather: each input pixel visits the few output pixels
 // that can reach it and weights their gradient with the same interpolation coefficients.
+// Grid: x = 64-wide pieces of a row, y = row, z = plane: the row's taps are uniform per workgroup
+// and nothing divides by a runtime value (slow on CPU backends).
 
 struct Params {
-  planes: u32,
   inH: u32,
   inW: u32,
   outH: u32,
@@ -44,21 +45,19 @@ fn weightOf(t: Taps, i: u32) -> f32 {
   return select(0.0, t.l0, t.i0 == i) + select(0.0, t.l1, t.i1 == i);
 }
 
-fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid;
-}
-
-@compute @workgroup_size(256)
-fn bilinear_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
-  let outPlane = params.outH * params.outW;
-  if (i >= params.planes * outPlane) { return; }
-  let base = (i / outPlane) * params.inH * params.inW;
-  let ty = taps((i % outPlane) / params.outW, params.scaleH, params.inH);
-  let tx = taps(i % params.outW, params.scaleW, params.inW);
+@compute @workgroup_size(64)
+fn bilinear_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let ox = wid.x * 64u + lid;
+  if (ox >= params.outW) { return; }
+  let oy = wid.y;
+  let plane = wid.z;
+  let base = plane * params.inH * params.inW;
+  let ty = taps(oy, params.scaleH, params.inH);
+  let tx = taps(ox, params.scaleW, params.inW);
   let r0 = base + ty.i0 * params.inW;
   let r1 = base + ty.i1 * params.inW;
-  out[i] = ty.l0 * (tx.l0 * x[r0 + tx.i0] + tx.l1 * x[r0 + tx.i1]) + ty.l1 * (tx.l0 * x[r1 + tx.i0] + tx.l1 * x[r1 + tx.i1]);
+  let o = (plane * params.outH + oy) * params.outW + ox;
+  out[o] = ty.l0 * (tx.l0 * x[r0 + tx.i0] + tx.l1 * x[r0 + tx.i1]) + ty.l1 * (tx.l0 * x[r1 + tx.i0] + tx.l1 * x[r1 + tx.i1]);
 }
 
 // Output indices whose source index can fall within one of input index i (plus a margin of one
@@ -76,14 +75,13 @@ fn candidates(i: u32, scale: f32, outSize: u32) -> vec2<u32> {
   return vec2<u32>(first, last);
 }
 
-@compute @workgroup_size(256)
-fn bilinear_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
-  let inPlane = params.inH * params.inW;
-  if (i >= params.planes * inPlane) { return; }
-  let base = (i / inPlane) * params.outH * params.outW;
-  let iy = (i % inPlane) / params.inW;
-  let ix = i % params.inW;
+@compute @workgroup_size(64)
+fn bilinear_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let ix = wid.x * 64u + lid;
+  if (ix >= params.inW) { return; }
+  let iy = wid.y;
+  let plane = wid.z;
+  let base = plane * params.outH * params.outW;
   let rows = candidates(iy, params.scaleH, params.outH);
   let cols = candidates(ix, params.scaleW, params.outW);
   var acc = 0.0;
@@ -96,5 +94,5 @@ fn bilinear_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     }
     acc += wy * rowAcc;
   }
-  out[i] = acc;
+  out[(plane * params.inH + iy) * params.inW + ix] = acc;
 }

@@ -29,7 +29,7 @@ const crossEntropyOp = defineOp<{ params: LossParams }>({
       { family: 'loss', entry: 'backward' },
       { logits: logits!.buffer, labels: labels!.buffer, logSumExp: logSumExp!.buffer, validCount: validCount!.buffer, dy: grad.buffer, grad: gradLogits.buffer },
       params,
-      grid(Math.ceil(gradLogits.size / 256)),
+      grid(Math.ceil(params.pixels / 256)),
     );
     return [gradLogits, null];
   },

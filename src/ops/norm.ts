@@ -21,35 +21,53 @@ interface BatchNormAttrs {
 
 const kernel = (entry: string) => ({ family: 'norm', entry });
 
+/** Elementwise passes: 256-wide pieces of each H·W plane × channels × batch. */
+const planeGrid = ({ n, c, hw }: BatchNormAttrs['params']) => [Math.ceil(hw / 256), c, n] as const;
+
 const batchNormOp = defineOp<BatchNormAttrs>({
   name: 'batchNorm2d',
   forward: ([x, weight, bias], { training, params, runningMean, runningVar }) => {
     const mean = Tensor.empty([params.c]);
     const invstd = Tensor.empty([params.c]);
-    const stats = { x: x!.buffer, mean: mean.buffer, invstd: invstd.buffer, runningMean: runningMean.buffer, runningVar: runningVar.buffer };
-    if (training) gpu().run(kernel('stats_train'), stats, params, grid(params.c));
-    else gpu().run(kernel('stats_frozen'), { mean: mean.buffer, invstd: invstd.buffer, runningMean: runningMean.buffer, runningVar: runningVar.buffer }, params, [Math.ceil(params.c / 64)]);
+    const scaleShift = Tensor.empty([params.c, 2]);
+    const stats = {
+      weight: weight!.buffer,
+      bias: bias!.buffer,
+      mean: mean.buffer,
+      invstd: invstd.buffer,
+      scaleShift: scaleShift.buffer,
+      runningMean: runningMean.buffer,
+      runningVar: runningVar.buffer,
+    };
+    if (training) gpu().run(kernel('stats_train'), { ...stats, x: x!.buffer }, params, grid(params.c));
+    else gpu().run(kernel('stats_frozen'), stats, params, [Math.ceil(params.c / 64)]);
     const out = Tensor.empty(x!.shape);
-    gpu().run(
-      kernel('normalize'),
-      { x: x!.buffer, weight: weight!.buffer, bias: bias!.buffer, mean: mean.buffer, invstd: invstd.buffer, out: out.buffer },
-      params,
-      grid(Math.ceil(out.size / 256)),
-    );
-    return { out, saved: [mean, invstd] };
+    gpu().run(kernel('normalize'), { x: x!.buffer, scaleShift: scaleShift.buffer, out: out.buffer }, params, planeGrid(params));
+    return { out, saved: [mean, invstd, scaleShift] };
   },
-  backward: ({ grad, inputs: [x, weight, bias], saved: [mean, invstd], attrs: { training, affineGrad, params } }) => {
+  backward: ({ grad, inputs: [x, weight, bias], saved: [mean, invstd, scaleShift], attrs: { training, affineGrad, params } }) => {
     const wantAffine = affineGrad && (weight!.requiresGrad || bias!.requiresGrad);
     const wantInput = x!.requiresGrad;
     let gradWeight: Tensor | null = null;
     let gradBias: Tensor | null = null;
+    let gradCoeffs: Tensor | null = null;
     // Training's input gradient needs the per-channel sums whether or not the affine grads are wanted.
     if (wantAffine || (training && wantInput)) {
       gradWeight = Tensor.empty([params.c]);
       gradBias = Tensor.empty([params.c]);
+      gradCoeffs = Tensor.empty([params.c, 4]);
       gpu().run(
         kernel('grad_affine'),
-        { x: x!.buffer, dy: grad.buffer, mean: mean!.buffer, invstd: invstd!.buffer, gradWeight: gradWeight.buffer, gradBias: gradBias.buffer },
+        {
+          x: x!.buffer,
+          dy: grad.buffer,
+          weight: weight!.buffer,
+          mean: mean!.buffer,
+          invstd: invstd!.buffer,
+          gradWeight: gradWeight.buffer,
+          gradBias: gradBias.buffer,
+          gradCoeffs: gradCoeffs.buffer,
+        },
         params,
         grid(params.c),
       );
@@ -57,18 +75,13 @@ const batchNormOp = defineOp<BatchNormAttrs>({
     let gradX: Tensor | null = null;
     if (wantInput) {
       gradX = Tensor.empty(x!.shape);
-      const common = { dy: grad.buffer, weight: weight!.buffer, invstd: invstd!.buffer, out: gradX.buffer };
       if (training) {
-        gpu().run(
-          kernel('grad_input_train'),
-          { ...common, x: x!.buffer, mean: mean!.buffer, gradWeight: gradWeight!.buffer, gradBias: gradBias!.buffer },
-          params,
-          grid(Math.ceil(gradX.size / 256)),
-        );
+        gpu().run(kernel('grad_input_train'), { dy: grad.buffer, x: x!.buffer, gradCoeffs: gradCoeffs!.buffer, out: gradX.buffer }, params, planeGrid(params));
       } else {
-        gpu().run(kernel('grad_input_frozen'), common, params, grid(Math.ceil(gradX.size / 256)));
+        gpu().run(kernel('grad_input_frozen'), { dy: grad.buffer, scaleShift: scaleShift!.buffer, out: gradX.buffer }, params, planeGrid(params));
       }
     }
+    gradCoeffs?.dispose();
     if (!wantAffine) {
       gradWeight?.dispose();
       gradBias?.dispose();

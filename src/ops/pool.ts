@@ -1,5 +1,5 @@
 // Max pooling (with saved arg-max indices) and global average pooling over NCHW.
-import { gpu, grid } from '../gpu/index.js';
+import { gpu } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
 import { mean, reshape } from './reduce.js';
 
@@ -9,29 +9,34 @@ export interface MaxPoolOptions {
   padding?: number;
 }
 
-type MaxPoolParams = {
+interface MaxPoolAttrs {
   planes: number;
-  h: number;
-  w: number;
-  outH: number;
-  outW: number;
-  kernel: number;
-  stride: number;
-  padding: number;
-};
+  params: { h: number; w: number; outH: number; outW: number };
+  window: { KERNEL: number; STRIDE: number; PADDING: number };
+}
 
-const maxPoolOp = defineOp<{ params: MaxPoolParams }>({
+const maxPoolOp = defineOp<MaxPoolAttrs>({
   name: 'maxPool2d',
-  forward: ([x], { params }) => {
+  forward: ([x], { planes, params, window }) => {
     const [n, c] = x!.shape as [number, number];
     const out = Tensor.empty([n, c, params.outH, params.outW]);
     const argmax = Tensor.empty(out.shape, 'u32');
-    gpu().run({ family: 'pool', entry: 'max_forward' }, { x: x!.buffer, out: out.buffer, argmax: argmax.buffer }, params, grid(Math.ceil(out.size / 256)));
+    gpu().run(
+      { family: 'pool', entry: 'max_forward', overrides: window },
+      { x: x!.buffer, out: out.buffer, argmax: argmax.buffer },
+      params,
+      [Math.ceil(params.outW / 64), params.outH, planes],
+    );
     return { out, saved: [argmax] };
   },
-  backward: ({ grad, inputs: [x], saved: [argmax], attrs: { params } }) => {
+  backward: ({ grad, inputs: [x], saved: [argmax], attrs: { planes, params, window } }) => {
     const gx = Tensor.empty(x!.shape);
-    gpu().run({ family: 'pool', entry: 'max_backward' }, { dy: grad.buffer, argmax: argmax!.buffer, out: gx.buffer }, params, grid(Math.ceil(gx.size / 256)));
+    gpu().run(
+      { family: 'pool', entry: 'max_backward', overrides: window },
+      { dy: grad.buffer, argmax: argmax!.buffer, out: gx.buffer },
+      params,
+      [Math.ceil(params.w / 64), params.h, planes],
+    );
     return [gx];
   },
 });
@@ -49,7 +54,7 @@ export function maxPool2d(x: Tensor, { kernel = 3, stride = 2, padding = 1 }: Ma
   const outH = Math.floor((h + 2 * padding - kernel) / stride) + 1;
   const outW = Math.floor((w + 2 * padding - kernel) / stride) + 1;
   if (outH < 1 || outW < 1) throw new TensorError(`${where}: input ${shapeStr(x.shape)} is smaller than the ${kernel}×${kernel} window`);
-  return maxPoolOp([x], { params: { planes: n * c, h, w, outH, outW, kernel, stride, padding } });
+  return maxPoolOp([x], { planes: n * c, params: { h, w, outH, outW }, window: { KERNEL: kernel, STRIDE: stride, PADDING: padding } });
 }
 
 /** Mean over H and W: [N,C,H,W] → [N,C,1,1] (nn.AdaptiveAvgPool2d(1)). */

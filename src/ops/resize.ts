@@ -1,9 +1,8 @@
 // Bilinear resize of NCHW tensors to any size (F.interpolate(mode='bilinear'), both align_corners).
-import { gpu, grid } from '../gpu/index.js';
+import { gpu } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
 
 type ResizeParams = {
-  planes: number;
   inH: number;
   inW: number;
   outH: number;
@@ -13,17 +12,17 @@ type ResizeParams = {
   alignCorners: number;
 };
 
-const bilinearOp = defineOp<{ params: ResizeParams }>({
+const bilinearOp = defineOp<{ planes: number; params: ResizeParams }>({
   name: 'interpolateBilinear',
-  forward: ([x], { params }) => {
+  forward: ([x], { planes, params }) => {
     const [n, c] = x!.shape as [number, number];
     const out = Tensor.empty([n, c, params.outH, params.outW]);
-    gpu().run({ family: 'resize', entry: 'bilinear_forward' }, { x: x!.buffer, out: out.buffer }, params, grid(Math.ceil(out.size / 256)));
+    gpu().run({ family: 'resize', entry: 'bilinear_forward' }, { x: x!.buffer, out: out.buffer }, params, [Math.ceil(params.outW / 64), params.outH, planes]);
     return { out };
   },
-  backward: ({ grad, inputs: [x], attrs: { params } }) => {
+  backward: ({ grad, inputs: [x], attrs: { planes, params } }) => {
     const gx = Tensor.empty(x!.shape);
-    gpu().run({ family: 'resize', entry: 'bilinear_backward' }, { dy: grad.buffer, out: gx.buffer }, params, grid(Math.ceil(gx.size / 256)));
+    gpu().run({ family: 'resize', entry: 'bilinear_backward' }, { dy: grad.buffer, out: gx.buffer }, params, [Math.ceil(params.inW / 64), params.inH, planes]);
     return [gx];
   },
 });
@@ -45,7 +44,6 @@ export function interpolateBilinear(x: Tensor, [outH, outW]: readonly [number, n
   }
   if (inH < 1 || inW < 1) throw new TensorError(`${where}: empty input ${shapeStr(x.shape)}`);
   const params = {
-    planes: n * c,
     inH,
     inW,
     outH,
@@ -54,5 +52,5 @@ export function interpolateBilinear(x: Tensor, [outH, outW]: readonly [number, n
     scaleW: axisScale(inW, outW, alignCorners),
     alignCorners: alignCorners ? 1 : 0,
   };
-  return bilinearOp([x], { params });
+  return bilinearOp([x], { planes: n * c, params });
 }
