@@ -25,18 +25,23 @@ var<workgroup> partial: array<vec2<f32>, 256>;
 
 const NAN_BITS = 0x7fc00000u;
 
-fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid;
+// Per-pixel kernels run on a grid x = 256-wide pieces of an H·W plane, y = batch index (no runtime
+// division). Pixel (n, s) is label n·hw + s; its class c logit is at its base + c·hw.
+struct Pixel {
+  p: u32,
+  base: u32,
 }
 
-fn logitAt(p: u32, c: u32) -> f32 {
-  return logits[((p / params.hw) * params.classes + c) * params.hw + p % params.hw];
+fn pixelOf(wid: vec3<u32>, lid: u32) -> Pixel {
+  let s = wid.x * 256u + lid;
+  return Pixel(wid.y * params.hw + s, wid.y * params.classes * params.hw + s);
 }
 
 @compute @workgroup_size(256)
-fn pixel_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let p = flatIndex(wid, nwg, lid);
-  if (p >= params.pixels) { return; }
+fn pixel_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  if (wid.x * 256u + lid >= params.hw) { return; }
+  let px = pixelOf(wid, lid);
+  let p = px.p;
   let label = labels[p];
   if (label == params.ignoreIndex) {
     pixelLoss[p] = vec2<f32>(0.0, 0.0);
@@ -50,13 +55,13 @@ fn pixel_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     logSumExp[p] = nan;
     return;
   }
-  var m = logitAt(p, 0u);
-  for (var c = 1u; c < params.classes; c++) { m = max(m, logitAt(p, c)); }
+  var m = logits[px.base];
+  for (var c = 1u; c < params.classes; c++) { m = max(m, logits[px.base + c * params.hw]); }
   var s = 0.0;
-  for (var c = 0u; c < params.classes; c++) { s += exp(logitAt(p, c) - m); }
+  for (var c = 0u; c < params.classes; c++) { s += exp(logits[px.base + c * params.hw] - m); }
   let lse = m + log(s);
   logSumExp[p] = lse;
-  pixelLoss[p] = vec2<f32>(lse - logitAt(p, u32(label)), 1.0);
+  pixelLoss[p] = vec2<f32>(lse - logits[px.base + u32(label) * params.hw], 1.0);
 }
 
 // One workgroup: sums of loss and count over every pixel, in a fixed order.
@@ -80,19 +85,18 @@ fn mean_loss(@builtin(local_invocation_index) lid: u32) {
 // dlogits = dy·(softmax − onehot)/count at valid pixels, 0 at ignored ones; one invocation per pixel
 // (label and log-sum-exp loaded once for all its classes).
 @compute @workgroup_size(256)
-fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let p = flatIndex(wid, nwg, lid);
-  if (p >= params.pixels) { return; }
-  let label = labels[p];
-  let base = (p / params.hw) * params.classes * params.hw + p % params.hw;
+fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  if (wid.x * 256u + lid >= params.hw) { return; }
+  let px = pixelOf(wid, lid);
+  let label = labels[px.p];
   if (label == params.ignoreIndex) {
-    for (var c = 0u; c < params.classes; c++) { grad[base + c * params.hw] = 0.0; }
+    for (var c = 0u; c < params.classes; c++) { grad[px.base + c * params.hw] = 0.0; }
     return;
   }
-  let lse = logSumExp[p];
+  let lse = logSumExp[px.p];
   let scale = dy[0] / validCount[0];
   for (var c = 0u; c < params.classes; c++) {
-    let i = base + c * params.hw;
+    let i = px.base + c * params.hw;
     let onehot = select(0.0, 1.0, i32(c) == label);
     grad[i] = (exp(logits[i] - lse) - onehot) * scale;
   }

@@ -1,6 +1,7 @@
 // Bilinear resize of NCHW planes with F.interpolate(mode='bilinear')'s source-index rule for both
-// align_corners settings. The backward is a gather: each input pixel visits the few output pixels
-// that can reach it and weights their gradient with the same interpolation coefficients.
+// align_corners settings. The backward is a gather, separable like the forward: first along x (each
+// input column gathers, for every output row, the output columns that can reach it), then along y,
+// weighting with the forward's own interpolation coefficients.
 // Grid: x = 64-wide pieces of a row, y = row, z = plane: the row's taps are uniform per workgroup
 // and nothing divides by a runtime value (slow on CPU backends).
 
@@ -19,6 +20,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
+// Gradient gathered along x only: [planes, outH, inW].
+@group(0) @binding(4) var<storage, read_write> colGrad: array<f32>;
 
 struct Taps {
   i0: u32,
@@ -76,23 +79,30 @@ fn candidates(i: u32, scale: f32, outSize: u32) -> vec2<u32> {
 }
 
 @compute @workgroup_size(64)
-fn bilinear_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn bilinear_backward_cols(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let ix = wid.x * 64u + lid;
+  if (ix >= params.inW) { return; }
+  let oy = wid.y;
+  let plane = wid.z;
+  let row = (plane * params.outH + oy) * params.outW;
+  let cols = candidates(ix, params.scaleW, params.outW);
+  var acc = 0.0;
+  for (var ox = cols.x; ox < cols.y; ox++) {
+    acc += weightOf(taps(ox, params.scaleW, params.inW), ix) * dy[row + ox];
+  }
+  colGrad[(plane * params.outH + oy) * params.inW + ix] = acc;
+}
+
+@compute @workgroup_size(64)
+fn bilinear_backward_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let ix = wid.x * 64u + lid;
   if (ix >= params.inW) { return; }
   let iy = wid.y;
   let plane = wid.z;
-  let base = plane * params.outH * params.outW;
   let rows = candidates(iy, params.scaleH, params.outH);
-  let cols = candidates(ix, params.scaleW, params.outW);
   var acc = 0.0;
   for (var oy = rows.x; oy < rows.y; oy++) {
-    let wy = weightOf(taps(oy, params.scaleH, params.inH), iy);
-    if (wy == 0.0) { continue; }
-    var rowAcc = 0.0;
-    for (var ox = cols.x; ox < cols.y; ox++) {
-      rowAcc += weightOf(taps(ox, params.scaleW, params.inW), ix) * dy[base + oy * params.outW + ox];
-    }
-    acc += wy * rowAcc;
+    acc += weightOf(taps(oy, params.scaleH, params.inH), iy) * colGrad[(plane * params.outH + oy) * params.inW + ix];
   }
   out[(plane * params.inH + iy) * params.inW + ix] = acc;
 }

@@ -1,6 +1,6 @@
 // Softmax cross-entropy over NCHW logits with an ignore label: PyTorch's F.cross_entropy(logits,
 // labels, ignore_index, reduction='mean'), except that no valid pixel gives 0 (not NaN).
-import { gpu, grid } from '../gpu/index.js';
+import { gpu } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
 
 type LossParams = {
@@ -10,6 +10,9 @@ type LossParams = {
   ignoreIndex: number;
 };
 
+/** Per-pixel kernels: 256-wide pieces of each H·W plane × batch. */
+const pixelGrid = ({ pixels, hw }: LossParams) => [Math.ceil(hw / 256), hw ? pixels / hw : 0] as const;
+
 const crossEntropyOp = defineOp<{ params: LossParams }>({
   name: 'crossEntropy',
   forward: ([logits, labels], { params }) => {
@@ -18,7 +21,7 @@ const crossEntropyOp = defineOp<{ params: LossParams }>({
     const out = Tensor.empty([]);
     const validCount = Tensor.empty([1]);
     const buffers = { logits: logits!.buffer, labels: labels!.buffer, pixelLoss: pixelLoss.buffer, logSumExp: logSumExp.buffer };
-    gpu().run({ family: 'loss', entry: 'pixel_loss' }, buffers, params, grid(Math.ceil(params.pixels / 256)));
+    gpu().run({ family: 'loss', entry: 'pixel_loss' }, buffers, params, pixelGrid(params));
     gpu().run({ family: 'loss', entry: 'mean_loss' }, { pixelLoss: pixelLoss.buffer, meanLoss: out.buffer, validCount: validCount.buffer }, params, [1]);
     pixelLoss.dispose();
     return { out, saved: [logSumExp, validCount] };
@@ -29,7 +32,7 @@ const crossEntropyOp = defineOp<{ params: LossParams }>({
       { family: 'loss', entry: 'backward' },
       { logits: logits!.buffer, labels: labels!.buffer, logSumExp: logSumExp!.buffer, validCount: validCount!.buffer, dy: grad.buffer, grad: gradLogits.buffer },
       params,
-      grid(Math.ceil(params.pixels / 256)),
+      pixelGrid(params),
     );
     return [gradLogits, null];
   },

@@ -21,8 +21,12 @@ const bilinearOp = defineOp<{ planes: number; params: ResizeParams }>({
     return { out };
   },
   backward: ({ grad, inputs: [x], attrs: { planes, params } }) => {
+    const colGrad = Tensor.empty([planes, params.outH, params.inW]);
     const gx = Tensor.empty(x!.shape);
-    gpu().run({ family: 'resize', entry: 'bilinear_backward' }, { dy: grad.buffer, out: gx.buffer }, params, [Math.ceil(params.inW / 64), params.inH, planes]);
+    const columns = Math.ceil(params.inW / 64);
+    gpu().run({ family: 'resize', entry: 'bilinear_backward_cols' }, { dy: grad.buffer, colGrad: colGrad.buffer }, params, [columns, params.outH, planes]);
+    gpu().run({ family: 'resize', entry: 'bilinear_backward_rows' }, { colGrad: colGrad.buffer, out: gx.buffer }, params, [columns, params.inH, planes]);
+    colGrad.dispose();
     return [gx];
   },
 });
