@@ -1,22 +1,14 @@
-import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
-import { backward } from '../src/autograd/index.js';
-import { dropout, mul, sumAll } from '../src/ops/index.js';
+import { Tensor, scope } from '../src/tensor/index.js';
+import { dropout } from '../src/ops/index.js';
+import { outputAndGrad } from './layer-helpers.js';
 import { useGpu, randn, expectClose, gradCheck } from './helpers.js';
 
 useGpu();
 
 /** Output of dropout and the gradient of Σ dropout(x)·dy. */
 async function forwardBackward(x: ArrayLike<number>, p: number, seed: number, dy: ArrayLike<number>) {
-  return scopeAsync(async () => {
-    const t = Tensor.from(x, [x.length]);
-    t.requiresGrad = true;
-    const out = dropout(t, p, seed);
-    const outData = await out.read();
-    backward(sumAll(mul(out, Tensor.from(dy, [x.length]))));
-    const g = await t.grad!.read();
-    t.grad!.dispose();
-    return { out: outData, g };
-  });
+  const { out, dx } = await outputAndGrad((t) => dropout(t, p, seed), x, [x.length], dy);
+  return { out, g: dx };
 }
 
 describe('dropout', () => {

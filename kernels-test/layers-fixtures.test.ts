@@ -2,8 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { Tensor, scopeAsync } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
-import { batchNorm2d, maxPool2d, interpolateBilinear, crossEntropy, mul, sumAll } from '../src/ops/index.js';
+import { batchNorm2d, maxPool2d, interpolateBilinear, crossEntropy } from '../src/ops/index.js';
 import { useGpu, expectClose } from './helpers.js';
+import { outputAndGrad } from './layer-helpers.js';
 
 useGpu();
 
@@ -32,30 +33,18 @@ interface Fixtures {
 
 const fixtures = JSON.parse(readFileSync(new URL('./fixtures/layers.json', import.meta.url), 'utf8')) as Fixtures;
 
-/** Runs op on x (requiring grad), backpropagates Σ out·dy, returns the output and x's gradient. */
-async function withGrad(x: Tensor, op: () => Tensor, dy: number[]): Promise<{ out: Float32Array; dx: Float32Array; outShape: readonly number[] }> {
-  x.requiresGrad = true;
-  const out = op();
-  const outData = (await out.read()) as Float32Array;
-  backward(sumAll(mul(out, Tensor.from(dy, out.shape))));
-  const dx = (await x.grad!.read()) as Float32Array;
-  x.grad!.dispose();
-  return { out: outData, dx, outShape: out.shape };
-}
-
 describe('batchNorm2d matches PyTorch', () => {
   for (const f of fixtures.batchNorm) {
     test(`${f.training ? 'training' : 'eval'} ${JSON.stringify(f.shape)}`, async () => {
       await scopeAsync(async () => {
         const c = f.shape[1];
-        const x = Tensor.from(f.x, f.shape);
         const weight = Tensor.from(f.weight, [c]);
         const bias = Tensor.from(f.bias, [c]);
         const rm = Tensor.from(f.runningMean, [c]);
         const rv = Tensor.from(f.runningVar, [c]);
         weight.requiresGrad = true;
         bias.requiresGrad = true;
-        const got = await withGrad(x, () => batchNorm2d(x, weight, bias, rm, rv, { training: f.training }), f.dy);
+        const got = await outputAndGrad((x) => batchNorm2d(x, weight, bias, rm, rv, { training: f.training }), f.x, f.shape, f.dy);
         expectClose(got.out, f.out, { atol: 1e-5, rtol: 1e-4 }, 'output');
         expectClose(await rm.read(), f.runningMeanAfter, { atol: 1e-6, rtol: 1e-5 }, 'running mean');
         expectClose(await rv.read(), f.runningVarAfter, { atol: 1e-6, rtol: 1e-5 }, 'running var');
@@ -72,13 +61,10 @@ describe('batchNorm2d matches PyTorch', () => {
 describe('maxPool2d matches PyTorch', () => {
   for (const f of fixtures.maxPool) {
     test(`${JSON.stringify(f.shape)} k${f.kernel} s${f.stride} p${f.padding}`, async () => {
-      await scopeAsync(async () => {
-        const x = Tensor.from(f.x, f.shape);
-        const got = await withGrad(x, () => maxPool2d(x, f), f.dy);
-        expect(got.outShape).toEqual(f.outShape);
-        expectClose(got.out, Float32Array.from(f.out), { atol: 0, rtol: 0 }, 'output'); // the fixture's 9 digits round back to the exact f32
-        expectClose(got.dx, f.dx, { atol: 1e-6, rtol: 1e-6 }, 'grad x');
-      });
+      const got = await outputAndGrad((x) => maxPool2d(x, f), f.x, f.shape, f.dy);
+      expect(got.outShape).toEqual(f.outShape);
+      expectClose(got.out, Float32Array.from(f.out), { atol: 0, rtol: 0 }, 'output'); // the fixture's 9 digits round back to the exact f32
+      expectClose(got.dx, f.dx, { atol: 1e-6, rtol: 1e-6 }, 'grad x');
     });
   }
 });
@@ -86,12 +72,9 @@ describe('maxPool2d matches PyTorch', () => {
 describe('interpolateBilinear matches PyTorch', () => {
   for (const f of fixtures.bilinear) {
     test(`${JSON.stringify(f.shape)} → ${f.size.join('×')} align_corners=${f.alignCorners}`, async () => {
-      await scopeAsync(async () => {
-        const x = Tensor.from(f.x, f.shape);
-        const got = await withGrad(x, () => interpolateBilinear(x, f.size, f.alignCorners), f.dy);
-        expectClose(got.out, f.out, { atol: 1e-5, rtol: 1e-5 }, 'output');
-        expectClose(got.dx, f.dx, { atol: 1e-4, rtol: 1e-4 }, 'grad x');
-      });
+      const got = await outputAndGrad((x) => interpolateBilinear(x, f.size, f.alignCorners), f.x, f.shape, f.dy);
+      expectClose(got.out, f.out, { atol: 1e-5, rtol: 1e-5 }, 'output');
+      expectClose(got.dx, f.dx, { atol: 1e-4, rtol: 1e-4 }, 'grad x');
     });
   }
 });

@@ -1,12 +1,10 @@
-import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
+import { Tensor, scope, scopeAsync, sizeOf as size } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
 import { crossEntropy, validateLabels, scale } from '../src/ops/index.js';
 import { useGpu, rng, randn, expectClose, gradCheck } from './helpers.js';
 import { crossEntropyRef, type NCHW } from './ref/layers.js';
 
 useGpu();
-
-const size = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
 
 function labelsFor([n, c, h, w]: NCHW, seed: number, ignoredShare: number): number[] {
   const r = rng(seed);

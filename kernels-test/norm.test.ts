@@ -1,12 +1,10 @@
-import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
+import { Tensor, scope, scopeAsync, sizeOf as size } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
 import { batchNorm2d, mul, sumAll } from '../src/ops/index.js';
 import { useGpu, randn, uniform, expectClose, gradCheck } from './helpers.js';
 import { batchNormRef, batchNormBackwardRef, type NCHW } from './ref/layers.js';
 
 useGpu();
-
-const size = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
 
 // ResNet-like channel counts scaled down, odd spatial sizes, and more than 256 values per channel.
 const shapes: NCHW[] = [

@@ -1,26 +1,10 @@
-import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
-import { backward } from '../src/autograd/index.js';
-import { maxPool2d, globalAvgPool, mul, sumAll } from '../src/ops/index.js';
+import { Tensor, scope, sizeOf as size } from '../src/tensor/index.js';
+import { maxPool2d, globalAvgPool } from '../src/ops/index.js';
+import { outputAndGrad } from './layer-helpers.js';
 import { useGpu, rng, randn, expectClose, gradCheck } from './helpers.js';
 import { maxPoolRef, type NCHW } from './ref/layers.js';
 
 useGpu();
-
-const size = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
-
-/** Output and input gradient of Σ op(x)·dy, read back. */
-async function forwardBackward(op: (x: Tensor) => Tensor, x: ArrayLike<number>, shape: NCHW, dy: (n: number) => ArrayLike<number>) {
-  return scopeAsync(async () => {
-    const tx = Tensor.from(x, shape);
-    tx.requiresGrad = true;
-    const out = op(tx);
-    const outData = await out.read();
-    backward(sumAll(mul(out, Tensor.from(dy(out.size), out.shape))));
-    const dx = await tx.grad!.read();
-    tx.grad!.dispose();
-    return { out: outData, outShape: out.shape, dx };
-  });
-}
 
 describe('maxPool2d', () => {
   const cases: [NCHW, number, number, number][] = [
@@ -33,7 +17,7 @@ describe('maxPool2d', () => {
   for (const [shape, kernel, stride, padding] of cases) {
     test(`${JSON.stringify(shape)} k${kernel} s${stride} p${padding}: forward and gather backward against the reference`, async () => {
       const x = Float32Array.from(randn(size(shape), 31)); // exact in f32, so max pooling matches exactly
-      const got = await forwardBackward((t) => maxPool2d(t, { kernel, stride, padding }), x, shape, (n) => randn(n, 32));
+      const got = await outputAndGrad((t) => maxPool2d(t, { kernel, stride, padding }), x, shape, (n) => randn(n, 32));
       const ref = maxPoolRef(x, shape, kernel, stride, padding, randn(got.out.length, 32));
       expect(got.outShape).toEqual(ref.outShape);
       expectClose(got.out, ref.out, { atol: 0, rtol: 0 }, 'output');
@@ -43,7 +27,7 @@ describe('maxPool2d', () => {
 
   test('ties go to the first maximum in scan order; an all-negative window ignores padding', async () => {
     const x = [-5, -5, -5, -5, -5, -5, -5, -5, -5];
-    const got = await forwardBackward((t) => maxPool2d(t), x, [1, 1, 3, 3], (n) => new Array(n).fill(1));
+    const got = await outputAndGrad((t) => maxPool2d(t), x, [1, 1, 3, 3], (n) => new Array(n).fill(1));
     expectClose(got.out, [-5, -5, -5, -5], { atol: 0, rtol: 0 }, 'output');
     // Windows start at (0,0),(0,1),(1,0),(1,1) after clipping the padding: each picks its first element.
     expectClose(got.dx, [1, 1, 0, 1, 1, 0, 0, 0, 0], { atol: 0, rtol: 0 }, 'grad x');
@@ -78,7 +62,7 @@ describe('globalAvgPool', () => {
       const x = randn(size(shape), 41);
       const [n, c, h, w] = shape;
       const dyData = randn(n * c, 42);
-      const got = await forwardBackward(globalAvgPool, x, shape, () => dyData);
+      const got = await outputAndGrad(globalAvgPool, x, shape, () => dyData);
       expect(got.outShape).toEqual([n, c, 1, 1]);
       const expected = Array.from({ length: n * c }, (_, p) => x.slice(p * h * w, (p + 1) * h * w).reduce((s, v) => s + v, 0) / (h * w));
       expectClose(got.out, expected, { atol: 1e-6, rtol: 1e-5 }, 'output');

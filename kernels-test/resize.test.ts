@@ -1,12 +1,10 @@
-import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
-import { backward } from '../src/autograd/index.js';
-import { interpolateBilinear, mul, sumAll } from '../src/ops/index.js';
+import { Tensor, scope, sizeOf as size } from '../src/tensor/index.js';
+import { interpolateBilinear } from '../src/ops/index.js';
+import { outputAndGrad } from './layer-helpers.js';
 import { useGpu, randn, expectClose, gradCheck } from './helpers.js';
 import { bilinearRef, type NCHW } from './ref/layers.js';
 
 useGpu();
-
-const size = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
 
 // DeepLab's uses scaled down (logits ×8 up, image pooling branch 1×1 → map), odd sizes, downsampling.
 const cases: [NCHW, [number, number]][] = [
@@ -25,17 +23,8 @@ describe('interpolateBilinear against the float64 reference', () => {
       test(`${JSON.stringify(shape)} → ${outH}×${outW} align_corners=${alignCorners}: forward and gather backward`, async () => {
         const x = randn(size(shape), 51);
         const dy = randn(shape[0] * shape[1] * outH * outW, 52);
-        const got = await scopeAsync(async () => {
-          const tx = Tensor.from(x, shape);
-          tx.requiresGrad = true;
-          const out = interpolateBilinear(tx, [outH, outW], alignCorners);
-          expect(out.shape).toEqual([shape[0], shape[1], outH, outW]);
-          const outData = await out.read();
-          backward(sumAll(mul(out, Tensor.from(dy, out.shape))));
-          const dx = await tx.grad!.read();
-          tx.grad!.dispose();
-          return { out: outData, dx };
-        });
+        const got = await outputAndGrad((t) => interpolateBilinear(t, [outH, outW], alignCorners), x, shape, dy);
+        expect(got.outShape).toEqual([shape[0], shape[1], outH, outW]);
         const ref = bilinearRef(x, shape, outH, outW, alignCorners, dy);
         expectClose(got.out, ref.out, { atol: 1e-5, rtol: 1e-4 }, 'output');
         expectClose(got.dx, ref.dx, { atol: 1e-4, rtol: 1e-4 }, 'grad x');

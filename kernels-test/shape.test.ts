@@ -1,11 +1,9 @@
-import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
+import { Tensor, scope, scopeAsync, sizeOf as size } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
 import { concat, narrow, mul, sumAll } from '../src/ops/index.js';
 import { useGpu, randn, expectClose, gradCheck } from './helpers.js';
 
 useGpu();
-
-const size = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
 
 /** Element of a row-major tensor of `shape` at `coord`. */
 function at(data: ArrayLike<number>, shape: readonly number[], coord: number[]): number {

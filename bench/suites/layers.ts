@@ -1,11 +1,9 @@
 // Layer ops at DeepLab-like sizes (scaled to what lavapipe runs in well under a second). `bytes` is
 // the minimum traffic of the kernels' passes (each pass reading or writing a whole tensor once).
-import { Tensor, scope } from '../../src/tensor/index.js';
+import { Tensor, scope, sizeOf as size } from '../../src/tensor/index.js';
 import { backward, zeroGrad } from '../../src/autograd/index.js';
 import { batchNorm2d, maxPool2d, interpolateBilinear, crossEntropy } from '../../src/ops/index.js';
 import type { BenchCase } from '../harness.js';
-
-const size = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
 
 function filled(shape: number[], f: (i: number) => number, dtype: 'f32' | 'i32' = 'f32'): Tensor {
   return Tensor.from(Array.from({ length: size(shape) }, (_, i) => f(i)), shape, dtype).keep();
