@@ -61,6 +61,7 @@ fn foldScaleShift(c: u32, mu: f32, inv: f32) {
 @compute @workgroup_size(256)
 fn stats_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let c = wid.y * nwg.x + wid.x;
+  if (c >= params.c) { return; } // grid() may round the workgroup count up; c is uniform here
   let count = f32(params.n * params.hw);
   var acc = 0.0;
   for (var n = 0u; n < params.n; n++) {
@@ -113,6 +114,7 @@ fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 @compute @workgroup_size(256)
 fn grad_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let c = wid.y * nwg.x + wid.x;
+  if (c >= params.c) { return; } // grid() may round the workgroup count up; c is uniform here
   let mu = mean[c];
   var sumDy = 0.0;
   var sumDyXc = 0.0;
