@@ -1,0 +1,81 @@
+// Small CPU image helpers shared by the augmentation and the embedded data set. Images are HWC
+// Float32Array in [0, 1] unless stated.
+
+/** Per output index: the first input index and the normalised weights of a triangle filter whose
+ *  support widens when shrinking (PIL's antialiased bilinear; plain half-pixel bilinear when enlarging). */
+function filterTaps(inSize: number, outSize: number): { start: Int32Array; taps: number; weights: Float32Array } {
+  const scale = inSize / outSize;
+  const support = Math.max(1, scale);
+  const taps = Math.ceil(support) * 2 + 1;
+  const start = new Int32Array(outSize);
+  const weights = new Float32Array(outSize * taps);
+  for (let i = 0; i < outSize; i++) {
+    const center = (i + 0.5) * scale;
+    const lo = Math.max(0, Math.floor(center - support));
+    const hi = Math.min(inSize, Math.ceil(center + support));
+    start[i] = lo;
+    let total = 0;
+    for (let j = lo; j < hi && j - lo < taps; j++) {
+      const w = Math.max(0, 1 - Math.abs((j + 0.5 - center) / support));
+      weights[i * taps + j - lo] = w;
+      total += w;
+    }
+    for (let t = 0; t < taps; t++) weights[i * taps + t] /= total || 1;
+  }
+  return { start, taps, weights };
+}
+
+/** Resizes an HWC image (any channel count) with the antialiased bilinear filter. */
+export function resize(src: Float32Array, width: number, height: number, channels: number, outW: number, outH: number): Float32Array {
+  const h = filterTaps(width, outW);
+  const v = filterTaps(height, outH);
+  const mid = new Float32Array(height * outW * channels);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < outW; x++) {
+      const s = h.start[x];
+      for (let c = 0; c < channels; c++) {
+        let acc = 0;
+        for (let t = 0; t < h.taps && s + t < width; t++) acc += h.weights[x * h.taps + t] * src[(y * width + s + t) * channels + c];
+        mid[(y * outW + x) * channels + c] = acc;
+      }
+    }
+  }
+  const out = new Float32Array(outH * outW * channels);
+  for (let y = 0; y < outH; y++) {
+    const s = v.start[y];
+    for (let t = 0; t < v.taps && s + t < height; t++) {
+      const w = v.weights[y * v.taps + t];
+      if (w === 0) continue;
+      const row = (s + t) * outW * channels;
+      for (let i = 0; i < outW * channels; i++) out[y * outW * channels + i] += w * mid[row + i];
+    }
+  }
+  return out;
+}
+
+/** Nearest-neighbour resize of a one-channel map (labels): output pixel centres sampled in the input. */
+export function resizeNearest(src: Uint8Array, width: number, height: number, outW: number, outH: number): Uint8Array {
+  const out = new Uint8Array(outW * outH);
+  for (let y = 0; y < outH; y++) {
+    const sy = Math.min(height - 1, Math.floor(((y + 0.5) * height) / outH));
+    for (let x = 0; x < outW; x++) out[y * outW + x] = src[sy * width + Math.min(width - 1, Math.floor(((x + 0.5) * width) / outW))];
+  }
+  return out;
+}
+
+export function toFloat(u8: Uint8Array): Float32Array {
+  const out = new Float32Array(u8.length);
+  for (let i = 0; i < u8.length; i++) out[i] = u8[i] / 255;
+  return out;
+}
+
+export function toBytes(f: Float32Array): Uint8Array {
+  const out = new Uint8Array(f.length);
+  for (let i = 0; i < f.length; i++) out[i] = Math.round(Math.min(1, Math.max(0, f[i])) * 255);
+  return out;
+}
+
+/** ITU-R 601 luma, the weights torchvision's rgb_to_grayscale uses. */
+export function luma(r: number, g: number, b: number): number {
+  return 0.2989 * r + 0.587 * g + 0.114 * b;
+}
