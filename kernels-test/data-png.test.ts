@@ -1,7 +1,9 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { PNG } from 'pngjs';
 import { DataError, pngSize, readLabelPng, readPng, readRgb, writeGreyPng, writePalettePng, writeRgbPng } from '../src/data/png.js';
 import { encodePng, positionImage, tempDir, writeFile } from './data-fixtures.js';
+import { rng } from './helpers.js';
 
 const dir = tempDir('png');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -95,5 +97,32 @@ describe('bad PNG input', () => {
     const path = join(dir, 'rgb-label.png');
     writeFile(path, encodePng(2, 2, 2, 8, positionImage(2, 2)));
     expect(() => readLabelPng(path)).toThrow(/label PNG .*rgb-label.png has 3 channels/);
+  });
+});
+
+describe('filters', () => {
+  test('rows written with every PNG filter type (pngjs adaptive filtering) decode exactly', () => {
+    const w = 37;
+    const h = 23;
+    const rgba = Buffer.alloc(w * h * 4);
+    const r = rng(9);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        // Smooth ramps (Sub/Up/Average/Paeth win) mixed with noise rows (None wins).
+        const noisy = y % 5 === 0;
+        const v = [x * 6 + y, y * 9, (x * y) & 255].map((c) => (noisy ? Math.floor(r() * 256) : c));
+        v.push(255);
+        rgba.set(v, (y * w + x) * 4);
+      }
+    }
+    for (const [filterType, colorType] of [[-1, 6], [-1, 2], [1, 2], [2, 2], [3, 6], [4, 6]]) {
+      const path = join(dir, `filter${filterType}-${colorType}.png`);
+      writeFile(path, PNG.sync.write(Object.assign(new PNG({ width: w, height: h }), { data: rgba }), { filterType, colorType, inputHasAlpha: true } as never));
+      const img = readPng(path);
+      const channels = colorType === 6 ? 4 : 3;
+      expect(img.channels).toBe(channels);
+      const expected = Array.from({ length: w * h * channels }, (_, i) => rgba[Math.floor(i / channels) * 4 + (i % channels)]);
+      expect(Buffer.compare(Buffer.from(img.data), Buffer.from(expected))).toBe(0);
+    }
   });
 });

@@ -9,13 +9,13 @@
 // (background + digit 0–9), which thin strokes at 64×64 did not learn in a short budget (demo-pilot.md).
 // Deterministic for a seed; built once and cached on disk as raw arrays with a JSON header.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { GLYPH_STYLES, strokeDistance, type Pen } from './glyphs.js';
+import { GLYPH_STYLES, strokeDistance2, type Pen } from './glyphs.js';
 import { luma, resize, toBytes, toFloat } from './image.js';
-import { loadPhotos, type Photo } from './photos.js';
+import { photoFolder, readPhotos, type Photo } from './photos.js';
 import { DataError } from './png.js';
 import { deriveSeed, Rng } from './rng.js';
 
@@ -118,6 +118,7 @@ export function loadMnist(split: 'train' | 't10k'): Mnist {
 // ---- rendering -------------------------------------------------------------------------------------
 
 type Rgb = [number, number, number];
+const clamp01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
 const randomColour = (rng: Rng): Rgb => [rng.next(), rng.next(), rng.next()];
 
 /** A colour whose luma differs from `bgLuma` by at least 0.3 (black or white when none is found). */
@@ -146,7 +147,7 @@ function proceduralBackground(rng: Rng, size: number): Float32Array {
       const u = ((x - size / 2) * ux + (y - size / 2) * uy) / size + 0.5;
       let t: number;
       if (kind === 0) t = 0;
-      else if (kind === 1) t = Math.min(1, Math.max(0, u));
+      else if (kind === 1) t = clamp01(u);
       else if (kind === 2) t = 0.5 + 0.5 * Math.sin((2 * Math.PI * u * size) / period);
       else t = smooth![y * size + x];
       for (let c = 0; c < 3; c++) img[(y * size + x) * 3 + c] = a[c] + (b[c] - a[c]) * t;
@@ -197,10 +198,11 @@ function renderSynthetic(rng: Rng, size: number, classes: number, img: Float32Ar
       rotation: (rng.uniform(-25, 25) * Math.PI) / 180,
       width: spot.height * rng.uniform(1 / 7, 1 / 5),
     };
-    const dist = new Float32Array(size * size).fill(Infinity);
-    strokeDistance(digit, style, pen, size, dist);
+    const dist2 = new Float32Array(size * size).fill(Infinity);
+    strokeDistance2(digit, style, pen, size, dist2);
     // Pixel coverage of the pen: 1 inside, a one-pixel linear edge.
-    const coverage = dist.map((d) => Math.min(1, Math.max(0, pen.width / 2 - d + 0.5)));
+    const reach2 = (pen.width / 2 + 0.5) ** 2;
+    const coverage = dist2.map((d2) => (d2 >= reach2 ? 0 : clamp01(pen.width / 2 - Math.sqrt(d2) + 0.5)));
     paint(img, label, coverage, colour, 1, classes === 2 ? 1 : digit + 1);
   }
 }
@@ -226,7 +228,7 @@ function boldMnist(mnist: Mnist, index: number): Float32Array {
         for (let dx = -1; dx <= 1; dx++) {
           const yy = y + dy;
           const xx = x + dx;
-          if (yy >= 0 && yy < 28 && xx >= 0 && xx < 28) m = Math.max(m, src[yy * 28 + xx]);
+          if (yy >= 0 && yy < 28 && xx >= 0 && xx < 28 && src[yy * 28 + xx] > m) m = src[yy * 28 + xx];
         }
       }
       out[y * 28 + x] = m / 255;
@@ -251,7 +253,7 @@ function renderReal(rng: Rng, size: number, classes: number, photos: Photo[], mn
       for (let x = 0; x < box; x++) {
         const yy = top + y;
         const xx = left + x;
-        if (yy >= 0 && yy < size && xx >= 0 && xx < size) coverage[yy * size + xx] = Math.min(1, glyph[y * box + x]);
+        if (yy >= 0 && yy < size && xx >= 0 && xx < size) coverage[yy * size + xx] = clamp01(glyph[y * box + x]);
       }
     }
     paint(img, label, coverage, colour, opacity, classes === 2 ? 1 : mnist.labels[index] + 1);
@@ -276,24 +278,31 @@ function buildSplit(name: SplitName, config: DigitsConfig, photos: () => Photo[]
   return { count, height: size, width: size, images, labels };
 }
 
-function configHash(config: DigitsConfig, photos: Photo[]): string {
-  const key = JSON.stringify({ FORMAT_VERSION, ...config, photoDir: undefined, photos: photos.map((p) => [p.name, p.width, p.height, p.data.length]) });
+/** The cache key: the format, the configuration and the photographs used (names and file sizes, not where they are). */
+function configHash(config: DigitsConfig, photos: { dir: string; names: string[] }): string {
+  const photoIds = photos.names.map((n) => [n, statSync(join(photos.dir, `${n}.png`)).size]);
+  const key = JSON.stringify({ FORMAT_VERSION, ...config, photoDir: undefined, photos: photoIds });
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
 function readCached(dir: string): Record<SplitName, DigitsSplit> | null {
   const header = join(dir, 'header.json');
   if (!existsSync(header)) return null;
-  const meta = JSON.parse(readFileSync(header, 'utf8')) as { splits: Record<SplitName, { count: number; height: number; width: number }> };
-  const out = {} as Record<SplitName, DigitsSplit>;
-  for (const s of SPLITS) {
-    const { count, height, width } = meta.splits[s];
-    const images = new Uint8Array(readFileSync(join(dir, `${s}.images.u8`)));
-    const labels = new Uint8Array(readFileSync(join(dir, `${s}.labels.u8`)));
-    if (images.length !== count * height * width * 3 || labels.length !== count * height * width) return null;
-    out[s] = { count, height, width, images, labels };
+  // Anything unreadable or of the wrong size (an interrupted or older cache) is rebuilt.
+  try {
+    const meta = JSON.parse(readFileSync(header, 'utf8')) as { splits: Record<SplitName, { count: number; height: number; width: number }> };
+    const out = {} as Record<SplitName, DigitsSplit>;
+    for (const s of SPLITS) {
+      const { count, height, width } = meta.splits[s];
+      const images = new Uint8Array(readFileSync(join(dir, `${s}.images.u8`)));
+      const labels = new Uint8Array(readFileSync(join(dir, `${s}.labels.u8`)));
+      if (images.length !== count * height * width * 3 || labels.length !== count * height * width) return null;
+      out[s] = { count, height, width, images, labels };
+    }
+    return out;
+  } catch {
+    return null;
   }
-  return out;
 }
 
 function writeCache(dir: string, config: DigitsConfig, splits: Record<SplitName, DigitsSplit>): void {
@@ -324,14 +333,14 @@ export function loadDigitsTask(partial: Partial<DigitsConfig> = {}): DigitsTask 
   checkConfig(config);
   const root = cacheRoot();
   const needsReal = config.valReal > 0 || config.testReal > 0;
-  const photoList = needsReal ? loadPhotos(root, config.photoDir) : [];
-  const cacheDir = join(root, `digits-${configHash(config, photoList)}`);
+  const photos = needsReal ? photoFolder(root, config.photoDir) : { dir: '', names: [] };
+  const cacheDir = join(root, `digits-${configHash(config, photos)}`);
   let splits = readCached(cacheDir);
   if (!splits) {
     const mnistCache: Partial<Record<'train' | 't10k', Mnist>> = {};
     const mnist = (s: 'train' | 't10k') => (mnistCache[s] ??= loadMnist(s));
     splits = {} as Record<SplitName, DigitsSplit>;
-    for (const s of SPLITS) splits[s] = buildSplit(s, config, () => photoList, mnist);
+    for (const s of SPLITS) splits[s] = buildSplit(s, config, () => readPhotos(photos.dir, photos.names), mnist);
     writeCache(cacheDir, config, splits);
   }
   return { config, classNames: digitsClassNames(config.classes), palette: digitsPalette(config.classes), ...splits, cacheDir };

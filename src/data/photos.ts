@@ -57,27 +57,33 @@ function fetchSkimagePhotos(cacheRoot: string, dest: string): void {
   }
 }
 
-/** Finds (fetching once if needed) and reads the real photographs, sorted by name. */
-export function loadPhotos(cacheRoot: string, photoDir?: string): Photo[] {
+/** The folder of real photographs (fetching skimage's once if needed) and the names in it, sorted. */
+export function photoFolder(cacheRoot: string, photoDir?: string): { dir: string; names: string[] } {
   const explicit = photoDir ?? process.env.CSG_PHOTO_DIR;
-  let dir: string;
-  let names: string[];
   if (explicit) {
     if (!existsSync(explicit) || !statSync(explicit).isDirectory()) throw new DataError(`missing directory ${explicit} (expected PNG photographs)`);
-    names = readdirSync(explicit).filter((f) => f.toLowerCase().endsWith('.png')).sort().map((f) => f.slice(0, -4));
+    const names = readdirSync(explicit).filter((f) => f.toLowerCase().endsWith('.png')).sort().map((f) => f.slice(0, -4));
     if (names.length === 0) throw new DataError(`no PNG photographs in ${explicit}`);
-    dir = explicit;
-  } else {
-    names = SKIMAGE_PHOTOS;
-    const cached = join(cacheRoot, 'photos-skimage');
-    if (hasAll(SKIMAGE_INSTALLED)) dir = SKIMAGE_INSTALLED;
-    else {
-      if (!hasAll(cached)) {
-        rmSync(cached, { recursive: true, force: true });
-        fetchSkimagePhotos(cacheRoot, cached);
-      }
-      dir = cached;
-    }
+    return { dir: explicit, names };
   }
-  return names.map((name) => ({ name, ...readRgb(join(dir, `${name}.png`)) }));
+  if (hasAll(SKIMAGE_INSTALLED)) return { dir: SKIMAGE_INSTALLED, names: SKIMAGE_PHOTOS };
+  const cached = join(cacheRoot, 'photos-skimage');
+  if (!hasAll(cached)) {
+    rmSync(cached, { recursive: true, force: true });
+    fetchSkimagePhotos(cacheRoot, cached);
+  }
+  return { dir: cached, names: SKIMAGE_PHOTOS };
+}
+
+const decoded = new Map<string, Photo[]>();
+
+/** Reads the photographs of a folder (see photoFolder), once per process. */
+export function readPhotos(dir: string, names: string[]): Photo[] {
+  const key = `${dir}\n${names.join('\n')}`;
+  let photos = decoded.get(key);
+  if (!photos) {
+    photos = names.map((name) => ({ name, ...readRgb(join(dir, `${name}.png`)) }));
+    decoded.set(key, photos);
+  }
+  return photos;
 }
