@@ -215,3 +215,35 @@ export function linePlot(panels: Panel[], width = 560, panelHeight = 240): Canva
   panels.forEach((p, i) => drawPanel(canvas, p, 0, i * panelHeight, width, panelHeight));
   return canvas;
 }
+
+// ---- data set samples ------------------------------------------------------------------------------
+
+export interface SampleSection {
+  title: string;
+  width: number;
+  height: number;
+  /** Per sample: HWC RGB image and its label map. */
+  samples: { image: Uint8Array; label: ArrayLike<number> }[];
+}
+
+/** Sections of samples, each a titled row of images above a row of their colourized labels. */
+export function sampleGrid(sections: SampleSection[], palette: readonly Rgb[], scale = 1): Canvas {
+  const gap = 3;
+  const title = 16;
+  const columns = Math.max(...sections.map((s) => s.samples.length));
+  const cellW = Math.max(...sections.map((s) => s.width)) * scale;
+  const height = sections.reduce((a, s) => a + title + 2 * (s.height * scale + gap), gap);
+  const canvas = new Canvas(gap + columns * (cellW + gap), height);
+  let y = gap;
+  for (const s of sections) {
+    canvas.text(gap, y + 3, s.title, [40, 40, 40]);
+    y += title;
+    s.samples.forEach((sample, i) => {
+      const x = gap + i * (cellW + gap);
+      canvas.blit(x, y, sample.image, s.width, s.height, scale);
+      canvas.blit(x, y + s.height * scale + gap, colourize(sample.label, palette), s.width, s.height, scale);
+    });
+    y += 2 * (s.height * scale + gap);
+  }
+  return canvas;
+}
