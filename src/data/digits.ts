@@ -9,13 +9,13 @@
 // (background + digit 0–9), which thin strokes at 64×64 did not learn in a short budget (demo-pilot.md).
 // Deterministic for a seed; built once and cached on disk as raw arrays with a JSON header.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { GLYPH_STYLES, strokeDistance2, type Pen } from './glyphs.js';
 import { luma, resize, toBytes, toFloat } from './image.js';
-import { photoFolder, readPhotos, type Photo } from './photos.js';
+import { photoFolder, publishDir, readPhotos, type Photo } from './photos.js';
 import { DataError } from './png.js';
 import { deriveSeed, Rng } from './rng.js';
 
@@ -317,8 +317,7 @@ function writeCache(dir: string, config: DigitsConfig, splits: Record<SplitName,
     writeFileSync(join(staging, `${s}.labels.u8`), labels);
   }
   writeFileSync(join(staging, 'header.json'), JSON.stringify(meta, null, 1));
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(staging, dir);
+  publishDir(staging, dir);
 }
 
 function checkConfig(c: DigitsConfig): void {

@@ -20,6 +20,17 @@ export interface Photo extends RawImage {
   name: string;
 }
 
+/** Moves a finished folder into place; when another process got there first, keeps theirs. */
+export function publishDir(staging: string, dest: string): void {
+  try {
+    rmSync(dest, { recursive: true, force: true });
+    renameSync(staging, dest);
+  } catch (e) {
+    if (!existsSync(dest)) throw e;
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
 const hasAll = (dir: string) => SKIMAGE_PHOTOS.every((n) => existsSync(join(dir, `${n}.png`)));
 
 function fetchSkimagePhotos(cacheRoot: string, dest: string): void {
@@ -44,7 +55,7 @@ function fetchSkimagePhotos(cacheRoot: string, dest: string): void {
     const staging = join(work, 'photos');
     mkdirSync(staging);
     for (const n of SKIMAGE_PHOTOS) copyFileSync(join(data, `${n}.png`), join(staging, `${n}.png`));
-    renameSync(staging, dest);
+    publishDir(staging, dest);
   } catch (e) {
     const err = e as Error & { stderr?: Buffer };
     const detail = (err.stderr?.toString().trim() || err.message).split('\n').slice(-3).join(' ');
