@@ -1,4 +1,5 @@
 import { CAFFE_NORM, colorJitter, drawAugment, drawJitter, IMAGENET_NORM, makeBatch, normalizeImage, type AugmentOptions, type JitterDraw, type LabelledImage, type Normalization } from '../src/data/augment.js';
+import { resize, resizeNearest } from '../src/data/image.js';
 import { Rng } from '../src/data/rng.js';
 import { expectClose } from './helpers.js';
 
@@ -249,5 +250,81 @@ describe('normalisation', () => {
   test('Caffe: BGR, 0–255, mean subtracted', () => {
     const out = normalizeImage(image, 2, 1, CAFFE_NORM);
     expectClose(out, [0 - 103.939, 30 - 103.939, 128 - 116.779, 20 - 116.779, 255 - 123.68, 10 - 123.68], { atol: 1e-3 });
+  });
+});
+
+describe('windowed resampling (only what the crop sees)', () => {
+  const random = (n: number, seed: number) => {
+    const r = new Rng(seed);
+    return Float32Array.from({ length: n }, () => r.next());
+  };
+
+  test('a window of the resize equals the same window of the full resize', () => {
+    const [w, h] = [23, 17];
+    const src = random(w * h * 3, 1);
+    for (const [outW, outH] of [[17, 13], [29, 21], [12, 8]]) {
+      const full = resize(src, w, h, 3, outW, outH);
+      const win = { x: 3, y: 2, width: outW - 5, height: outH - 4 };
+      const part = resize(src, w, h, 3, outW, outH, win);
+      const expected: number[] = [];
+      for (let y = win.y; y < win.y + win.height; y++) expected.push(...full.subarray((y * outW + win.x) * 3, (y * outW + win.x + win.width) * 3));
+      expectClose(part, expected, { atol: 1e-6 });
+    }
+  });
+
+  test('flip, scale, crop: equal to flipping the whole image, scaling it whole and cropping', () => {
+    const [w, h] = [31, 22];
+    const src = codedSample(w, h);
+    const rnd = new Rng(4);
+    src.image.forEach((_, i) => (src.image[i] = rnd.int(256)));
+    const opts: AugmentOptions = { crop: [16, 20], scale: [0.75, 1.25], jitter: NO_JITTER };
+    for (let seed = 0; seed < 8; seed++) {
+      const d = drawAugment(new Rng(seed), w, h, opts);
+      const b = makeBatch([src], new Rng(seed), opts, RAW, false);
+      // Reference: the definition, on whole images.
+      const flippedImage = new Float32Array(w * h * 3);
+      const flippedLabel = new Uint8Array(w * h);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          const sx = d.flip ? w - 1 - x : x;
+          for (let c = 0; c < 3; c++) flippedImage[(y * w + x) * 3 + c] = src.image[(y * w + sx) * 3 + c] / 255;
+          flippedLabel[y * w + x] = src.label[y * w + sx];
+        }
+      }
+      const scaled = resize(flippedImage, w, h, 3, d.scaledW, d.scaledH);
+      const scaledLabel = resizeNearest(flippedLabel, w, h, d.scaledW, d.scaledH);
+      const padTop = Math.floor(Math.max(0, 16 - d.scaledH) / 2);
+      const padLeft = Math.floor(Math.max(0, 20 - d.scaledW) / 2);
+      for (let y = 0; y < 16; y++) {
+        for (let x = 0; x < 20; x++) {
+          const sy = y + d.cropY - padTop;
+          const sx = x + d.cropX - padLeft;
+          const inside = sy >= 0 && sy < d.scaledH && sx >= 0 && sx < d.scaledW;
+          expect(b.labels[y * 20 + x]).toBe(inside ? scaledLabel[sy * d.scaledW + sx] : 255);
+          for (let c = 0; c < 3; c++) {
+            const want = inside ? scaled[(sy * d.scaledW + sx) * 3 + c] * 255 : 0;
+            expect(Math.abs(chw(b.images, 0, c, y, x, 16, 20) - want)).toBeLessThan(1e-3);
+          }
+        }
+      }
+    }
+  });
+
+  test('ColorJitter of a crop with the whole image as contrast reference equals the crop of the jittered whole', () => {
+    const [w, h] = [12, 9];
+    const whole = random(w * h * 3, 8);
+    const j: JitterDraw = { order: [3, 0, 2, 1], brightness: 1.2, contrast: 0.7, saturation: 1.3, hue: 0.2 };
+    const jitteredWhole = whole.slice();
+    colorJitter(jitteredWhole, j);
+    const crop = new Float32Array(4 * 5 * 3);
+    const expected = new Float32Array(4 * 5 * 3);
+    for (let y = 0; y < 4; y++) {
+      crop.set(whole.subarray(((y + 2) * w + 3) * 3, ((y + 2) * w + 8) * 3), y * 15);
+      expected.set(jitteredWhole.subarray(((y + 2) * w + 3) * 3, ((y + 2) * w + 8) * 3), y * 15);
+    }
+    const reference = whole.slice();
+    colorJitter(crop, j, reference);
+    expectClose(crop, expected, { atol: 1e-5 });
+    expect(reference).toEqual(whole);
   });
 });

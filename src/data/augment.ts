@@ -4,7 +4,7 @@
 // image after ColorJitter, cropped at the same position. Every random value is drawn up front in a
 // fixed order whether or not the key image is made, so baseline and CSG runs see identical draws.
 import { IGNORE_LABEL } from './cityscapes.js';
-import { luma, resize, resizeNearest, toFloat } from './image.js';
+import { luma, resize, resizeNearest, toFloat, type Window } from './image.js';
 import type { Rng } from './rng.js';
 
 /** out[c] = ((scale255 ? 255·v : v) − mean[c]) / std[c], with channels reversed first when bgr. */
@@ -110,30 +110,48 @@ function hsvToRgb(h: number, s: number, v: number): [number, number, number] {
 }
 
 /** ColorJitter in place on an HWC RGB image in [0, 1] (torchvision tensor semantics: clamp after each op;
- *  contrast blends with the mean grey level of the whole image, saturation with each pixel's grey). */
-export function colorJitter(img: Float32Array, j: JitterDraw): void {
-  const n = img.length / 3;
+ *  contrast blends with the mean grey level of the whole image, saturation with each pixel's grey).
+ *  When the image is a crop, `reference` (pixels of the whole image, HWC) goes through the same ops and
+ *  gives the contrast mean instead. */
+export function colorJitter(img: Float32Array, j: JitterDraw, reference?: Float32Array): void {
+  const ref = reference ? Float32Array.from(reference) : null;
   for (const op of j.order) {
-    if (op === 0) {
-      for (let i = 0; i < img.length; i++) img[i] = clamp01(img[i] * j.brightness);
-    } else if (op === 1) {
+    if (op === 1) {
+      const source = ref ?? img;
       let sum = 0;
-      for (let p = 0; p < n; p++) sum += luma(img[3 * p], img[3 * p + 1], img[3 * p + 2]);
-      const m = (1 - j.contrast) * (sum / n);
-      for (let i = 0; i < img.length; i++) img[i] = clamp01(j.contrast * img[i] + m);
-    } else if (op === 2) {
-      for (let p = 0; p < n; p++) {
-        const g = (1 - j.saturation) * luma(img[3 * p], img[3 * p + 1], img[3 * p + 2]);
-        for (let c = 0; c < 3; c++) img[3 * p + c] = clamp01(j.saturation * img[3 * p + c] + g);
-      }
+      for (let p = 0; p < source.length / 3; p++) sum += luma(source[3 * p], source[3 * p + 1], source[3 * p + 2]);
+      const mean = sum / (source.length / 3);
+      adjustContrast(img, j.contrast, mean);
+      if (ref) adjustContrast(ref, j.contrast, mean);
     } else {
-      for (let p = 0; p < n; p++) {
-        const [h, s, v] = rgbToHsv(img[3 * p], img[3 * p + 1], img[3 * p + 2]);
-        const rgb = hsvToRgb((((h + j.hue) % 1) + 1) % 1, s, v);
-        img[3 * p] = rgb[0];
-        img[3 * p + 1] = rgb[1];
-        img[3 * p + 2] = rgb[2];
-      }
+      jitterPixels(img, op, j);
+      if (ref) jitterPixels(ref, op, j);
+    }
+  }
+}
+
+function adjustContrast(img: Float32Array, factor: number, mean: number): void {
+  const m = (1 - factor) * mean;
+  for (let i = 0; i < img.length; i++) img[i] = clamp01(factor * img[i] + m);
+}
+
+/** The per-pixel ops: brightness (0), saturation (2), hue (3). */
+function jitterPixels(img: Float32Array, op: number, j: JitterDraw): void {
+  const n = img.length / 3;
+  if (op === 0) {
+    for (let i = 0; i < img.length; i++) img[i] = clamp01(img[i] * j.brightness);
+  } else if (op === 2) {
+    for (let p = 0; p < n; p++) {
+      const g = (1 - j.saturation) * luma(img[3 * p], img[3 * p + 1], img[3 * p + 2]);
+      for (let c = 0; c < 3; c++) img[3 * p + c] = clamp01(j.saturation * img[3 * p + c] + g);
+    }
+  } else {
+    for (let p = 0; p < n; p++) {
+      const [h, s, v] = rgbToHsv(img[3 * p], img[3 * p + 1], img[3 * p + 2]);
+      const rgb = hsvToRgb((((h + j.hue) % 1) + 1) % 1, s, v);
+      img[3 * p] = rgb[0];
+      img[3 * p + 1] = rgb[1];
+      img[3 * p + 2] = rgb[2];
     }
   }
 }
@@ -153,8 +171,8 @@ export function normalizeImage(image: Uint8Array, width: number, height: number,
   return out;
 }
 
-function flipHorizontal<T extends Uint8Array | Float32Array>(src: T, width: number, height: number, channels: number): T {
-  const out = src.slice() as T;
+function flipHorizontal(src: Float32Array, width: number, height: number, channels: number): Float32Array {
+  const out = new Float32Array(src.length);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       for (let c = 0; c < channels; c++) out[(y * width + x) * channels + c] = src[(y * width + width - 1 - x) * channels + c];
@@ -163,39 +181,45 @@ function flipHorizontal<T extends Uint8Array | Float32Array>(src: T, width: numb
   return out;
 }
 
-/** Crops the padded, scaled image at the draw's position into CHW at `base` (padding → 0). */
-function cropNormalized(img: Float32Array, d: AugmentDraw, crop: [number, number], norm: Normalization, out: Float32Array, base: number): void {
+/** The part of the flipped, scaled image that the crop sees, and where it lands in the crop. */
+function cropWindow(d: AugmentDraw, crop: [number, number]): { win: Window; top: number; left: number } {
   const [cropH, cropW] = crop;
   const padTop = Math.floor(Math.max(0, cropH - d.scaledH) / 2);
   const padLeft = Math.floor(Math.max(0, cropW - d.scaledW) / 2);
+  const y0 = Math.max(0, d.cropY - padTop);
+  const y1 = Math.min(d.scaledH, d.cropY - padTop + cropH);
+  const x0 = Math.max(0, d.cropX - padLeft);
+  const x1 = Math.min(d.scaledW, d.cropX - padLeft + cropW);
+  return { win: { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, top: y0 - (d.cropY - padTop), left: x0 - (d.cropX - padLeft) };
+}
+
+/** Writes the window (HWC, [0, 1]) normalised into a CHW crop at `base`; the rest of the crop is 0. */
+function placeNormalized(part: Float32Array, at: { win: Window; top: number; left: number }, crop: [number, number], norm: Normalization, out: Float32Array, base: number): void {
+  const [cropH, cropW] = crop;
   const plane = cropH * cropW;
-  for (let y = 0; y < cropH; y++) {
-    const sy = y + d.cropY - padTop;
-    for (let x = 0; x < cropW; x++) {
-      const sx = x + d.cropX - padLeft;
-      const o = base + y * cropW + x;
-      if (sy < 0 || sy >= d.scaledH || sx < 0 || sx >= d.scaledW) {
-        for (let c = 0; c < 3; c++) out[o + c * plane] = 0;
-      } else {
-        const p = (sy * d.scaledW + sx) * 3;
-        normalizeInto(out, o, plane, img[p], img[p + 1], img[p + 2], norm);
-      }
+  out.fill(0, base, base + 3 * plane);
+  for (let y = 0; y < at.win.height; y++) {
+    for (let x = 0; x < at.win.width; x++) {
+      const p = (y * at.win.width + x) * 3;
+      normalizeInto(out, base + (y + at.top) * cropW + x + at.left, plane, part[p], part[p + 1], part[p + 2], norm);
     }
   }
 }
 
-function cropLabel(label: Uint8Array, d: AugmentDraw, crop: [number, number], out: Int32Array, base: number): void {
+function placeLabel(part: Uint8Array, at: { win: Window; top: number; left: number }, crop: [number, number], out: Int32Array, base: number): void {
   const [cropH, cropW] = crop;
-  const padTop = Math.floor(Math.max(0, cropH - d.scaledH) / 2);
-  const padLeft = Math.floor(Math.max(0, cropW - d.scaledW) / 2);
-  for (let y = 0; y < cropH; y++) {
-    const sy = y + d.cropY - padTop;
-    for (let x = 0; x < cropW; x++) {
-      const sx = x + d.cropX - padLeft;
-      const inside = sy >= 0 && sy < d.scaledH && sx >= 0 && sx < d.scaledW;
-      out[base + y * cropW + x] = inside ? label[sy * d.scaledW + sx] : IGNORE_LABEL;
-    }
+  out.fill(IGNORE_LABEL, base, base + cropH * cropW);
+  for (let y = 0; y < at.win.height; y++) {
+    for (let x = 0; x < at.win.width; x++) out[base + (y + at.top) * cropW + x + at.left] = part[y * at.win.width + x];
   }
+}
+
+/** At most ~65k pixels of the source on a regular grid: the reference for ColorJitter's contrast mean. */
+function contrastReference(image: Float32Array, width: number, height: number): Float32Array {
+  const step = Math.max(1, Math.ceil(Math.sqrt((width * height) / 65536)));
+  const out: number[] = [];
+  for (let y = 0; y < height; y += step) for (let x = 0; x < width; x += step) out.push(image[(y * width + x) * 3], image[(y * width + x) * 3 + 1], image[(y * width + x) * 3 + 2]);
+  return Float32Array.from(out);
 }
 
 export interface LabelledImage {
@@ -219,23 +243,23 @@ export interface Batch {
   labels: Int32Array;
 }
 
-/** Augments one sample into slot `i` of a batch with the given draw. */
+/** Augments one sample into slot `i` of a batch with the given draw. Only the part of the scaled image
+ *  that the crop sees is resampled (the antialiased filter is symmetric, so flipping after scaling
+ *  equals flipping before); labels are sampled from the flipped source as flip-then-scale does. */
 export function augmentInto(s: LabelledImage, d: AugmentDraw, opts: AugmentOptions, norm: Normalization, batch: Batch, i: number): void {
   const [cropH, cropW] = opts.crop;
-  let image = toFloat(s.image);
-  let label = s.label;
-  if (d.flip) {
-    image = flipHorizontal(image, s.width, s.height, 3);
-    label = flipHorizontal(label, s.width, s.height, 1);
-  }
-  const scaled = d.scaledW === s.width && d.scaledH === s.height ? image : resize(image, s.width, s.height, 3, d.scaledW, d.scaledH);
-  const scaledLabel = d.scaledW === s.width && d.scaledH === s.height ? label : resizeNearest(label, s.width, s.height, d.scaledW, d.scaledH);
+  const at = cropWindow(d, opts.crop);
+  const mirrored: Window = { ...at.win, x: d.flip ? d.scaledW - at.win.x - at.win.width : at.win.x };
+  const image = toFloat(s.image);
+  let part = resize(image, s.width, s.height, 3, d.scaledW, d.scaledH, mirrored);
+  if (d.flip) part = flipHorizontal(part, at.win.width, at.win.height, 3);
+  const label = resizeNearest(s.label, s.width, s.height, d.scaledW, d.scaledH, at.win, d.flip);
   const base = i * cropH * cropW;
-  cropNormalized(scaled, d, opts.crop, norm, batch.images, 3 * base);
-  cropLabel(scaledLabel, d, opts.crop, batch.labels, base);
+  placeNormalized(part, at, opts.crop, norm, batch.images, 3 * base);
+  placeLabel(label, at, opts.crop, batch.labels, base);
   if (batch.keys) {
-    colorJitter(scaled, d.jitter);
-    cropNormalized(scaled, d, opts.crop, norm, batch.keys, 3 * base);
+    colorJitter(part, d.jitter, contrastReference(image, s.width, s.height));
+    placeNormalized(part, at, opts.crop, norm, batch.keys, 3 * base);
   }
 }
 

@@ -25,40 +25,60 @@ function filterTaps(inSize: number, outSize: number): { start: Int32Array; taps:
   return { start, taps, weights };
 }
 
-/** Resizes an HWC image (any channel count) with the antialiased bilinear filter. */
-export function resize(src: Float32Array, width: number, height: number, channels: number, outW: number, outH: number): Float32Array {
+/** A rectangle of an image, in pixels. */
+export interface Window {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** Resizes an HWC image (any channel count) to outW×outH with the antialiased bilinear filter,
+ *  computing only the output pixels inside `win` (default: all of them); returns the window, HWC. */
+export function resize(src: Float32Array, width: number, height: number, channels: number, outW: number, outH: number, win: Window = { x: 0, y: 0, width: outW, height: outH }): Float32Array {
+  const out = new Float32Array(win.width * win.height * channels);
+  if (win.width === 0 || win.height === 0) return out;
   const h = filterTaps(width, outW);
   const v = filterTaps(height, outH);
-  const mid = new Float32Array(height * outW * channels);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < outW; x++) {
+  // Only the source rows that the window's vertical taps reach go through the horizontal pass.
+  const rowLo = v.start[win.y];
+  const rowHi = Math.min(height, v.start[win.y + win.height - 1] + v.taps);
+  const stride = win.width * channels;
+  const mid = new Float32Array((rowHi - rowLo) * stride);
+  for (let y = rowLo; y < rowHi; y++) {
+    for (let xi = 0; xi < win.width; xi++) {
+      const x = win.x + xi;
       const s = h.start[x];
       for (let c = 0; c < channels; c++) {
         let acc = 0;
         for (let t = 0; t < h.taps && s + t < width; t++) acc += h.weights[x * h.taps + t] * src[(y * width + s + t) * channels + c];
-        mid[(y * outW + x) * channels + c] = acc;
+        mid[(y - rowLo) * stride + xi * channels + c] = acc;
       }
     }
   }
-  const out = new Float32Array(outH * outW * channels);
-  for (let y = 0; y < outH; y++) {
+  for (let yi = 0; yi < win.height; yi++) {
+    const y = win.y + yi;
     const s = v.start[y];
     for (let t = 0; t < v.taps && s + t < height; t++) {
       const w = v.weights[y * v.taps + t];
       if (w === 0) continue;
-      const row = (s + t) * outW * channels;
-      for (let i = 0; i < outW * channels; i++) out[y * outW * channels + i] += w * mid[row + i];
+      const row = (s + t - rowLo) * stride;
+      for (let i = 0; i < stride; i++) out[yi * stride + i] += w * mid[row + i];
     }
   }
   return out;
 }
 
-/** Nearest-neighbour resize of a one-channel map (labels): output pixel centres sampled in the input. */
-export function resizeNearest(src: Uint8Array, width: number, height: number, outW: number, outH: number): Uint8Array {
-  const out = new Uint8Array(outW * outH);
-  for (let y = 0; y < outH; y++) {
-    const sy = Math.min(height - 1, Math.floor(((y + 0.5) * height) / outH));
-    for (let x = 0; x < outW; x++) out[y * outW + x] = src[sy * width + Math.min(width - 1, Math.floor(((x + 0.5) * width) / outW))];
+/** Nearest-neighbour resize of a one-channel map (labels) to outW×outH, only the window: output pixel
+ *  centres sampled in the input, which is first flipped horizontally when `flip`. */
+export function resizeNearest(src: Uint8Array, width: number, height: number, outW: number, outH: number, win: Window = { x: 0, y: 0, width: outW, height: outH }, flip = false): Uint8Array {
+  const out = new Uint8Array(win.width * win.height);
+  for (let yi = 0; yi < win.height; yi++) {
+    const sy = Math.min(height - 1, Math.floor(((win.y + yi + 0.5) * height) / outH));
+    for (let xi = 0; xi < win.width; xi++) {
+      const sx = Math.min(width - 1, Math.floor(((win.x + xi + 0.5) * width) / outW));
+      out[yi * win.width + xi] = src[sy * width + (flip ? width - 1 - sx : sx)];
+    }
   }
   return out;
 }
