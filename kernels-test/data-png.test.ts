@@ -126,3 +126,21 @@ describe('filters', () => {
     }
   });
 });
+
+describe('label values', () => {
+  test('grey labels keep their values at any depth; 16-bit ids above 255 are refused', () => {
+    const cases: [string, Buffer, number[]][] = [
+      ['label4', encodePng(4, 1, 0, 4, [0, 1, 7, 15]), [0, 1, 7, 15]],
+      ['label16', encodePng(4, 1, 0, 16, [0, 1, 18, 255]), [0, 1, 18, 255]],
+    ];
+    for (const [name, bytes, expected] of cases) {
+      const path = join(dir, `${name}.png`);
+      writeFile(path, bytes);
+      expect([name, Array.from(readLabelPng(path).data)]).toEqual([name, expected]);
+    }
+    expect(Array.from(readPng(join(dir, 'label4.png')).data)).toEqual([0, 17, 119, 255]);
+    const big = join(dir, 'label16big.png');
+    writeFile(big, encodePng(2, 1, 0, 16, [3, 300]));
+    expect(() => readLabelPng(big)).toThrow(/label PNG .*label16big.png has 16-bit value 300 at sample 1/);
+  });
+});

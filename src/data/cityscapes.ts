@@ -85,7 +85,10 @@ export function toTrainIds(raw: Uint8Array, encoding: 'labelIds' | 'trainIds', p
   for (let i = 0; i < raw.length; i++) {
     const v = raw[i];
     if (v > 18 && v !== IGNORE_LABEL) {
-      throw new DataError(`label ${path} has value ${v} at pixel ${i}: trainId labels must be 0-18 or 255`);
+      throw new DataError(
+        `label ${path} has value ${v} at pixel ${i}: trainId labels must be 0-18 or 255 ` +
+          '(label ids must come as palette PNGs, as GTA5 ships them, or as Cityscapes *_labelIds.png files)',
+      );
     }
   }
   return raw;

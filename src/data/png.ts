@@ -143,8 +143,10 @@ function decodePng(bytes: Uint8Array, what: string): Decoded {
   return { width, height, channels, depth, samples, palette: colourType === 3 ? palette : undefined };
 }
 
-/** Reads a PNG as stored: palette indices stay indices. Errors name the file. */
-export function readPng(path: string): RawImage {
+/** Reads a PNG as stored: palette indices stay indices. Errors name the file. Intensities are 8-bit
+ *  (low depths scaled up, 16-bit reduced to the high byte) unless `values`: then samples are kept as
+ *  numbers (label ids), and a 16-bit value above 255 is an error. */
+export function readPng(path: string, opts: { values?: boolean } = {}): RawImage {
   const bytes = readBytes(path);
   let png: Decoded;
   try {
@@ -156,11 +158,15 @@ export function readPng(path: string): RawImage {
   let data: Uint8Array;
   if (depth === 16) {
     data = new Uint8Array(png.samples.length);
-    for (let i = 0; i < data.length; i++) data[i] = png.samples[i] >> 8;
+    for (let i = 0; i < data.length; i++) {
+      const v = png.samples[i];
+      if (opts.values && v > 255) throw new DataError(`label PNG ${path} has 16-bit value ${v} at sample ${i}: ids must fit in 0-255`);
+      data[i] = opts.values ? v : v >> 8;
+    }
   } else {
     data = png.samples as Uint8Array;
-    // Low-depth grey means intensity: scale it to 8 bits. Palette indices stay as they are.
-    if (depth < 8 && !png.palette) {
+    // Low-depth grey means intensity: scale it to 8 bits. Palette indices and label values stay as they are.
+    if (depth < 8 && !png.palette && !opts.values) {
       const k = 255 / ((1 << depth) - 1);
       for (let i = 0; i < data.length; i++) data[i] = Math.round(data[i] * k);
     }
@@ -187,7 +193,7 @@ export function readRgb(path: string): RawImage {
 
 /** Reads a label PNG: palette indices or grey values, one byte per pixel. RGB labels are refused. */
 export function readLabelPng(path: string): RawImage {
-  const img = readPng(path);
+  const img = readPng(path, { values: true });
   if (img.palette || img.channels === 1) return img;
   throw new DataError(`label PNG ${path} has ${img.channels} channels: expected palette indices or a greyscale id image`);
 }
