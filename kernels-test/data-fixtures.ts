@@ -28,15 +28,17 @@ function chunk(type: string, data: Uint8Array): Buffer {
 
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
-/** Encodes unpacked samples (HWC, one number per sample) as a PNG of the given colour type and depth. */
-export function encodePng(width: number, height: number, colourType: 0 | 2 | 3 | 4 | 6, depth: number, samples: ArrayLike<number>, palette?: number[][]): Buffer {
-  const channels = CHANNELS[colourType];
+/** Adam7 passes: first column and row, column and row steps. */
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+
+/** Unfiltered scanlines (filter byte 0) of an image of unpacked samples. */
+function scanlines(width: number, height: number, channels: number, depth: number, sample: (x: number, y: number, c: number) => number): Uint8Array {
   const rowBytes = Math.ceil((width * channels * depth) / 8);
   const raw = new Uint8Array(height * (rowBytes + 1));
   for (let y = 0; y < height; y++) {
-    const row = y * (rowBytes + 1) + 1; // filter byte 0 (none)
+    const row = y * (rowBytes + 1) + 1;
     for (let i = 0; i < width * channels; i++) {
-      const v = samples[y * width * channels + i];
+      const v = sample(Math.floor(i / channels), y, i % channels);
       if (depth === 8) raw[row + i] = v;
       else if (depth === 16) {
         raw[row + 2 * i] = v >> 8;
@@ -47,11 +49,30 @@ export function encodePng(width: number, height: number, colourType: 0 | 2 | 3 |
       }
     }
   }
+  return raw;
+}
+
+/** Encodes unpacked samples (HWC, one number per sample) as a PNG of the given colour type and depth,
+ *  Adam7-interlaced when asked. */
+export function encodePng(width: number, height: number, colourType: 0 | 2 | 3 | 4 | 6, depth: number, samples: ArrayLike<number>, palette?: number[][], interlaced = false): Buffer {
+  const channels = CHANNELS[colourType];
+  const at = (x: number, y: number, c: number) => samples[(y * width + x) * channels + c];
+  let raw: Uint8Array;
+  if (!interlaced) raw = scanlines(width, height, channels, depth, at);
+  else {
+    const passes = ADAM7.map(([x0, y0, dx, dy]) => {
+      const w = Math.ceil((width - x0) / dx);
+      const h = Math.ceil((height - y0) / dy);
+      return w > 0 && h > 0 ? scanlines(w, h, channels, depth, (x, y, c) => at(x0 + x * dx, y0 + y * dy, c)) : new Uint8Array(0);
+    });
+    raw = Buffer.concat(passes);
+  }
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = depth;
   ihdr[9] = colourType;
+  ihdr[12] = interlaced ? 1 : 0;
   const parts = [Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr)];
   if (palette) parts.push(chunk('PLTE', Uint8Array.from(palette.flat())));
   parts.push(chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0)));

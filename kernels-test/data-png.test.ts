@@ -144,3 +144,28 @@ describe('label values', () => {
     expect(() => readLabelPng(big)).toThrow(/label PNG .*label16big.png has 16-bit value 300 at sample 1/);
   });
 });
+
+describe('interlaced (Adam7) PNGs', () => {
+  test.each([
+    ['rgb 8-bit', 2, 8],
+    ['palette 8-bit', 3, 8],
+    ['palette 4-bit', 3, 4],
+    ['grey 16-bit', 0, 16],
+  ] as const)('%s decodes like the plain image', (_name, colourType, depth) => {
+    const [w, h] = [11, 9];
+    const channels = colourType === 2 ? 3 : 1;
+    const max = depth === 16 ? 65535 : (1 << depth) - 1;
+    const samples = Array.from({ length: w * h * channels }, (_, i) => (i * 37 + 5) % (max + 1));
+    const palette = colourType === 3 ? Array.from({ length: 1 << depth }, (_, i) => [i, 255 - i, 7]) : undefined;
+    const plain = join(dir, `plain-${colourType}-${depth}.png`);
+    const laced = join(dir, `adam7-${colourType}-${depth}.png`);
+    writeFile(plain, encodePng(w, h, colourType, depth, samples, palette));
+    writeFile(laced, encodePng(w, h, colourType, depth, samples, palette, true));
+    const a = readPng(plain);
+    const b = readPng(laced);
+    expect([b.width, b.height, b.channels]).toEqual([w, h, channels]);
+    expect(Array.from(b.data)).toEqual(Array.from(a.data));
+    expect(b.palette).toEqual(a.palette);
+    if (colourType === 3) expect(Array.from(readLabelPng(laced).data)).toEqual(samples);
+  });
+});
