@@ -1,9 +1,9 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDigitsTask, loadMnist, type DigitsSplit, type DigitsTask } from '../src/data/digits.js';
 import { GLYPH_STYLES, strokeDistance2 } from '../src/data/glyphs.js';
-import { photoFolder } from '../src/data/photos.js';
+import { fetchSkimagePhotos, photoFolder } from '../src/data/photos.js';
 import { tempDir } from './data-fixtures.js';
 
 // Real photographs are fetched once (Debian's python3-skimage) into a cache kept between runs; each
@@ -151,4 +151,19 @@ test('bad configuration and a missing photo folder are explained', () => {
   process.env.CSG_CACHE_DIR = tempDir('digits-nophotos');
   roots.push(process.env.CSG_CACHE_DIR);
   expect(() => loadDigitsTask({ ...SMALL, photoDir: '/no/such/photos' })).toThrow(/missing directory \/no\/such\/photos \(expected PNG photographs\)/);
+});
+
+test('when the photographs cannot be fetched, the error says why and what to do, and leaves nothing behind', () => {
+  const root = tempDir('digits-nofetch');
+  roots.push(root);
+  const path = process.env.PATH;
+  process.env.PATH = join(root, 'no-tools-here');
+  try {
+    expect(() => fetchSkimagePhotos(root, join(root, 'photos-skimage'))).toThrow(
+      /real photographs for the embedded digits data set are unavailable: fetching Debian's python3-skimage failed \(.*\)\. Install python3-skimage, or put PNG photographs in a folder and set CSG_PHOTO_DIR/,
+    );
+  } finally {
+    process.env.PATH = path;
+  }
+  expect(readdirSync(root)).toEqual([]);
 });

@@ -33,10 +33,10 @@ export function publishDir(staging: string, dest: string): void {
 
 const hasAll = (dir: string) => SKIMAGE_PHOTOS.every((n) => existsSync(join(dir, `${n}.png`)));
 
-function fetchSkimagePhotos(cacheRoot: string, dest: string): void {
+export function fetchSkimagePhotos(cacheRoot: string, dest: string): void {
   mkdirSync(cacheRoot, { recursive: true });
   const work = mkdtempSync(join(cacheRoot, 'skimage-download-'));
-  const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+  const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { cwd: work, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
   try {
     process.stderr.write('[data] fetching real photographs: apt-get download python3-skimage (about 21 MB, once)\n');
     try {

@@ -4,6 +4,7 @@
 import { makeBatch, type AugmentOptions, type Batch, type LabelledImage, type Normalization } from './augment.js';
 import type { SegDataset } from './cityscapes.js';
 import { splitSample, type DigitsSplit } from './digits.js';
+import { DataError } from './png.js';
 import { deriveSeed, Rng } from './rng.js';
 
 /** Anything that hands out labelled images by index. */
@@ -38,7 +39,7 @@ function epochOrder(count: number, seed: number, epoch: number): number[] {
 /** Sample indices of the batch at `step`: consecutive slices of per-epoch permutations (a batch may
  *  straddle two epochs), so every sample is seen once per epoch. */
 export function batchIndices(count: number, batchSize: number, seed: number, step: number): number[] {
-  if (count <= 0) throw new Error('batchIndices: the data set is empty');
+  if (count <= 0) throw new DataError('batchIndices: the data set is empty');
   return Array.from({ length: batchSize }, (_, k) => {
     const pos = step * batchSize + k;
     return epochOrder(count, seed, Math.floor(pos / count))[pos % count];
