@@ -1,7 +1,8 @@
 // One entry per kernel family; each returns its cases (async so peers can load lazily).
 import type { BenchCase } from '../harness.js';
 import { elementwiseCases } from './elementwise.js';
-import { layerCases } from './layers.js';
 import { matmulCases } from './matmul.js';
+import { layerCases } from './layers.js';
+import { csgCases } from './csg.js';
 
-export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, layerCases, matmulCases];
+export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, matmulCases, layerCases, csgCases];
