@@ -2,13 +2,17 @@
 // groups of src/nn and src/csg/model.ts. Parameter allocation and buffer copies only: no model op runs.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tensor } from '../src/tensor/index.js';
+import { Tensor, scope } from '../src/tensor/index.js';
+import { gpu } from '../src/gpu/index.js';
+import { backward, noGrad } from '../src/autograd/index.js';
+import { sumAll } from '../src/ops/index.js';
 import {
   BatchNorm2d,
   Conv2d,
   DeepLabResNet,
   Dropout,
   IntScalar,
+  ReLU,
   ResNet,
   Sequential,
   parseLayers,
@@ -18,7 +22,7 @@ import {
   type HostTensor,
 } from '../src/nn/index.js';
 import { CsgDeepLab } from '../src/csg/model.js';
-import { useGpu, expectClose } from './helpers.js';
+import { useGpu, expectClose, randn } from './helpers.js';
 import { MODEL_FIXTURES, readFixture } from './model-fixtures.js';
 
 useGpu();
@@ -319,5 +323,33 @@ describe('CSG wrapper', () => {
     } finally {
       model.dispose();
     }
+  });
+});
+
+describe('Sequential frees what lies between layers only when it is off the tape', () => {
+  const layers = (): Sequential => new Sequential([new ReLU(), new Dropout(0.5).eval(), new ReLU(), new ReLU()]);
+  const data = randn(4 * 64, 21);
+
+  test('without recording, only the input and the output stay allocated', async () => {
+    const seq = layers();
+    const x = Tensor.from(data, [4, 64]);
+    const before = gpu().pool.stats.bytesInUse;
+    const y = noGrad(() => seq.forward(x));
+    expect(gpu().pool.stats.bytesInUse - before).toBe(1024);
+    expect(x.disposed).toBe(false);
+    expectClose(await y.readFloat32(), Float32Array.from(data, (v) => Math.max(v, 0)), { atol: 0, rtol: 0 });
+    x.dispose();
+    y.dispose();
+  });
+
+  test('on the tape, intermediates live until the backward', async () => {
+    const seq = layers();
+    const grad = await scope(() => {
+      const x = Tensor.from(data, [4, 64]);
+      x.requiresGrad = true;
+      backward(sumAll(seq.forward(x)));
+      return x.grad!;
+    }).readFloat32();
+    expectClose(grad, Array.from(data, (v) => (v > 0 ? 1 : 0)), { atol: 0, rtol: 0 }, 'gradient through the chain');
   });
 });
