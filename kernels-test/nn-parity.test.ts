@@ -1,6 +1,6 @@
 // DeepLab-ResNet against PyTorch from the same weights (fixtures/make_models.py): eval-mode logits and
 // features, and one training-mode step (frozen backbone BN, head BN on batch statistics, dropout off):
-// loss, gradients and the head's running statistics.
+// loss, gradients and the head's running statistics (reference step in float64).
 import { join } from 'node:path';
 import { Tensor, scopeAsync } from '../src/tensor/index.js';
 import { backward, noGrad } from '../src/autograd/index.js';
@@ -80,12 +80,18 @@ function parity(dir: string, name: string): void {
         expectRel([await loss.item()], floats(f, 'train_loss'), 1e-5, 'loss');
         backward(loss);
       });
+      // Reference gradients are float64; PyTorch's own float32 error sets the bar (4×, at least 3e-4).
+      const torchErr = JSON.parse(f.metadata.torch_f32_grad_rel_err!) as Record<string, number>;
       const params = new Map(model.namedParameters());
+      const failures: string[] = [];
       for (const n of f.metadata.grad_names!.split(',')) {
         const p = params.get(n)!;
         if (!p.grad) throw new Error(`${n} got no gradient`);
-        expectRel(await p.grad.readFloat32(), floats(f, `grad.${n}`), 1e-3, `gradient of ${n}`);
+        const tol = Math.max(3e-4, 4 * torchErr[n]!);
+        const err = relL2(await p.grad.readFloat32(), floats(f, `grad.${n}`));
+        if (!(err <= tol)) failures.push(`${n}: ${err.toExponential(2)} > ${tol.toExponential(2)} (PyTorch f32: ${torchErr[n]!.toExponential(2)})`);
       }
+      expect(failures).toEqual([]);
       expect(model.bn1.weight.grad).toBeNull();
       const state = model.stateDict();
       for (const n of f.metadata.stat_names!.split(',')) {
