@@ -191,6 +191,14 @@ describe('architecture', () => {
     } finally {
       model.dispose();
     }
+    const deeplab = new DeepLabResNet({ layers: [1, 1, 1, 1], width: 4, headWidth: 8 });
+    try {
+      const grey = Tensor.from(new Float32Array(2 * 32 * 32), [2, 1, 32, 32]);
+      expect(() => deeplab.forward(grey)).toThrow('expected images [N, 3, H, W], got [2, 1, 32, 32]');
+      grey.dispose();
+    } finally {
+      deeplab.dispose();
+    }
     expect(() => parseLayers('3.4.6')).toThrow('expected four positive block counts like 3.4.6.3');
     expect(() => parseLayers('3.0.6.3')).toThrow('3.0.6.3');
     expect(parseLayers('1.1.1.1')).toEqual([1, 1, 1, 1]);

@@ -6,7 +6,8 @@ import { Tensor, scopeAsync } from '../src/tensor/index.js';
 import { backward, noGrad } from '../src/autograd/index.js';
 import { conv2d, batchNorm2d, maxPool2d, globalAvgPool, interpolateBilinear, concat, crossEntropy } from '../src/ops/index.js';
 import { DeepLabResNet, type HostTensor } from '../src/nn/index.js';
-import { useGpu, relL2 } from './helpers.js';
+import { CsgDeepLab } from '../src/csg/model.js';
+import { useGpu, relL2, randn } from './helpers.js';
 import { MODEL_FIXTURES, readFixture, fixtureTensor, type Fixture } from './model-fixtures.js';
 
 useGpu();
@@ -112,6 +113,36 @@ const describeWithOps = pendingOps.length ? describe.skip : describe;
 
 describeWithOps(`small DeepLab-ResNet (1.1.1.1, width 8) vs PyTorch${pendingOps.length ? ` [SKIPPED: ops not merged yet: ${pendingOps.join(', ')}]` : ''}`, () => {
   parity(MODEL_FIXTURES, 'deeplab_small');
+});
+
+describeWithOps('CSG wrapper forward', () => {
+  test('in training mode the synced teacher sees the student backbone features (frozen BN); no gradient reaches it', async () => {
+    const model = new CsgDeepLab({ layers: [1, 1, 1, 1], width: 8, headWidth: 16, queueSize: 16, seed: 2 });
+    try {
+      model.encoder_q.layer1.items[0]!.parameters()[0]!.write(Float32Array.from(randn(8 * 8, 3)));
+      model.syncTeacher();
+      model.train();
+      await scopeAsync(async () => {
+        const x = Tensor.from(randn(2 * 3 * 48 * 40, 4), [2, 3, 48, 40]);
+        const student = model.encoder_q.forward(x);
+        const teacher = noGrad(() => model.encoder_k.features(x));
+        expect(student.logits.shape).toEqual([2, 19, 48, 40]);
+        expect(teacher.layer3.shape).toEqual([2, 128, 6, 5]);
+        expect(teacher.layer4.shape).toEqual([2, 256, 6, 5]);
+        expect(teacher.layer4.requiresGrad).toBe(false);
+        expect(Array.from(await teacher.layer3.readFloat32())).toEqual(Array.from(await student.layer3.readFloat32()));
+        expect(Array.from(await teacher.layer4.readFloat32())).toEqual(Array.from(await student.layer4.readFloat32()));
+        backward(crossEntropy(student.logits, Tensor.from(new Array(2 * 48 * 40).fill(3), [2, 48, 40], 'i32')));
+      });
+      expect(model.encoder_q.conv1.weight.grad).not.toBeNull();
+      expect(model.encoder_q.fc_new.conv2d_list.items[0]!.items[4]!.parameters()[1]!.grad).not.toBeNull();
+      expect(model.encoder_k.parameters().every((p) => p.grad === null)).toBe(true);
+      expect(model.encoder_q.fc_csg.parameters().every((p) => p.grad === null)).toBe(true);
+    } finally {
+      for (const p of model.parameters()) p.grad?.dispose();
+      model.dispose();
+    }
+  });
 });
 
 // Full widths (64, head 256) are ~40 MB of weights, not committed: make them with
