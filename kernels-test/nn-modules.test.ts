@@ -44,51 +44,44 @@ function expectSameEntries(ours: Entry[], theirs: Entry[]): void {
 
 const smallConfig = { layers: [1, 1, 1, 1], width: 8, headWidth: 32, classes: 19 };
 
-function hostFromFixture(path: string): Map<string, HostTensor> {
-  return readFixture(path).tensors as Map<string, HostTensor>;
+function smallWeights(): Map<string, HostTensor> {
+  return readFixture(join(MODEL_FIXTURES, 'deeplab_small.weights.safetensors')).tensors as Map<string, HostTensor>;
+}
+
+/** Runs fn on a fresh model and frees the model's tensors afterwards. */
+async function withModel<M extends Module>(model: M, fn: (m: M) => void | Promise<void>): Promise<void> {
+  try {
+    await fn(model);
+  } finally {
+    model.dispose();
+  }
 }
 
 describe('state_dict names and shapes match PyTorch', () => {
-  test('DeepLab-ResNet-50 (19 classes)', () => {
-    const model = new DeepLabResNet({ layers: parseLayers('3.4.6.3') });
-    try {
+  test('DeepLab-ResNet-50 (19 classes)', () =>
+    withModel(new DeepLabResNet({ layers: parseLayers('3.4.6.3') }), (model) => {
       expectSameEntries(entriesOf(model), names['deeplab-resnet50']!.entries);
       expect(model.stateDict().has('fc_new.conv2d_list.0.0.convs.0.0.weight')).toBe(true);
       expect(model.stateDict().has('fc_new.conv2d_list.0.0.convs.4.1.weight')).toBe(true);
       expect(model.stateDict().has('fc_new.conv2d_list.0.4.bias')).toBe(true);
-    } finally {
-      model.dispose();
-    }
-  });
+    }));
 
-  test('DeepLab-ResNet-101 (19 classes)', () => {
-    const model = new DeepLabResNet({ layers: [3, 4, 23, 3] });
-    try {
-      expectSameEntries(entriesOf(model), names['deeplab-resnet101']!.entries);
-    } finally {
-      model.dispose();
-    }
-  });
+  test('DeepLab-ResNet-101 (19 classes)', () =>
+    withModel(new DeepLabResNet({ layers: [3, 4, 23, 3] }), (model) => expectSameEntries(entriesOf(model), names['deeplab-resnet101']!.entries)));
 
-  test('CSG wrapper: queues, encoder_q./encoder_k. prefixes, fc and fc_csg heads', () => {
-    const model = new CsgDeepLab({ layers: [1, 1, 1, 1], width: 16, headWidth: 32, queueSize: 256 });
-    try {
+  test('CSG wrapper: queues, encoder_q./encoder_k. prefixes, fc and fc_csg heads', () =>
+    withModel(new CsgDeepLab({ layers: [1, 1, 1, 1], width: 16, headWidth: 32, queueSize: 256 }), (model) => {
       expectSameEntries(entriesOf(model), names['csg-small']!.entries);
       expect(model.queue3.name).toBe('queue3');
       expect(model.encoder_k.fc_csg.stage4.items[2]!.parameters()[0]!.name).toBe('encoder_k.fc_csg.stage4.2.weight');
-    } finally {
-      model.dispose();
-    }
-  });
+    }));
 });
 
 describe('loading a state dict by name', () => {
-  test('the PyTorch fixture loads strictly and reads back exactly', async () => {
-    const model = new DeepLabResNet(smallConfig);
-    try {
-      const source = hostFromFixture(join(MODEL_FIXTURES, 'deeplab_small.weights.safetensors'));
-      const result = model.loadStateDict(source);
-      expect(result).toEqual({ missing: [], unexpected: [] });
+  test('the PyTorch fixture loads strictly and reads back exactly', () =>
+    withModel(new DeepLabResNet(smallConfig), async (model) => {
+      const source = smallWeights();
+      expect(model.loadStateDict(source)).toEqual({ missing: [], unexpected: [] });
       const back = await model.exportStateDict();
       expect([...back.keys()]).toEqual([...source.keys()]);
       for (const [name, entry] of back) {
@@ -98,36 +91,36 @@ describe('loading a state dict by name', () => {
         else expectClose(entry.data as Float32Array, src.data as Float32Array, { atol: 0, rtol: 0 }, name);
       }
       expect(model.bn1.numBatchesTracked.value).toBe(7);
-    } finally {
-      model.dispose();
-    }
-  });
+    }));
 
-  test('a shape mismatch names the tensor and both shapes', () => {
-    const model = new DeepLabResNet(smallConfig);
-    try {
-      const source = hostFromFixture(join(MODEL_FIXTURES, 'deeplab_small.weights.safetensors'));
-      const w = source.get('layer2.0.conv2.weight')!;
+  test('a shape mismatch names the tensor and both shapes', () =>
+    withModel(new DeepLabResNet(smallConfig), (model) => {
+      const source = smallWeights();
+      expect(source.get('layer2.0.conv2.weight')!.shape).toEqual([16, 16, 3, 3]);
       source.set('layer2.0.conv2.weight', { shape: [16, 32, 3, 3], data: new Float32Array(16 * 32 * 9) });
-      expect(w.shape).toEqual([16, 16, 3, 3]);
       expect(() => model.loadStateDict(source)).toThrow("'layer2.0.conv2.weight' has shape [16, 32, 3, 3] in the source, [16, 16, 3, 3] in the model");
-    } finally {
-      model.dispose();
-    }
-  });
+    }));
 
-  test('strict loading lists missing and unexpected entries; non-strict returns them', () => {
-    const model = new DeepLabResNet(smallConfig);
-    try {
-      const source = hostFromFixture(join(MODEL_FIXTURES, 'deeplab_small.weights.safetensors'));
+  test('strict loading lists missing and unexpected entries; non-strict returns them', () =>
+    withModel(new DeepLabResNet(smallConfig), (model) => {
+      const source = smallWeights();
       source.delete('fc_new.conv2d_list.0.4.bias');
       source.set('fc.weight', { shape: [1000, 256], data: new Float32Array(256000) });
       expect(() => model.loadStateDict(source)).toThrow('loadStateDict: missing fc_new.conv2d_list.0.4.bias; unexpected fc.weight');
       expect(model.loadStateDict(source, { strict: false })).toEqual({ missing: ['fc_new.conv2d_list.0.4.bias'], unexpected: ['fc.weight'] });
-    } finally {
-      model.dispose();
-    }
-  });
+    }));
+
+  test('loadBackbone takes conv1/bn1/layer1–4 of an ImageNet-style dict and ignores fc; missing backbone entries are an error', () =>
+    withModel(new CsgDeepLab({ layers: [1, 1, 1, 1], width: 8, headWidth: 32, queueSize: 16 }), async (model) => {
+      const source = new Map([...smallWeights()].filter(([n]) => !n.startsWith('fc_new.')));
+      source.set('fc.weight', { shape: [1000, 256], data: new Float32Array(256000) });
+      source.set('fc.bias', { shape: [1000], data: new Float32Array(1000) });
+      expect(model.encoder_q.loadBackbone(source)).toEqual({ ignored: ['fc.weight', 'fc.bias'] });
+      const w = source.get('layer3.0.conv2.weight')!;
+      expectClose(await (model.encoder_q.layer3.stateDict().get('0.conv2.weight') as Tensor).read(), w.data as Float32Array, { atol: 0, rtol: 0 });
+      source.delete('layer4.0.bn3.running_var');
+      expect(() => model.encoder_q.loadBackbone(source)).toThrow('loadBackbone: the source lacks 1 backbone entries: layer4.0.bn3.running_var');
+    }));
 
   test('a source whose data does not fill its shape is rejected', () => {
     const bn = new BatchNorm2d(4);

@@ -1,8 +1,8 @@
 // ResNet with torchvision's Bottleneck (1×1 → 3×3 → 1×1, ×4 expansion) and its state_dict names;
 // block counts, base width, output stride and the Caffe-style stride placement are options.
-import { Tensor } from '../tensor/index.js';
+import { Tensor, TensorError } from '../tensor/index.js';
 import { add, relu } from '../ops/index.js';
-import { Module, releaseIntermediate, type Layer } from './module.js';
+import { Module, releaseIntermediate, type Layer, type HostTensor } from './module.js';
 import { Conv2d, BatchNorm2d, ReLU, MaxPool2d, Linear, Sequential, ParamInit, chain } from './layers.js';
 
 export const RESNET50_LAYERS = [3, 4, 6, 3] as const;
@@ -157,6 +157,19 @@ export class ResNet extends Module {
     const layer3 = chain(x, [this.conv1, this.bn1, this.relu, this.maxpool, this.layer1, this.layer2, this.layer3]);
     const layer4 = this.layer4.forward(layer3);
     return { layer3, layer4 };
+  }
+
+  /**
+   * Loads ImageNet weights into the backbone (conv1, bn1, layer1–4): every backbone entry must be in
+   * `source` with its exact shape; other entries (fc, …) are ignored and returned.
+   */
+  loadBackbone(source: Map<string, HostTensor>): { ignored: string[] } {
+    const backbone = new Set(this.backboneModules().flatMap(([name, m]) => [...m.stateDict(name).keys()]));
+    const picked = new Map([...source].filter(([name]) => backbone.has(name)));
+    const missing = [...backbone].filter((name) => !picked.has(name));
+    if (missing.length) throw new TensorError(`loadBackbone: the source lacks ${missing.length} backbone entries: ${missing.slice(0, 8).join(', ')}`);
+    this.loadStateDict(picked, { strict: false });
+    return { ignored: [...source.keys()].filter((name) => !backbone.has(name)) };
   }
 
   /** The backbone's modules (conv1, bn1, layer1–4), the group trained at 0.1× the base LR. */
