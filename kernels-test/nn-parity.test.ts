@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Tensor, scopeAsync } from '../src/tensor/index.js';
 import { backward, noGrad } from '../src/autograd/index.js';
 import { conv2d, batchNorm2d, maxPool2d, globalAvgPool, interpolateBilinear, concat, crossEntropy } from '../src/ops/index.js';
-import { DeepLabResNet, type HostTensor } from '../src/nn/index.js';
+import { DeepLabResNet, ResNet, type HostTensor } from '../src/nn/index.js';
 import { CsgDeepLab } from '../src/csg/model.js';
 import { useGpu, relL2, randn } from './helpers.js';
 import { MODEL_FIXTURES, readFixture, fixtureTensor, type Fixture } from './model-fixtures.js';
@@ -113,6 +113,25 @@ const describeWithOps = pendingOps.length ? describe.skip : describe;
 
 describeWithOps(`small DeepLab-ResNet (1.1.1.1, width 8) vs PyTorch${pendingOps.length ? ` [SKIPPED: ops not merged yet: ${pendingOps.join(', ')}]` : ''}`, () => {
   parity(MODEL_FIXTURES, 'deeplab_small');
+});
+
+describeWithOps('classification ResNet (output stride 32) on the small backbone weights', () => {
+  for (const [strideIn1x1, key] of [[false, 'classify'], [true, 'classify_stride_in_1x1']] as const) {
+    test(`strideIn1x1 ${strideIn1x1}: logits within 1e-4 relative`, async () => {
+      const f = readFixture(join(MODEL_FIXTURES, 'deeplab_small.io.safetensors'));
+      const weights = readFixture(join(MODEL_FIXTURES, 'deeplab_small.weights.safetensors')).tensors as Map<string, HostTensor>;
+      const model = new ResNet({ layers: [1, 1, 1, 1], width: 8, fcOut: 10, strideIn1x1 }).eval();
+      try {
+        model.loadBackbone(weights);
+        model.fc!.loadStateDict({ weight: fixtureTensor(f, 'fc.weight'), bias: fixtureTensor(f, 'fc.bias') } as Record<string, HostTensor>);
+        const images = fixtureTensor(f, 'images');
+        const logits = await scopeAsync(async () => noGrad(() => model.classify(Tensor.from(images.data as Float32Array, images.shape))).readFloat32());
+        expectRel(logits, floats(f, key), 1e-4, key);
+      } finally {
+        model.dispose();
+      }
+    });
+  }
 });
 
 describeWithOps('CSG wrapper forward', () => {

@@ -1,7 +1,7 @@
 // ResNet with torchvision's Bottleneck (1×1 → 3×3 → 1×1, ×4 expansion) and its state_dict names;
 // block counts, base width, output stride and the Caffe-style stride placement are options.
 import { Tensor, TensorError } from '../tensor/index.js';
-import { add, relu } from '../ops/index.js';
+import { add, relu, reshape, globalAvgPool } from '../ops/index.js';
 import { Module, releaseIntermediate, type Layer, type HostTensor } from './module.js';
 import { Conv2d, BatchNorm2d, ReLU, MaxPool2d, Linear, Sequential, ParamInit, chain } from './layers.js';
 
@@ -157,6 +157,20 @@ export class ResNet extends Module {
     const layer3 = chain(x, [this.conv1, this.bn1, this.relu, this.maxpool, this.layer1, this.layer2, this.layer3]);
     const layer4 = this.layer4.forward(layer3);
     return { layer3, layer4 };
+  }
+
+  /** Classification: layer4 → global average pool → fc, [N, fcOut] (the input is not freed). */
+  classify(x: Tensor): Tensor {
+    if (!this.fc) throw new TensorError('ResNet.classify: this ResNet has no fc (build it with fcOut)');
+    const { layer3, layer4 } = this.features(x);
+    releaseIntermediate(layer3, layer4);
+    const pooled = globalAvgPool(layer4);
+    releaseIntermediate(layer4, pooled);
+    const flat = reshape(pooled, [pooled.shape[0]!, pooled.shape[1]!]);
+    releaseIntermediate(pooled, flat);
+    const logits = this.fc.forward(flat);
+    releaseIntermediate(flat, logits);
+    return logits;
   }
 
   /**
