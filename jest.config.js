@@ -8,4 +8,5 @@ export default {
   testEnvironment: 'node',
   testTimeout: 120000,
   maxWorkers: 1,
+  reporters: ['default', '<rootDir>/kernels-test/summary-reporter.js'],
 };

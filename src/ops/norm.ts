@@ -1,0 +1,119 @@
+// Batch norm 2d over NCHW, PyTorch's nn.BatchNorm2d in training and in frozen (eval) mode.
+import { gpu, grid } from '../gpu/index.js';
+import { Tensor, TensorError, defineOp, assertDtype, assertShape, shapeStr } from '../tensor/index.js';
+
+export interface BatchNormOptions {
+  /** Batch statistics (and running statistics updated in place) when true; running statistics when false. */
+  training: boolean;
+  momentum?: number;
+  eps?: number;
+  /** Whether weight and bias receive gradients (false: frozen affine parameters). */
+  affineGrad?: boolean;
+}
+
+interface BatchNormAttrs {
+  training: boolean;
+  affineGrad: boolean;
+  params: { n: number; c: number; hw: number; momentum: number; eps: number };
+  runningMean: Tensor;
+  runningVar: Tensor;
+}
+
+const kernel = (entry: string) => ({ family: 'norm', entry });
+
+/** Elementwise passes: 256-wide pieces of each H·W plane × channels × batch. */
+const planeGrid = ({ n, c, hw }: BatchNormAttrs['params']) => [Math.ceil(hw / 256), c, n] as const;
+
+const batchNormOp = defineOp<BatchNormAttrs>({
+  name: 'batchNorm2d',
+  forward: ([x, weight, bias], { training, params, runningMean, runningVar }) => {
+    const mean = Tensor.empty([params.c]);
+    const invstd = Tensor.empty([params.c]);
+    const scaleShift = Tensor.empty([params.c, 2]);
+    const stats = {
+      weight: weight!.buffer,
+      bias: bias!.buffer,
+      mean: mean.buffer,
+      invstd: invstd.buffer,
+      scaleShift: scaleShift.buffer,
+      runningMean: runningMean.buffer,
+      runningVar: runningVar.buffer,
+    };
+    if (training) gpu().run(kernel('stats_train'), { ...stats, x: x!.buffer }, params, grid(params.c));
+    else gpu().run(kernel('stats_frozen'), stats, params, [Math.ceil(params.c / 64)]);
+    const out = Tensor.empty(x!.shape);
+    gpu().run(kernel('normalize'), { x: x!.buffer, scaleShift: scaleShift.buffer, out: out.buffer }, params, planeGrid(params));
+    return { out, saved: [mean, invstd, scaleShift] };
+  },
+  backward: ({ grad, inputs: [x, weight, bias], saved: [mean, invstd, scaleShift], attrs: { training, affineGrad, params } }) => {
+    const wantAffine = affineGrad && (weight!.requiresGrad || bias!.requiresGrad);
+    const wantInput = x!.requiresGrad;
+    let gradWeight: Tensor | null = null;
+    let gradBias: Tensor | null = null;
+    let gradCoeffs: Tensor | null = null;
+    // Training's input gradient needs the per-channel sums whether or not the affine grads are wanted.
+    if (wantAffine || (training && wantInput)) {
+      gradWeight = Tensor.empty([params.c]);
+      gradBias = Tensor.empty([params.c]);
+      gradCoeffs = Tensor.empty([params.c, 4]);
+      gpu().run(
+        kernel('grad_affine'),
+        {
+          x: x!.buffer,
+          dy: grad.buffer,
+          weight: weight!.buffer,
+          mean: mean!.buffer,
+          invstd: invstd!.buffer,
+          gradWeight: gradWeight.buffer,
+          gradBias: gradBias.buffer,
+          gradCoeffs: gradCoeffs.buffer,
+        },
+        params,
+        grid(params.c),
+      );
+    }
+    let gradX: Tensor | null = null;
+    if (wantInput) {
+      gradX = Tensor.empty(x!.shape);
+      if (training) {
+        gpu().run(kernel('grad_input_train'), { dy: grad.buffer, x: x!.buffer, gradCoeffs: gradCoeffs!.buffer, out: gradX.buffer }, params, planeGrid(params));
+      } else {
+        gpu().run(kernel('grad_input_frozen'), { dy: grad.buffer, scaleShift: scaleShift!.buffer, out: gradX.buffer }, params, planeGrid(params));
+      }
+    }
+    gradCoeffs?.dispose();
+    if (!wantAffine) {
+      gradWeight?.dispose();
+      gradBias?.dispose();
+      return [gradX, null, null];
+    }
+    return [gradX, gradWeight, gradBias];
+  },
+});
+
+/**
+ * nn.BatchNorm2d. Training: normalises with the batch statistics (biased variance) and updates
+ * runningMean/runningVar in place on the GPU (unbiased variance, momentum). Frozen: normalises with
+ * the running statistics; the input gets a gradient, weight and bias only when `affineGrad`.
+ */
+export function batchNorm2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  { training, momentum = 0.1, eps = 1e-5, affineGrad = true }: BatchNormOptions,
+): Tensor {
+  const where = 'batchNorm2d';
+  assertDtype(x, 'f32', where);
+  if (x.rank !== 4) throw new TensorError(`${where}: expected an NCHW input, got ${shapeStr(x.shape)}`);
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  for (const [t, what] of [[weight, 'weight'], [bias, 'bias'], [runningMean, 'runningMean'], [runningVar, 'runningVar']] as const) {
+    assertDtype(t, 'f32', `${where} ${what}`);
+    assertShape(t, [c], `${where} ${what}`);
+  }
+  if (training && n * h * w < 2) throw new TensorError(`${where}: training needs more than 1 value per channel, got input ${shapeStr(x.shape)}`);
+  if (!(eps > 0)) throw new TensorError(`${where}: eps must be positive, got ${eps}`);
+  if (!(momentum >= 0 && momentum <= 1)) throw new TensorError(`${where}: momentum must be in [0, 1], got ${momentum}`);
+  return batchNormOp([x, weight, bias], { training, affineGrad, runningMean, runningVar, params: { n, c, hw: h * w, momentum, eps } });
+}

@@ -1,0 +1,99 @@
+// Concatenation and narrowing along an axis, with their gradients (each the other's slab copy).
+import { gpu, grid } from '../gpu/index.js';
+import { Tensor, TensorError, defineOp, shapeStr, type Shape } from '../tensor/index.js';
+import { zeros } from './elementwise.js';
+
+function normaliseAxis(rank: number, axis: number, where: string): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new TensorError(`${where}: axis ${axis} out of range for rank ${rank}`);
+  return a;
+}
+
+/** Product of the dimensions before and after `axis`. */
+function outerInner(shape: Shape, axis: number): { outer: number; inner: number } {
+  let outer = 1;
+  let inner = 1;
+  for (let i = 0; i < axis; i++) outer *= shape[i]!;
+  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i]!;
+  return { outer, inner };
+}
+
+/**
+ * Copies the slab [start, start + length) along `axis` of a tensor of `shape` (inner elements per
+ * axis step) between `src` and `dst`: `toSlab` writes src (the slab's own shape) into dst (the full
+ * shape); otherwise the slab is read out of src into dst.
+ */
+function copySlab(src: Tensor, dst: Tensor, shape: Shape, axis: number, start: number, length: number, toSlab: boolean): void {
+  const { outer, inner } = outerInner(shape, axis);
+  const full = shape[axis]! * inner;
+  const slab = length * inner;
+  const offset = start * inner;
+  const params = toSlab
+    ? { rows: outer, rowLen: slab, srcStride: slab, srcOffset: 0, dstStride: full, dstOffset: offset }
+    : { rows: outer, rowLen: slab, srcStride: full, srcOffset: offset, dstStride: slab, dstOffset: 0 };
+  gpu().run({ family: 'shape', entry: 'copy_block' }, { src: src.buffer, dst: dst.buffer }, params, grid(Math.ceil((outer * slab) / 256)));
+}
+
+const concatOp = defineOp<{ axis: number }>({
+  name: 'concat',
+  forward: (inputs, { axis }) => {
+    const shape = [...inputs[0]!.shape];
+    shape[axis] = inputs.reduce((s, t) => s + t.shape[axis]!, 0);
+    const out = Tensor.empty(shape, inputs[0]!.dtype);
+    let start = 0;
+    for (const t of inputs) {
+      copySlab(t, out, shape, axis, start, t.shape[axis]!, true);
+      start += t.shape[axis]!;
+    }
+    return { out };
+  },
+  backward: ({ grad, inputs, attrs: { axis } }) => {
+    let start = 0;
+    return inputs.map((t) => {
+      const length = t.shape[axis]!;
+      const g = t.requiresGrad ? Tensor.empty(t.shape) : null;
+      if (g) copySlab(grad, g, grad.shape, axis, start, length, false);
+      start += length;
+      return g;
+    });
+  },
+});
+
+/** Joins tensors of equal shape except along `axis` (torch.cat); the gradient splits back. */
+export function concat(tensors: readonly Tensor[], axis: number): Tensor {
+  if (tensors.length === 0) throw new TensorError('concat: no tensors given');
+  const first = tensors[0]!;
+  const a = normaliseAxis(first.rank, axis, 'concat');
+  for (const t of tensors) {
+    const fits = t.dtype === first.dtype && t.rank === first.rank && t.shape.every((d, i) => i === a || d === first.shape[i]);
+    if (!fits) {
+      throw new TensorError(`concat: ${t.dtype} ${shapeStr(t.shape)} does not match ${first.dtype} ${shapeStr(first.shape)} outside axis ${a}`);
+    }
+  }
+  return concatOp(tensors, { axis: a });
+}
+
+const narrowOp = defineOp<{ axis: number; start: number; length: number }>({
+  name: 'narrow',
+  forward: ([x], { axis, start, length }) => {
+    const shape = x!.shape.map((d, i) => (i === axis ? length : d));
+    const out = Tensor.empty(shape, x!.dtype);
+    copySlab(x!, out, x!.shape, axis, start, length, false);
+    return { out };
+  },
+  backward: ({ grad, inputs: [x], attrs: { axis, start, length } }) => {
+    const g = zeros(x!.shape);
+    copySlab(grad, g, x!.shape, axis, start, length, true);
+    return [g];
+  },
+});
+
+/** The slice [start, start + length) along `axis` (torch.narrow), as a copy; the gradient pads with zeros. */
+export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
+  const a = normaliseAxis(x.rank, axis, 'narrow');
+  const size = x.shape[a]!;
+  if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > size) {
+    throw new TensorError(`narrow: [${start}, ${start + length}) is outside axis ${a} of ${shapeStr(x.shape)}`);
+  }
+  return narrowOp([x], { axis: a, start, length });
+}
