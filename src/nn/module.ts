@@ -129,7 +129,7 @@ export abstract class Module {
     for (const [name, target] of own) {
       const entry = src.get(name);
       if (!entry) continue;
-      const shape = target instanceof Tensor ? target.shape : target.shape;
+      const shape = target.shape;
       if (entry.shape.length !== shape.length || entry.shape.some((d, i) => d !== shape[i])) {
         throw new TensorError(`loadStateDict: '${name}' has shape ${shapeStr(entry.shape)} in the source, ${shapeStr(shape)} in the model`);
       }
