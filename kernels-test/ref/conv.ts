@@ -1,0 +1,63 @@
+// float64 reference for conv2d and its gradients, written from the definition
+// y[n,o,i,j] = b[o] + Σ_{c,ky,kx} x[n,c, i·s − p + ky·d, j·s − p + kx·d] · w[o,c,ky,kx] (zero outside).
+export interface RefConv {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  o: number;
+  kh: number;
+  kw: number;
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+}
+
+export function refOutSize(g: RefConv): [number, number] {
+  const ho = Math.floor((g.h + 2 * g.padding[0] - g.dilation[0] * (g.kh - 1) - 1) / g.stride[0]) + 1;
+  const wo = Math.floor((g.w + 2 * g.padding[1] - g.dilation[1] * (g.kw - 1) - 1) / g.stride[1]) + 1;
+  return [ho, wo];
+}
+
+/** Calls visit(xIndex, wIndex, yIndex) for every multiply of the convolution. */
+function eachTerm(g: RefConv, visit: (xi: number, wi: number, yi: number) => void): void {
+  const [ho, wo] = refOutSize(g);
+  for (let n = 0; n < g.n; n++)
+    for (let o = 0; o < g.o; o++)
+      for (let i = 0; i < ho; i++)
+        for (let j = 0; j < wo; j++) {
+          const yi = ((n * g.o + o) * ho + i) * wo + j;
+          for (let c = 0; c < g.c; c++)
+            for (let ky = 0; ky < g.kh; ky++) {
+              const y = i * g.stride[0] - g.padding[0] + ky * g.dilation[0];
+              if (y < 0 || y >= g.h) continue;
+              for (let kx = 0; kx < g.kw; kx++) {
+                const x = j * g.stride[1] - g.padding[1] + kx * g.dilation[1];
+                if (x < 0 || x >= g.w) continue;
+                visit(((n * g.c + c) * g.h + y) * g.w + x, ((o * g.c + c) * g.kh + ky) * g.kw + kx, yi);
+              }
+            }
+        }
+}
+
+export function refConvForward(g: RefConv, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null): Float64Array {
+  const [ho, wo] = refOutSize(g);
+  const y = new Float64Array(g.n * g.o * ho * wo);
+  if (b) for (let i = 0; i < y.length; i++) y[i] = b[Math.floor(i / (ho * wo)) % g.o]!;
+  eachTerm(g, (xi, wi, yi) => (y[yi]! += x[xi]! * w[wi]!));
+  return y;
+}
+
+/** Gradients of Σ y·dy with respect to x, w and b. */
+export function refConvBackward(g: RefConv, x: ArrayLike<number>, w: ArrayLike<number>, dy: ArrayLike<number>): { dx: Float64Array; dw: Float64Array; db: Float64Array } {
+  const [ho, wo] = refOutSize(g);
+  const dx = new Float64Array(g.n * g.c * g.h * g.w);
+  const dw = new Float64Array(g.o * g.c * g.kh * g.kw);
+  const db = new Float64Array(g.o);
+  eachTerm(g, (xi, wi, yi) => {
+    dx[xi]! += w[wi]! * dy[yi]!;
+    dw[wi]! += x[xi]! * dy[yi]!;
+  });
+  for (let i = 0; i < dy.length; i++) db[Math.floor(i / (ho * wo)) % g.o]! += dy[i]!;
+  return { dx, dw, db };
+}
