@@ -48,9 +48,10 @@ struct PackParams {
   cols: u32,      // real columns
   colsPad: u32,
   taps: u32,
-  swap: u32,      // pack_weight: 1 packs [tap][o][c] (input gradient), 0 packs [tap][c][o]
+  mode: u32,      // pack_weight: 1 packs rows o, columns c (input gradient); unpack_pixels: 1 adds bias
   plane: u32,     // pack_pixels: pixels per image; wgrad_sum: chunks
   total: u32,     // packed elements
+  start: u32,     // im2col_panels: first pixel of the chunk
 }
 
 @group(0) @binding(0) var<uniform> params: PackParams;
@@ -59,6 +60,8 @@ struct PackParams {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dst4: array<vec4<f32>>;
+
+@group(0) @binding(6) var<storage, read> a4: array<vec4<f32>>;
 
 var<workgroup> tileA: array<vec4<f32>, 32>;
 var<workgroup> tileB: array<vec4<f32>, 32>;
@@ -146,29 +149,30 @@ fn igemm_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let rowBlock = flat % ROW_BLOCKS;
   let p = dst_pixel(min(rowBlock * 8u + lane, BATCH * DST_H * DST_W - 1u));
   let colVec = panel * 8u + lane;
-  let rowVecs = COLS_P / 4u;
   var acc: array<vec4<f32>, 8>;
   for (var ky = 0u; ky < KH; ky++) {
     for (var kx = 0u; kx < KW; kx++) {
       let at = tap_offset(p, ky, kx);
-      var w = (ky * KW + kx) * SRC_CP * rowVecs + colVec;
+      var w = ((panel * KH + ky) * KW + kx) * SRC_CP * 8u + lane;
       for (var c = 0u; c < SRC_C; c += 4u) {
         let a = gather4(at, c);
-        let b0 = packed[w];
-        let b1 = packed[w + rowVecs];
-        let b2 = packed[w + 2u * rowVecs];
-        let b3 = packed[w + 3u * rowVecs];
-        spread(&acc, a.x, b0);
-        spread(&acc, a.y, b1);
-        spread(&acc, a.z, b2);
-        spread(&acc, a.w, b3);
-        w += 4u * rowVecs;
+        spread(&acc, a.x, packed[w]);
+        spread(&acc, a.y, packed[w + 8u]);
+        spread(&acc, a.z, packed[w + 16u]);
+        spread(&acc, a.w, packed[w + 24u]);
+        w += 32u;
       }
     }
   }
-  for (var r = 0u; r < 8u; r++) {
-    write_dst(rowBlock * 8u + r, colVec, acc[r]);
-  }
+  let row0 = rowBlock * 8u;
+  write_dst(row0, colVec, acc[0]);
+  write_dst(row0 + 1u, colVec, acc[1]);
+  write_dst(row0 + 2u, colVec, acc[2]);
+  write_dst(row0 + 3u, colVec, acc[3]);
+  write_dst(row0 + 4u, colVec, acc[4]);
+  write_dst(row0 + 5u, colVec, acc[5]);
+  write_dst(row0 + 6u, colVec, acc[6]);
+  write_dst(row0 + 7u, colVec, acc[7]);
 }
 
 // Workgroup = (chunk, tap, 8-channel block, 32-column panel); lane = input channel.
@@ -203,9 +207,113 @@ fn wgrad_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     spread(&acc, a.w, packed[w + 3u * rowVecs]);
   }
   let out = ((chunk * KH * KW + tap) * C_PAD + cBlock * 8u) * rowVecs + colVec;
-  for (var r = 0u; r < 8u; r++) {
-    dst4[out + r * rowVecs] = acc[r];
+  dst4[out] = acc[0];
+  dst4[out + rowVecs] = acc[1];
+  dst4[out + 2u * rowVecs] = acc[2];
+  dst4[out + 3u * rowVecs] = acc[3];
+  dst4[out + 4u * rowVecs] = acc[4];
+  dst4[out + 5u * rowVecs] = acc[5];
+  dst4[out + 6u * rowVecs] = acc[6];
+  dst4[out + 7u * rowVecs] = acc[7];
+}
+// ---- uniform-panel variant: the GEMM that is fastest on lavapipe -----------------------------------
+// C[rows][cols] (+)= A[rows][k] · B[k][cols] for one 32-column panel and one slice of ≤ 512 reduction
+// rows, one dispatch each. B (packed weights, or an im2col chunk for the weight gradient) is bound as
+// a 64 KiB UNIFORM slice: lavapipe reads uniforms at per-lane offsets without the per-lane loop and
+// bounds branches of a storage load. A is channels-last ([pixel][channel pad 32], or dy as
+// [out channel][pixel]); lane l loads the vec4 of reduction values 4l..4l+3 of each of the 8 rows of
+// the tile once per 32 reduction rows and spreads them with subgroupBroadcast at constant lanes.
+// GATHER: the rows are destination pixels reading A through a kernel tap (forward, input gradient).
+override GATHER: bool = true;
+override A_STRIDE: u32 = 8u;  // vec4s per row of A
+override C_STRIDE: u32 = 8u;  // vec4s per row of C
+
+struct Slice {
+  kOffset: u32,     // first reduction row of this slice
+  kCount: u32,      // reduction rows in it (a multiple of 32, at most 512)
+  cOffset: u32,     // vec4 column of C where this panel starts
+  accumulate: u32,  // 0: write C, 1: add to it
+}
+
+@group(0) @binding(7) var<uniform> slice: Slice;
+@group(0) @binding(8) var<uniform> bPanel: array<vec4<f32>, 4096>;
+
+// This lane's vec4 of A for result row `row` at reduction row k (a multiple of 32); zeros in padding.
+fn a_load(row: u32, k: u32, lane: u32) -> vec4<f32> {
+  if (GATHER) {
+    let tap = k / SRC_CP;
+    let p = dst_pixel(min(row, BATCH * DST_H * DST_W - 1u));
+    let sy = source_coord(i32(p.y), i32(tap / KW), SH, PH, DH, SRC_H);
+    let sx = source_coord(i32(p.x), i32(tap % KW), SW, PW, DW, SRC_W);
+    let at = ((p.n * SRC_H + u32(max(sy, 0))) * SRC_W + u32(max(sx, 0))) * A_STRIDE + (k % SRC_CP) / 4u + lane;
+    return select(vec4<f32>(0.0), a4[at], sy >= 0 && sx >= 0);
   }
+  return a4[row * A_STRIDE + k / 4u + lane];
+}
+
+// Four reduction steps of the 8×32 tile: row r's four A values are the components of s_r, the B rows
+// are b, b + 8, b + 16, b + 24 (vec4 index of this lane's columns).
+fn panel_quad(acc: ptr<function, array<vec4<f32>, 8>>, s0: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>, s3: vec4<f32>,
+              s4: vec4<f32>, s5: vec4<f32>, s6: vec4<f32>, s7: vec4<f32>, b: u32) {
+  let b0 = bPanel[b];
+  let b1 = bPanel[b + 8u];
+  let b2 = bPanel[b + 16u];
+  let b3 = bPanel[b + 24u];
+  (*acc)[0] += s0.x * b0 + s0.y * b1 + s0.z * b2 + s0.w * b3;
+  (*acc)[1] += s1.x * b0 + s1.y * b1 + s1.z * b2 + s1.w * b3;
+  (*acc)[2] += s2.x * b0 + s2.y * b1 + s2.z * b2 + s2.w * b3;
+  (*acc)[3] += s3.x * b0 + s3.y * b1 + s3.z * b2 + s3.w * b3;
+  (*acc)[4] += s4.x * b0 + s4.y * b1 + s4.z * b2 + s4.w * b3;
+  (*acc)[5] += s5.x * b0 + s5.y * b1 + s5.z * b2 + s5.w * b3;
+  (*acc)[6] += s6.x * b0 + s6.y * b1 + s6.z * b2 + s6.w * b3;
+  (*acc)[7] += s7.x * b0 + s7.y * b1 + s7.z * b2 + s7.w * b3;
+}
+
+@compute @workgroup_size(8)
+fn gemm_panel(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  let flat = wid.y * nwg.x + wid.x;
+  if (flat >= WG_COUNT) { return; }
+  let row0 = flat * 8u;
+  var acc: array<vec4<f32>, 8>;
+  for (var kb = 0u; kb < slice.kCount; kb += 32u) {
+    let k = slice.kOffset + kb;
+    let a0 = a_load(row0, k, lane);
+    let a1 = a_load(row0 + 1u, k, lane);
+    let a2 = a_load(row0 + 2u, k, lane);
+    let a3 = a_load(row0 + 3u, k, lane);
+    let a4v = a_load(row0 + 4u, k, lane);
+    let a5 = a_load(row0 + 5u, k, lane);
+    let a6 = a_load(row0 + 6u, k, lane);
+    let a7 = a_load(row0 + 7u, k, lane);
+    let b = kb * 8u + lane;
+    panel_quad(&acc, subgroupBroadcast(a0, 0u), subgroupBroadcast(a1, 0u), subgroupBroadcast(a2, 0u), subgroupBroadcast(a3, 0u), subgroupBroadcast(a4v, 0u), subgroupBroadcast(a5, 0u), subgroupBroadcast(a6, 0u), subgroupBroadcast(a7, 0u), b + 0u);
+    panel_quad(&acc, subgroupBroadcast(a0, 1u), subgroupBroadcast(a1, 1u), subgroupBroadcast(a2, 1u), subgroupBroadcast(a3, 1u), subgroupBroadcast(a4v, 1u), subgroupBroadcast(a5, 1u), subgroupBroadcast(a6, 1u), subgroupBroadcast(a7, 1u), b + 32u);
+    panel_quad(&acc, subgroupBroadcast(a0, 2u), subgroupBroadcast(a1, 2u), subgroupBroadcast(a2, 2u), subgroupBroadcast(a3, 2u), subgroupBroadcast(a4v, 2u), subgroupBroadcast(a5, 2u), subgroupBroadcast(a6, 2u), subgroupBroadcast(a7, 2u), b + 64u);
+    panel_quad(&acc, subgroupBroadcast(a0, 3u), subgroupBroadcast(a1, 3u), subgroupBroadcast(a2, 3u), subgroupBroadcast(a3, 3u), subgroupBroadcast(a4v, 3u), subgroupBroadcast(a5, 3u), subgroupBroadcast(a6, 3u), subgroupBroadcast(a7, 3u), b + 96u);
+    panel_quad(&acc, subgroupBroadcast(a0, 4u), subgroupBroadcast(a1, 4u), subgroupBroadcast(a2, 4u), subgroupBroadcast(a3, 4u), subgroupBroadcast(a4v, 4u), subgroupBroadcast(a5, 4u), subgroupBroadcast(a6, 4u), subgroupBroadcast(a7, 4u), b + 128u);
+    panel_quad(&acc, subgroupBroadcast(a0, 5u), subgroupBroadcast(a1, 5u), subgroupBroadcast(a2, 5u), subgroupBroadcast(a3, 5u), subgroupBroadcast(a4v, 5u), subgroupBroadcast(a5, 5u), subgroupBroadcast(a6, 5u), subgroupBroadcast(a7, 5u), b + 160u);
+    panel_quad(&acc, subgroupBroadcast(a0, 6u), subgroupBroadcast(a1, 6u), subgroupBroadcast(a2, 6u), subgroupBroadcast(a3, 6u), subgroupBroadcast(a4v, 6u), subgroupBroadcast(a5, 6u), subgroupBroadcast(a6, 6u), subgroupBroadcast(a7, 6u), b + 192u);
+    panel_quad(&acc, subgroupBroadcast(a0, 7u), subgroupBroadcast(a1, 7u), subgroupBroadcast(a2, 7u), subgroupBroadcast(a3, 7u), subgroupBroadcast(a4v, 7u), subgroupBroadcast(a5, 7u), subgroupBroadcast(a6, 7u), subgroupBroadcast(a7, 7u), b + 224u);
+  }
+  let ci = row0 * C_STRIDE + slice.cOffset + lane;
+  if (slice.accumulate != 0u) {
+    acc[0] += dst4[ci];
+    acc[1] += dst4[ci + C_STRIDE];
+    acc[2] += dst4[ci + 2u * C_STRIDE];
+    acc[3] += dst4[ci + 3u * C_STRIDE];
+    acc[4] += dst4[ci + 4u * C_STRIDE];
+    acc[5] += dst4[ci + 5u * C_STRIDE];
+    acc[6] += dst4[ci + 6u * C_STRIDE];
+    acc[7] += dst4[ci + 7u * C_STRIDE];
+  }
+  dst4[ci] = acc[0];
+  dst4[ci + C_STRIDE] = acc[1];
+  dst4[ci + 2u * C_STRIDE] = acc[2];
+  dst4[ci + 3u * C_STRIDE] = acc[3];
+  dst4[ci + 4u * C_STRIDE] = acc[4];
+  dst4[ci + 5u * C_STRIDE] = acc[5];
+  dst4[ci + 6u * C_STRIDE] = acc[6];
+  dst4[ci + 7u * C_STRIDE] = acc[7];
 }
 {{RB_END}}
 
@@ -229,16 +337,14 @@ fn igemm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   if (flat >= WG_COUNT) { return; }
   let panel = flat / ROW_BLOCKS;
   let rowBlock = flat % ROW_BLOCKS;
-  let rowVecs = COLS_P / 4u;
   // Loaders: lanes 0..31 gather one row's 4 channels, lanes 32..63 one vec4 of packed weights.
   let p = dst_pixel(min(rowBlock * 32u + lid % 32u, BATCH * DST_H * DST_W - 1u));
   let bRow = (lid % 32u) / 8u;
-  let bCol = panel * 8u + lid % 8u;
   var acc: array<vec4<f32>, 4>;
   for (var ky = 0u; ky < KH; ky++) {
     for (var kx = 0u; kx < KW; kx++) {
       let at = tap_offset(p, ky, kx);
-      var w = ((ky * KW + kx) * SRC_CP + bRow) * rowVecs + bCol;
+      var w = (((panel * KH + ky) * KW + kx) * SRC_CP + bRow) * 8u + lid % 8u;
       for (var c = 0u; c < SRC_C; c += 4u) {
         if (lid < 32u) {
           tileA[lid] = gather4(at, c);
@@ -248,13 +354,16 @@ fn igemm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         workgroupBarrier();
         tile_multiply(&acc, lid / 8u, lid % 8u);
         workgroupBarrier();
-        w += 4u * rowVecs;
+        w += 32u;
       }
     }
   }
-  for (var i = 0u; i < 4u; i++) {
-    write_dst(rowBlock * 32u + (lid / 8u) * 4u + i, panel * 8u + lid % 8u, acc[i]);
-  }
+  let row0 = rowBlock * 32u + (lid / 8u) * 4u;
+  let colVec = panel * 8u + lid % 8u;
+  write_dst(row0, colVec, acc[0]);
+  write_dst(row0 + 1u, colVec, acc[1]);
+  write_dst(row0 + 2u, colVec, acc[2]);
+  write_dst(row0 + 3u, colVec, acc[3]);
 }
 
 // Workgroup = (chunk, tap, 32-channel block, 32-column panel).
@@ -293,26 +402,28 @@ fn wgrad_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     workgroupBarrier();
   }
   let out = ((chunk * KH * KW + tap) * C_PAD + cBlock * 32u + (lid / 8u) * 4u) * rowVecs + panel * 8u + lid % 8u;
-  for (var i = 0u; i < 4u; i++) {
-    dst4[out + i * rowVecs] = acc[i];
-  }
+  dst4[out] = acc[0];
+  dst4[out + rowVecs] = acc[1];
+  dst4[out + 2u * rowVecs] = acc[2];
+  dst4[out + 3u * rowVecs] = acc[3];
 }
 
 // ---- layout kernels -------------------------------------------------------------------------------
 
-// Weights [O, C, KH, KW] → [tap][c pad][o pad] (swap = 0) or [tap][o pad][c pad] (swap = 1), zero padded.
+// Weights [O, C, KH, KW] → 32-column panels [col / 32][tap][row][col % 32], rows = c and cols = o
+// (mode 0, forward) or rows = o and cols = c (mode 1, input gradient), zero padded.
 @compute @workgroup_size(64)
 fn pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * 64u + lid;
   if (i >= params.total) { return; }
-  let col = i % params.colsPad;
-  let row = (i / params.colsPad) % params.rowsPad;
-  let tap = i / (params.colsPad * params.rowsPad);
+  let row = (i / 32u) % params.rowsPad;
+  let tap = (i / (32u * params.rowsPad)) % params.taps;
+  let col = (i / (32u * params.rowsPad * params.taps)) * 32u + i % 32u;
   var value = 0.0;
   if (row < params.rows && col < params.cols) {
-    let o = select(col, row, params.swap == 1u);
-    let c = select(row, col, params.swap == 1u);
-    let channels = select(params.rows, params.cols, params.swap == 1u);
+    let o = select(col, row, params.mode == 1u);
+    let c = select(row, col, params.mode == 1u);
+    let channels = select(params.rows, params.cols, params.mode == 1u);
     value = src[(o * channels + c) * params.taps + tap];
   }
   dst[i] = value;
@@ -345,4 +456,61 @@ fn wgrad_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     total += src[((k * params.taps + tap) * params.rowsPad + c) * params.colsPad + o];
   }
   dst[i] = total;
+}
+
+// Channels-last [pixel][channel pad] (the panel GEMM's result) → NCHW [N, cols, plane], plus bias when mode = 1.
+@compute @workgroup_size(64)
+fn unpack_pixels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (i >= params.total) { return; }
+  let pix = i % params.plane;
+  let col = (i / params.plane) % params.cols;
+  let n = i / (params.plane * params.cols);
+  var value = src[(n * params.plane + pix) * params.colsPad + col];
+  if (params.mode == 1u) { value += bias[col]; }
+  dst[i] = value;
+}
+
+// dW as [o][tap][c pad] (the panel GEMM's result) → OIHW.
+@compute @workgroup_size(64)
+fn unpack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (i >= params.total) { return; }
+  let tap = i % params.taps;
+  let c = (i / params.taps) % params.rows;
+  let o = i / (params.taps * params.rows);
+  dst[i] = src[(o * params.taps + tap) * params.rowsPad + c];
+}
+
+// NCHW [N, rows, plane] → [row pad][pixel pad] (dy for the weight gradient: out channels × pixels).
+@compute @workgroup_size(64)
+fn pack_channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (i >= params.total) { return; }
+  let col = i % params.colsPad;
+  let row = i / params.colsPad;
+  var value = 0.0;
+  if (row < params.rows && col < params.cols) {
+    value = src[((col / params.plane) * params.rows + row) * params.plane + col % params.plane];
+  }
+  dst[i] = value;
+}
+
+// One chunk of the im2col matrix of x, as 32-column panels [col / 32][pixel in chunk (rows)][col % 32],
+// column = tap · SRC_CP + channel, pixel = start + row (output pixels); zeros in padding.
+@compute @workgroup_size(64)
+fn im2col_panels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (i >= params.total) { return; }
+  let row = (i / 32u) % params.rows;
+  let col = (i / (32u * params.rows)) * 32u + i % 32u;
+  let tap = col / SRC_CP;
+  let c = col % SRC_CP;
+  let q = params.start + row;
+  var value = 0.0;
+  if (c < SRC_C && q < BATCH * DST_H * DST_W) {
+    let at = tap_offset(dst_pixel(q), tap / KW, tap % KW);
+    if (at >= 0) { value = src[u32(at) + c * SRC_H * SRC_W]; }
+  }
+  dst[i] = value;
 }

@@ -1,6 +1,8 @@
 // conv2d (NCHW, OIHW as PyTorch) with gradients to input, weight and bias, as implicit GEMM
-// (shaders/conv2d.wgsl). Two kernel variants, chosen per adapter and shape by src/gpu/autotune:
-// 'regblock' (8-lane subgroup register tiles, fast on lavapipe) and 'tiled' (workgroup-memory tiles).
+// (shaders/conv2d.wgsl). Kernel variants, chosen per adapter and shape by src/gpu/autotune:
+// 'panel' (channels-last activations, weights through 64 KiB uniform panels, subgroup broadcasts: the
+// fastest on lavapipe), 'regblock' (8-lane subgroup register tiles straight from NCHW storage) and
+// 'tiled' (workgroup-memory tiles, portable).
 import { gpu, grid, chooseVariant, type Trial, type KernelSpec } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
 import { sum } from './reduce.js';
@@ -32,7 +34,7 @@ export interface ConvGeometry {
   wo: number;
 }
 
-export type ConvVariant = 'regblock' | 'tiled';
+export type ConvVariant = 'panel' | 'regblock' | 'tiled';
 export type ConvDirection = 'forward' | 'input' | 'weight';
 
 const ceilTo = (v: number, m: number): number => Math.ceil(v / m) * m;
@@ -66,11 +68,11 @@ export function convGeometry(xShape: readonly number[], wShape: readonly number[
 }
 
 export function convVariants(): ConvVariant[] {
-  return gpu().hasSubgroups ? ['regblock', 'tiled'] : ['tiled'];
+  return gpu().hasSubgroups ? ['panel', 'regblock', 'tiled'] : ['tiled'];
 }
 
 function kernel(entry: string, variant: ConvVariant, overrides: Record<string, number> = {}): KernelSpec {
-  const rb = variant === 'regblock';
+  const rb = variant !== 'tiled';
   const defines = { ENABLE: rb ? 'enable subgroups;' : '', RB_BEGIN: rb ? '' : '/*', RB_END: rb ? '' : '*/' };
   return { family: 'conv2d', entry, defines, overrides };
 }
@@ -79,26 +81,109 @@ function shapeOverrides(g: ConvGeometry): Record<string, number> {
   return { BATCH: g.n, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw, PH: g.ph, PW: g.pw, DH: g.dh, DW: g.dw };
 }
 
-function launchLayout(entry: 'pack_weight' | 'pack_pixels' | 'wgrad_sum', buffers: { src: GPUBuffer; dst: GPUBuffer }, p: Record<string, number>): void {
-  const params = { rows: 0, rowsPad: 0, cols: 0, colsPad: 0, taps: 0, swap: 0, plane: 0, total: 0, ...p };
-  gpu().run(kernel(entry, 'tiled'), buffers, params, grid(Math.ceil(params.total / 64)));
+type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'pack_channels' | 'wgrad_sum' | 'unpack_pixels' | 'unpack_weight' | 'im2col_panels';
+
+/** Element-wise re-layout kernels: one invocation per output element. */
+function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBuffer>, p: Record<string, number>, overrides: Record<string, number> = {}): void {
+  const params = { rows: 0, rowsPad: 0, cols: 0, colsPad: 0, taps: 0, mode: 0, plane: 0, total: 0, start: 0, ...p };
+  gpu().run(kernel(entry, 'tiled', overrides), buffers, params, grid(Math.ceil(params.total / 64)));
 }
 
-/** Weights [O, C, kh, kw] → [tap][C pad 4][O pad 32] (forward) or [tap][O pad 4][C pad 32] (input gradient). */
-function packWeight(weight: Tensor, g: ConvGeometry, transposed: boolean): Tensor {
+/** Bytes of one uniform slice of a packed panel: 512 reduction rows × 32 columns (the 64 KiB binding limit). */
+const SLICE_ROWS = 512;
+const SLICE_BYTES = SLICE_ROWS * 32 * 4;
+
+/**
+ * Weights [O, C, kh, kw] → 32-column panels [cols / 32][tap][rows pad][32]: rows C, cols O (forward) or
+ * rows O, cols C (input gradient). `slack` leaves room to bind a full uniform slice at the end.
+ */
+function packWeight(weight: Tensor, g: ConvGeometry, transposed: boolean, rowAlign: number, slack = 0): Tensor {
   const taps = g.kh * g.kw;
   const [rows, cols] = transposed ? [g.o, g.c] : [g.c, g.o];
-  const rowsPad = ceilTo(rows, 4);
+  const rowsPad = ceilTo(rows, rowAlign);
   const colsPad = ceilTo(cols, 32);
-  const out = Tensor.empty([taps * rowsPad * colsPad]);
-  launchLayout('pack_weight', { src: weight.buffer, dst: out.buffer }, { rows, rowsPad, cols, colsPad, taps, swap: transposed ? 1 : 0, total: out.size });
+  const total = taps * rowsPad * colsPad;
+  const out = Tensor.empty([total + slack]);
+  launchLayout('pack_weight', { src: weight.buffer, dst: out.buffer }, { rows, rowsPad, cols, colsPad, taps, mode: transposed ? 1 : 0, total });
   return out;
+}
+
+/** One dispatch of the uniform-panel GEMM: rows of A against a ≤ 512-row slice of one B panel. */
+function panelDispatch(overrides: Record<string, number>, a: Tensor, b: Tensor, bRow: number, c: Tensor, slice: { kOffset: number; kCount: number; cOffset: number; accumulate: number }, workgroups: number): void {
+  const buffers = { a4: a.buffer, bPanel: { buffer: b.buffer, offset: bRow * 128, size: SLICE_BYTES }, dst4: c.buffer };
+  gpu().run(kernel('gemm_panel', 'panel', { ...overrides, WG_COUNT: workgroups }), buffers, slice, grid(workgroups));
+}
+
+/** Forward or input gradient with the panel GEMM: channels-last source, result unpacked to NCHW (+ bias). */
+function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const [srcC, srcH, srcW, dstC, dstH, dstW] = transposed ? [g.o, g.ho, g.wo, g.c, g.h, g.w] : [g.c, g.h, g.w, g.o, g.ho, g.wo];
+  const srcCp = ceilTo(srcC, 32);
+  const dstCp = ceilTo(dstC, 32);
+  const srcPixels = g.n * srcH * srcW;
+  const channelsLast = Tensor.empty([srcPixels * srcCp]);
+  launchLayout('pack_pixels', { src: src.buffer, dst: channelsLast.buffer }, { rows: srcPixels, cols: srcC, colsPad: srcCp, plane: srcH * srcW, total: channelsLast.size });
+  const packed = packWeight(weight, g, transposed, 32, SLICE_BYTES / 4);
+  const rows = g.n * dstH * dstW;
+  const result = Tensor.empty([ceilTo(rows, 8) * dstCp]);
+  const kRows = g.kh * g.kw * srcCp;
+  const overrides = {
+    ...shapeOverrides(g),
+    TRANSPOSED: transposed ? 1 : 0,
+    GATHER: 1,
+    SRC_C: srcC,
+    SRC_H: srcH,
+    SRC_W: srcW,
+    DST_C: dstC,
+    DST_H: dstH,
+    DST_W: dstW,
+    SRC_CP: srcCp,
+    A_STRIDE: srcCp / 4,
+    C_STRIDE: dstCp / 4,
+  };
+  for (let panel = 0; panel < dstCp / 32; panel++) {
+    for (let k0 = 0; k0 < kRows; k0 += SLICE_ROWS) {
+      const slice = { kOffset: k0, kCount: Math.min(SLICE_ROWS, kRows - k0), cOffset: panel * 8, accumulate: k0 > 0 ? 1 : 0 };
+      panelDispatch(overrides, channelsLast, packed, panel * kRows + k0, result, slice, Math.ceil(rows / 8));
+    }
+  }
+  const dst = Tensor.empty([g.n, dstC, dstH, dstW]);
+  const unpack = { plane: dstH * dstW, cols: dstC, colsPad: dstCp, mode: bias ? 1 : 0, total: dst.size };
+  launchLayout('unpack_pixels', { src: result.buffer, bias: (bias ?? result).buffer, dst: dst.buffer }, unpack);
+  [channelsLast, packed, result].forEach((t) => t.dispose());
+  return dst;
+}
+
+/** Weight gradient with the panel GEMM: dW[o][(tap, c)] = Σ_pixels dy[o][p] · im2col(x)[p][(tap, c)], im2col made 512 pixels at a time. */
+function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
+  const taps = g.kh * g.kw;
+  const pixels = g.n * g.ho * g.wo;
+  const pixelsPad = ceilTo(pixels, 32);
+  const rowsPad = ceilTo(g.o, 8);
+  const cPad = ceilTo(g.c, 32);
+  const cols = taps * cPad;
+  const dyRows = Tensor.empty([rowsPad * pixelsPad]);
+  launchLayout('pack_channels', { src: dy.buffer, dst: dyRows.buffer }, { rows: g.o, cols: pixels, colsPad: pixelsPad, plane: g.ho * g.wo, total: dyRows.size });
+  const im2col = Tensor.empty([(cols / 32) * SLICE_ROWS * 32]);
+  const result = Tensor.empty([rowsPad * cols]);
+  const geometry = { ...shapeOverrides(g), SRC_C: g.c, SRC_H: g.h, SRC_W: g.w, DST_C: g.o, DST_H: g.ho, DST_W: g.wo, SRC_CP: cPad };
+  const overrides = { ...geometry, GATHER: 0, A_STRIDE: pixelsPad / 4, C_STRIDE: cols / 4 };
+  for (let start = 0; start < pixelsPad; start += SLICE_ROWS) {
+    launchLayout('im2col_panels', { src: x.buffer, dst: im2col.buffer }, { rows: SLICE_ROWS, start, total: im2col.size }, geometry);
+    for (let panel = 0; panel < cols / 32; panel++) {
+      const slice = { kOffset: start, kCount: Math.min(SLICE_ROWS, pixelsPad - start), cOffset: panel * 8, accumulate: start > 0 ? 1 : 0 };
+      panelDispatch(overrides, dyRows, im2col, panel * SLICE_ROWS, result, slice, rowsPad / 8);
+    }
+  }
+  const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
+  launchLayout('unpack_weight', { src: result.buffer, dst: dw.buffer }, { rows: g.c, rowsPad: cPad, taps, total: dw.size });
+  [dyRows, im2col, result].forEach((t) => t.dispose());
+  return dw;
 }
 
 /** Forward (x → y) or input gradient (dy → dx): destination pixels × channels, reduced over taps × source channels. */
 function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: boolean, src: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const [srcC, srcH, srcW, dstC, dstH, dstW] = transposed ? [g.o, g.ho, g.wo, g.c, g.h, g.w] : [g.c, g.h, g.w, g.o, g.ho, g.wo];
-  const packed = packWeight(weight, g, transposed);
+  const packed = packWeight(weight, g, transposed, 4);
   const dst = Tensor.empty([g.n, dstC, dstH, dstW]);
   const tileRows = variant === 'regblock' ? 8 : 32;
   const rowBlocks = Math.ceil((g.n * dstH * dstW) / tileRows);
@@ -187,6 +272,10 @@ function directionTrial(direction: ConvDirection, g: ConvGeometry, variant: Conv
 
 /** Runs one direction with a given variant: forward(x, w, b), input(dy, w), weight(x, dy). */
 export function launchDirection(direction: ConvDirection, variant: ConvVariant, g: ConvGeometry, a: Tensor, b: Tensor, bias: Tensor | null): Tensor {
+  if (variant === 'panel') {
+    if (direction === 'weight') return launchPanelWeightGrad(g, a, b);
+    return launchPanelConv(g, direction === 'input', a, b, direction === 'forward' ? bias : null);
+  }
   if (direction === 'forward') return launchImplicitGemm(variant, g, false, a, b, bias);
   if (direction === 'input') return launchImplicitGemm(variant, g, true, a, b, null);
   return launchWeightGrad(variant, g, a, b);
