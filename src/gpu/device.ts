@@ -175,6 +175,12 @@ export function gpu(): Gpu {
   return resolved;
 }
 
+/** The Dawn instance (navigator.gpu) behind gpu(), so a peer such as tfjs-webgpu can share it. */
+export function dawnGpu(): GPU {
+  if (!dawnInstance) throw new GpuError('GPU not initialised: await initGpu() first');
+  return dawnInstance;
+}
+
 /** Destroys the device and drops the instance so Node can exit. */
 export function closeGpu(): void {
   resolved?.destroy();
