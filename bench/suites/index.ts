@@ -1,5 +1,6 @@
 // One entry per kernel family; each returns its cases (async so peers can load lazily).
 import type { BenchCase } from '../harness.js';
 import { elementwiseCases } from './elementwise.js';
+import { convCases } from './conv.js';
 
-export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases];
+export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, convCases];
