@@ -33,9 +33,7 @@ const cases: Case[] = [
 
 function refGeometry(c: Case): RefConv {
   const p = (v: Conv2dOptions['stride'], d: number): [number, number] => (v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : [v[0], v[1]]);
-  const [n, ch, h, w] = c.x;
-  const [o, , kh, kw] = c.w;
-  return { n, c: ch, h, w, o, kh, kw, stride: p(c.options.stride, 1), padding: p(c.options.padding, 0), dilation: p(c.options.dilation, 1) };
+  return { x: c.x, w: c.w, stride: p(c.options.stride, 1), padding: p(c.options.padding, 0), dilation: p(c.options.dilation, 1) };
 }
 
 const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);

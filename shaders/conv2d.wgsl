@@ -111,6 +111,35 @@ fn gather4(at: i32, c: u32) -> vec4<f32> {
   return select(vec4<f32>(0.0), v, at >= 0);
 }
 
+// Weight-gradient workgroup: (chunk, tap, channel block of `rows`, 32-column panel), from the flat index.
+struct WgradBlock {
+  chunk: u32,
+  ky: u32,
+  kx: u32,
+  cBlock: u32,
+  panel: u32,
+}
+
+fn wgrad_block(index: u32, rows: u32) -> WgradBlock {
+  var flat = index;
+  let panel = flat % (COLS_P / 32u);
+  flat /= COLS_P / 32u;
+  let cBlock = flat % (C_PAD / rows);
+  flat /= C_PAD / rows;
+  let tap = flat % (KH * KW);
+  return WgradBlock(flat / (KH * KW), tap / KW, tap % KW, cBlock, panel);
+}
+
+// Channel c of x at the source pixels of output pixels q .. q + 3 through tap (ky, kx); zeros in padding.
+fn gather_pixels(q: u32, ky: u32, kx: u32, c: u32) -> vec4<f32> {
+  var a: vec4<f32>;
+  for (var j = 0u; j < 4u; j++) {
+    let at = tap_offset(dst_pixel(min(q + j, BATCH * DST_H * DST_W - 1u)), ky, kx);
+    a[j] = select(0.0, src[u32(max(at, 0)) + c * SRC_H * SRC_W], at >= 0);
+  }
+  return a;
+}
+
 fn write_dst(row: u32, colVec: u32, v: vec4<f32>) {
   if (row >= BATCH * DST_H * DST_W) { return; }
   let plane = DST_H * DST_W;
@@ -178,35 +207,22 @@ fn igemm_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // Workgroup = (chunk, tap, 8-channel block, 32-column panel); lane = input channel.
 @compute @workgroup_size(8)
 fn wgrad_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  var flat = wid.y * nwg.x + wid.x;
+  let flat = wid.y * nwg.x + wid.x;
   if (flat >= WG_COUNT) { return; }
-  let panel = flat % (COLS_P / 32u);
-  flat /= COLS_P / 32u;
-  let cBlock = flat % (C_PAD / 8u);
-  flat /= C_PAD / 8u;
-  let tap = flat % (KH * KW);
-  let chunk = flat / (KH * KW);
-  let ky = tap / KW;
-  let kx = tap % KW;
-  let c = min(cBlock * 8u + lane, SRC_C - 1u);
-  let plane = SRC_H * SRC_W;
-  let pixels = BATCH * DST_H * DST_W;
+  let blk = wgrad_block(flat, 8u);
+  let c = min(blk.cBlock * 8u + lane, SRC_C - 1u);
   let rowVecs = COLS_P / 4u;
-  let colVec = panel * 8u + lane;
+  let colVec = blk.panel * 8u + lane;
   var acc: array<vec4<f32>, 8>;
-  for (var q = chunk * P_CHUNK; q < (chunk + 1u) * P_CHUNK; q += 4u) {
-    var a: vec4<f32>;
-    for (var j = 0u; j < 4u; j++) {
-      let at = tap_offset(dst_pixel(min(q + j, pixels - 1u)), ky, kx);
-      a[j] = select(0.0, src[u32(max(at, 0)) + c * plane], at >= 0);
-    }
+  for (var q = blk.chunk * P_CHUNK; q < (blk.chunk + 1u) * P_CHUNK; q += 4u) {
+    let a = gather_pixels(q, blk.ky, blk.kx, c);
     let w = q * rowVecs + colVec;
     spread(&acc, a.x, packed[w]);
     spread(&acc, a.y, packed[w + rowVecs]);
     spread(&acc, a.z, packed[w + 2u * rowVecs]);
     spread(&acc, a.w, packed[w + 3u * rowVecs]);
   }
-  let out = ((chunk * KH * KW + tap) * C_PAD + cBlock * 8u) * rowVecs + colVec;
+  let out = ((blk.chunk * KH * KW + blk.ky * KW + blk.kx) * C_PAD + blk.cBlock * 8u) * rowVecs + colVec;
   dst4[out] = acc[0];
   dst4[out + rowVecs] = acc[1];
   dst4[out + 2u * rowVecs] = acc[2];
@@ -369,31 +385,17 @@ fn igemm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 // Workgroup = (chunk, tap, 32-channel block, 32-column panel).
 @compute @workgroup_size(64)
 fn wgrad_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  var flat = wid.y * nwg.x + wid.x;
+  let flat = wid.y * nwg.x + wid.x;
   if (flat >= WG_COUNT) { return; }
-  let panel = flat % (COLS_P / 32u);
-  flat /= COLS_P / 32u;
-  let cBlock = flat % (C_PAD / 32u);
-  flat /= C_PAD / 32u;
-  let tap = flat % (KH * KW);
-  let chunk = flat / (KH * KW);
-  let ky = tap / KW;
-  let kx = tap % KW;
-  let c = min(cBlock * 32u + lid % 32u, SRC_C - 1u);
-  let plane = SRC_H * SRC_W;
-  let pixels = BATCH * DST_H * DST_W;
+  let blk = wgrad_block(flat, 32u);
+  let c = min(blk.cBlock * 32u + lid % 32u, SRC_C - 1u);
   let rowVecs = COLS_P / 4u;
   let bRow = (lid % 32u) / 8u;
-  let bCol = panel * 8u + lid % 8u;
+  let bCol = blk.panel * 8u + lid % 8u;
   var acc: array<vec4<f32>, 4>;
-  for (var q = chunk * P_CHUNK; q < (chunk + 1u) * P_CHUNK; q += 4u) {
+  for (var q = blk.chunk * P_CHUNK; q < (blk.chunk + 1u) * P_CHUNK; q += 4u) {
     if (lid < 32u) {
-      var a: vec4<f32>;
-      for (var j = 0u; j < 4u; j++) {
-        let at = tap_offset(dst_pixel(min(q + j, pixels - 1u)), ky, kx);
-        a[j] = select(0.0, src[u32(max(at, 0)) + c * plane], at >= 0);
-      }
-      tileA[lid] = a;
+      tileA[lid] = gather_pixels(q, blk.ky, blk.kx, c);
     } else {
       tileB[lid - 32u] = packed[(q + bRow) * rowVecs + bCol];
     }
@@ -401,7 +403,7 @@ fn wgrad_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     tile_multiply(&acc, lid / 8u, lid % 8u);
     workgroupBarrier();
   }
-  let out = ((chunk * KH * KW + tap) * C_PAD + cBlock * 32u + (lid / 8u) * 4u) * rowVecs + panel * 8u + lid % 8u;
+  let out = ((blk.chunk * KH * KW + blk.ky * KW + blk.kx) * C_PAD + blk.cBlock * 32u + (lid / 8u) * 4u) * rowVecs + bCol;
   dst4[out] = acc[0];
   dst4[out + rowVecs] = acc[1];
   dst4[out + 2u * rowVecs] = acc[2];
@@ -429,7 +431,8 @@ fn pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   dst[i] = value;
 }
 
-// Activations [N, C, plane] → [pixel pad][c pad] (pixel = n·plane + position), zero padded.
+// Activations [N, C, plane] → [pixel pad][c pad] (mode 0, channels last) or [c pad][pixel pad]
+// (mode 1: dy for the weight gradient), pixel = n·plane + position, zero padded.
 @compute @workgroup_size(64)
 fn pack_pixels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * 64u + lid;
@@ -438,7 +441,10 @@ fn pack_pixels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let row = i / params.colsPad;
   var value = 0.0;
   if (row < params.rows && col < params.cols) {
-    value = src[((row / params.plane) * params.cols + col) * params.plane + row % params.plane];
+    let pixel = select(row, col, params.mode == 1u);
+    let c = select(col, row, params.mode == 1u);
+    let channels = select(params.cols, params.rows, params.mode == 1u);
+    value = src[((pixel / params.plane) * channels + c) * params.plane + pixel % params.plane];
   }
   dst[i] = value;
 }
@@ -480,20 +486,6 @@ fn unpack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let c = (i / params.taps) % params.rows;
   let o = i / (params.taps * params.rows);
   dst[i] = src[(o * params.taps + tap) * params.rowsPad + c];
-}
-
-// NCHW [N, rows, plane] → [row pad][pixel pad] (dy for the weight gradient: out channels × pixels).
-@compute @workgroup_size(64)
-fn pack_channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
-  if (i >= params.total) { return; }
-  let col = i % params.colsPad;
-  let row = i / params.colsPad;
-  var value = 0.0;
-  if (row < params.rows && col < params.cols) {
-    value = src[((col / params.plane) * params.rows + row) * params.plane + col % params.plane];
-  }
-  dst[i] = value;
 }
 
 // One chunk of the im2col matrix of x, as 32-column panels [col / 32][pixel in chunk (rows)][col % 32],

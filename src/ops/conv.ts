@@ -77,11 +77,23 @@ function kernel(entry: string, variant: ConvVariant, overrides: Record<string, n
   return { family: 'conv2d', entry, defines, overrides };
 }
 
-function shapeOverrides(g: ConvGeometry): Record<string, number> {
-  return { BATCH: g.n, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw, PH: g.ph, PW: g.pw, DH: g.dh, DW: g.dw };
+/** The gathered source and the destination of a launch: dy → dx for the input gradient (transposed), else x → y. */
+function sides(g: ConvGeometry, transposed: boolean) {
+  const [srcC, srcH, srcW, dstC, dstH, dstW] = transposed ? [g.o, g.ho, g.wo, g.c, g.h, g.w] : [g.c, g.h, g.w, g.o, g.ho, g.wo];
+  return { srcC, srcH, srcW, dstC, dstH, dstW };
 }
 
-type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'pack_channels' | 'wgrad_sum' | 'unpack_pixels' | 'unpack_weight' | 'im2col_panels';
+/** Shape constants of a launch. */
+function shapeOverrides(g: ConvGeometry, transposed: boolean): Record<string, number> {
+  const { srcC, srcH, srcW, dstC, dstH, dstW } = sides(g, transposed);
+  return {
+    BATCH: g.n, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw, PH: g.ph, PW: g.pw, DH: g.dh, DW: g.dw,
+    TRANSPOSED: transposed ? 1 : 0,
+    SRC_C: srcC, SRC_H: srcH, SRC_W: srcW, DST_C: dstC, DST_H: dstH, DST_W: dstW,
+  };
+}
+
+type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'wgrad_sum' | 'unpack_pixels' | 'unpack_weight' | 'im2col_panels';
 
 /** Element-wise re-layout kernels: one invocation per output element. */
 function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBuffer>, p: Record<string, number>, overrides: Record<string, number> = {}): void {
@@ -116,7 +128,7 @@ function panelDispatch(overrides: Record<string, number>, a: Tensor, b: Tensor, 
 
 /** Forward or input gradient with the panel GEMM: channels-last source, result unpacked to NCHW (+ bias). */
 function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
-  const [srcC, srcH, srcW, dstC, dstH, dstW] = transposed ? [g.o, g.ho, g.wo, g.c, g.h, g.w] : [g.c, g.h, g.w, g.o, g.ho, g.wo];
+  const { srcC, srcH, srcW, dstC, dstH, dstW } = sides(g, transposed);
   const srcCp = ceilTo(srcC, 32);
   const dstCp = ceilTo(dstC, 32);
   const srcPixels = g.n * srcH * srcW;
@@ -126,20 +138,7 @@ function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weig
   const rows = g.n * dstH * dstW;
   const result = Tensor.empty([ceilTo(rows, 8) * dstCp]);
   const kRows = g.kh * g.kw * srcCp;
-  const overrides = {
-    ...shapeOverrides(g),
-    TRANSPOSED: transposed ? 1 : 0,
-    GATHER: 1,
-    SRC_C: srcC,
-    SRC_H: srcH,
-    SRC_W: srcW,
-    DST_C: dstC,
-    DST_H: dstH,
-    DST_W: dstW,
-    SRC_CP: srcCp,
-    A_STRIDE: srcCp / 4,
-    C_STRIDE: dstCp / 4,
-  };
+  const overrides = { ...shapeOverrides(g, transposed), GATHER: 1, SRC_CP: srcCp, A_STRIDE: srcCp / 4, C_STRIDE: dstCp / 4 };
   for (let panel = 0; panel < dstCp / 32; panel++) {
     for (let k0 = 0; k0 < kRows; k0 += SLICE_ROWS) {
       const slice = { kOffset: k0, kCount: Math.min(SLICE_ROWS, kRows - k0), cOffset: panel * 8, accumulate: k0 > 0 ? 1 : 0 };
@@ -162,10 +161,10 @@ function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const cPad = ceilTo(g.c, 32);
   const cols = taps * cPad;
   const dyRows = Tensor.empty([rowsPad * pixelsPad]);
-  launchLayout('pack_channels', { src: dy.buffer, dst: dyRows.buffer }, { rows: g.o, cols: pixels, colsPad: pixelsPad, plane: g.ho * g.wo, total: dyRows.size });
+  launchLayout('pack_pixels', { src: dy.buffer, dst: dyRows.buffer }, { rows: g.o, cols: pixels, colsPad: pixelsPad, plane: g.ho * g.wo, mode: 1, total: dyRows.size });
   const im2col = Tensor.empty([(cols / 32) * SLICE_ROWS * 32]);
   const result = Tensor.empty([rowsPad * cols]);
-  const geometry = { ...shapeOverrides(g), SRC_C: g.c, SRC_H: g.h, SRC_W: g.w, DST_C: g.o, DST_H: g.ho, DST_W: g.wo, SRC_CP: cPad };
+  const geometry = { ...shapeOverrides(g, false), SRC_CP: cPad };
   const overrides = { ...geometry, GATHER: 0, A_STRIDE: pixelsPad / 4, C_STRIDE: cols / 4 };
   for (let start = 0; start < pixelsPad; start += SLICE_ROWS) {
     launchLayout('im2col_panels', { src: x.buffer, dst: im2col.buffer }, { rows: SLICE_ROWS, start, total: im2col.size }, geometry);
@@ -182,7 +181,7 @@ function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
 
 /** Forward (x → y) or input gradient (dy → dx): destination pixels × channels, reduced over taps × source channels. */
 function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: boolean, src: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
-  const [srcC, srcH, srcW, dstC, dstH, dstW] = transposed ? [g.o, g.ho, g.wo, g.c, g.h, g.w] : [g.c, g.h, g.w, g.o, g.ho, g.wo];
+  const { srcC, dstC, dstH, dstW } = sides(g, transposed);
   const packed = packWeight(weight, g, transposed, 4);
   const dst = Tensor.empty([g.n, dstC, dstH, dstW]);
   const tileRows = variant === 'regblock' ? 8 : 32;
@@ -190,15 +189,8 @@ function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: b
   const colsPad = ceilTo(dstC, 32);
   const workgroups = rowBlocks * (colsPad / 32);
   const overrides = {
-    ...shapeOverrides(g),
-    TRANSPOSED: transposed ? 1 : 0,
+    ...shapeOverrides(g, transposed),
     HAS_BIAS: bias ? 1 : 0,
-    SRC_C: srcC,
-    SRC_H: srcH,
-    SRC_W: srcW,
-    DST_C: dstC,
-    DST_H: dstH,
-    DST_W: dstW,
     SRC_CP: ceilTo(srcC, 4),
     COLS_P: colsPad,
     ROW_BLOCKS: rowBlocks,
@@ -234,13 +226,7 @@ function launchWeightGrad(variant: ConvVariant, g: ConvGeometry, x: Tensor, dy: 
   const rowsPerGroup = variant === 'regblock' ? 8 : 32;
   const workgroups = chunks * taps * (cPad / rowsPerGroup) * (colsPad / 32);
   const overrides = {
-    ...shapeOverrides(g),
-    SRC_C: g.c,
-    SRC_H: g.h,
-    SRC_W: g.w,
-    DST_C: g.o,
-    DST_H: g.ho,
-    DST_W: g.wo,
+    ...shapeOverrides(g, false),
     COLS_P: colsPad,
     C_PAD: cPad,
     P_CHUNK: chunk,
