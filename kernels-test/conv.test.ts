@@ -124,6 +124,28 @@ describe.each(allVariants)('conv2d, variant %s', (variant) => {
   });
 });
 
+describe('conv2d gradients on demand', () => {
+  test('an input that needs no gradient gets none, the others are unchanged', async () => {
+    const c = named('3x3 s2 p1 odd');
+    const g = refGeometry(c);
+    const x = randn(size(c.x), 14);
+    const w = randn(size(c.w), 15);
+    const dy = randn(refConvForward(g, x, w, null).length, 16);
+    const got = await scopeAsync(async () => {
+      const xt = Tensor.from(x, c.x);
+      const wt = Tensor.from(w, c.w);
+      const bt = Tensor.from(randn(c.w[0], 17), [c.w[0]]);
+      wt.requiresGrad = true;
+      const y = conv2d(xt, wt, bt, c.options);
+      backward(sumAll(mul(y, Tensor.from(dy, y.shape))));
+      return { dx: xt.grad, db: bt.grad, dw: await wt.grad!.read() };
+    });
+    expect(got.dx).toBeNull();
+    expect(got.db).toBeNull();
+    expectClose(got.dw, refConvBackward(g, x, w, dy).dw, tol, 'dW');
+  });
+});
+
 describe('conv2d bad input', () => {
   const t = (shape: number[]) => Tensor.empty(shape);
   test('channel mismatch', () => {

@@ -286,10 +286,11 @@ const conv2dOp = defineOp<ConvAttrs>({
   forward: ([x, weight, bias], { geometry: g }) => ({
     out: launchDirection('forward', convVariant('forward', g), g, x!, weight!, bias ?? null),
   }),
+  // Only the gradients someone asked for: the stem's input gradient (the image) is the costliest of all.
   backward: ({ grad, inputs: [x, weight, bias], attrs: { geometry: g } }) => {
-    const dx = launchDirection('input', convVariant('input', g), g, grad, weight!, null);
-    const dw = launchDirection('weight', convVariant('weight', g), g, x!, grad, null);
-    if (!bias) return [dx, dw];
+    const dx = x!.requiresGrad ? launchDirection('input', convVariant('input', g), g, grad, weight!, null) : null;
+    const dw = weight!.requiresGrad ? launchDirection('weight', convVariant('weight', g), g, x!, grad, null) : null;
+    if (!bias?.requiresGrad) return bias ? [dx, dw, null] : [dx, dw];
     const rows = grad.view([g.n, g.o, g.ho * g.wo]);
     const perImage = sum(rows, 2);
     const db = sum(perImage, 0);
