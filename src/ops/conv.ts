@@ -138,7 +138,9 @@ function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weig
   const rows = g.n * dstH * dstW;
   const result = Tensor.empty([ceilTo(rows, 8) * dstCp]);
   const kRows = g.kh * g.kw * srcCp;
-  const overrides = { ...shapeOverrides(g, transposed), GATHER: 1, SRC_CP: srcCp, A_STRIDE: srcCp / 4, C_STRIDE: dstCp / 4 };
+  // 1×1, stride 1, no padding: destination pixel = source pixel, a plain GEMM (no gather).
+  const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
+  const overrides = { ...shapeOverrides(g, transposed), GATHER: pointwise ? 0 : 1, SRC_CP: srcCp, A_STRIDE: srcCp / 4, C_STRIDE: dstCp / 4 };
   for (let panel = 0; panel < dstCp / 32; panel++) {
     for (let k0 = 0; k0 < kRows; k0 += SLICE_ROWS) {
       const slice = { kOffset: k0, kCount: Math.min(SLICE_ROWS, kRows - k0), cOffset: panel * 8, accumulate: k0 > 0 ? 1 : 0 };
