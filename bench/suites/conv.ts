@@ -24,7 +24,7 @@ const shapes: ConvShape[] = [
   { name: 'conv3x3/2 128ch 32x32', c: 128, o: 128, size: 32, k: 3, stride: 2 },
   { name: 'conv3x3 128ch 16x16', c: 128, o: 128, size: 16, k: 3 },
   { name: 'conv1x1 128->512 16x16', c: 128, o: 512, size: 16, k: 1 },
-  { name: 'conv3x3 256ch 16x16 (undilated, for tfjs gradients)', c: 256, o: 256, size: 16, k: 3 },
+  { name: 'conv3x3 256ch 16x16', c: 256, o: 256, size: 16, k: 3 },
   { name: 'conv3x3 256ch d2 16x16', c: 256, o: 256, size: 16, k: 3, dilation: 2 },
   { name: 'conv1x1 256->1024 16x16', c: 256, o: 1024, size: 16, k: 1 },
   { name: 'conv3x3 512ch d4 16x16', c: 512, o: 512, size: 16, k: 3, dilation: 4 },
