@@ -1,16 +1,21 @@
-// 2-D convolution (NCHW activations, OIHW weights) as implicit GEMM: no im2col buffer, the
-// activation operand is gathered tap by tap. Shapes are `override` constants so the JIT folds them
-// (a 1×1 stride-1 conv specialises to a plain GEMM with no bounds tests).
+// 2-D convolution (NCHW activations, OIHW weights) as implicit GEMM: no full im2col buffer, the
+// activation operand is gathered tap by tap. Shapes are `override` constants so the JIT folds them.
+// Every reduction runs in a fixed order (no atomics): results are deterministic.
 //
+// Three variants (src/ops/conv.ts picks one per adapter and shape by timing them, src/gpu/autotune.ts):
+// - gemm_panel (section below the RB marker, needs subgroups): the uniform-panel GEMM described there;
+//   forward and input gradient gather a channels-last copy of the source, the weight gradient
+//   multiplies dy by im2col chunks of 512 pixels. A 1×1 stride-1 conv is a plain GEMM (GATHER = false).
+// - igemm_rb / wgrad_rb (needs subgroups): one 8-lane subgroup per workgroup, an 8×32 register tile
+//   read straight from NCHW storage, each lane gathers the source of its own row and spreads it with
+//   subgroupBroadcast (no shared memory, no re-layout of the activations).
+// - igemm_tiled / wgrad_tiled: 64 lanes sharing 32×32 tiles through workgroup memory (portable).
 // igemm_*: forward (TRANSPOSED = false) and input gradient (TRANSPOSED = true, the gather form of the
 //   transposed conv). Rows are the destination pixels, columns its channels, the reduction runs over
-//   (tap, source channel) against weights packed by pack_weight as [tap][src channel pad 4][dst channel pad 32].
-// wgrad_*: weight gradient. Rows are (tap, input channel), columns output channels, the reduction runs
-//   over output pixels in fixed chunks against dy packed by pack_pixels as [pixel][out channel pad 32];
-//   chunk partials are summed in chunk order by wgrad_sum (deterministic, no atomics).
-// Variants: *_rb, one 8-lane subgroup per workgroup, an 8×32 register tile, each lane gathers the source
-// for its own row and spreads it with subgroupBroadcast (fast on lavapipe, no shared memory);
-// *_tiled, 64 lanes sharing 32×32 tiles through workgroup memory (portable).
+//   (tap, source channel) against weights packed by pack_weight into 32-column panels.
+// wgrad_*: rows are (tap, input channel), columns output channels, the reduction runs over output
+//   pixels in fixed chunks against dy packed by pack_pixels as [pixel][out channel pad 32]; chunk
+//   partials are summed in chunk order by wgrad_sum.
 {{ENABLE}}
 
 override TRANSPOSED: bool = false;
