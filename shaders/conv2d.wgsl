@@ -5,7 +5,7 @@
 // Three variants (src/ops/conv.ts picks one per adapter and shape by timing them, src/gpu/autotune.ts):
 // - gemm_panel (section below the RB marker, needs subgroups): the uniform-panel GEMM described there;
 //   forward and input gradient gather a channels-last copy of the source, the weight gradient
-//   multiplies dy by im2col chunks of 512 pixels. A 1×1 stride-1 conv is a plain GEMM (GATHER = false).
+//   multiplies transposed im2col chunks of 512 pixels by dy. A 1×1 stride-1 conv is a plain GEMM (GATHER = false).
 // - igemm_rb / wgrad_rb (needs subgroups): one 8-lane subgroup per workgroup, an 8×32 register tile
 //   read straight from NCHW storage, each lane gathers the source of its own row and spreads it with
 //   subgroupBroadcast (no shared memory, no re-layout of the activations).
@@ -56,7 +56,7 @@ struct PackParams {
   mode: u32,      // pack_weight: 1 packs rows o, columns c (input gradient); unpack_pixels: 1 adds bias
   plane: u32,     // pack_pixels: pixels per image; wgrad_sum: chunks
   total: u32,     // packed elements
-  start: u32,     // im2col_panels: first pixel of the chunk
+  start: u32,     // im2col_rows: first pixel of the chunk
 }
 
 @group(0) @binding(0) var<uniform> params: PackParams;
@@ -436,14 +436,19 @@ fn pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   dst[i] = value;
 }
 
-// Activations [N, C, plane] → [pixel pad][c pad] (mode 0, channels last) or [c pad][pixel pad]
-// (mode 1: dy for the weight gradient), pixel = n·plane + position, zero padded.
+// Activations [N, C, plane] → [pixel pad][c pad] (mode 0, channels last), [c pad][pixel pad] (mode 1)
+// or 32-channel panels [c / 32][pixel pad][c % 32] (mode 2: dy for the panel weight gradient);
+// pixel = n·plane + position, zero padded.
 @compute @workgroup_size(64)
 fn pack_pixels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * 64u + lid;
   if (i >= params.total) { return; }
-  let col = i % params.colsPad;
-  let row = i / params.colsPad;
+  var col = i % params.colsPad;
+  var row = i / params.colsPad;
+  if (params.mode == 2u) {
+    col = (i / (32u * params.rowsPad)) * 32u + i % 32u;
+    row = (i / 32u) % params.rowsPad;
+  }
   var value = 0.0;
   if (row < params.rows && col < params.cols) {
     let pixel = select(row, col, params.mode == 1u);
@@ -482,7 +487,7 @@ fn unpack_pixels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   dst[i] = value;
 }
 
-// dW as [o][tap][c pad] (the panel GEMM's result) → OIHW.
+// dW as [tap · C + c][o pad] (the panel GEMM's result) → OIHW.
 @compute @workgroup_size(64)
 fn unpack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * 64u + lid;
@@ -490,24 +495,22 @@ fn unpack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let tap = i % params.taps;
   let c = (i / params.taps) % params.rows;
   let o = i / (params.taps * params.rows);
-  dst[i] = src[(o * params.taps + tap) * params.rowsPad + c];
+  dst[i] = src[(tap * params.rows + c) * params.colsPad + o];
 }
 
-// One chunk of the im2col matrix of x, as 32-column panels [col / 32][pixel in chunk (rows)][col % 32],
-// column = tap · SRC_CP + channel, pixel = start + row (output pixels); zeros in padding.
+// One chunk of the transposed im2col matrix of x: [tap · C + c][pixel in chunk (rows of them)],
+// pixel = start + column (output pixels); zeros in padding and past the end.
 @compute @workgroup_size(64)
-fn im2col_panels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn im2col_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * 64u + lid;
   if (i >= params.total) { return; }
-  let row = (i / 32u) % params.rows;
-  let col = (i / (32u * params.rows)) * 32u + i % 32u;
-  let tap = col / SRC_CP;
-  let c = col % SRC_CP;
-  let q = params.start + row;
+  let r = i / params.rows;
+  let q = params.start + i % params.rows;
+  let tap = r / SRC_C;
   var value = 0.0;
-  if (c < SRC_C && q < BATCH * DST_H * DST_W) {
+  if (tap < KH * KW && q < BATCH * DST_H * DST_W) {
     let at = tap_offset(dst_pixel(q), tap / KW, tap % KW);
-    if (at >= 0) { value = src[u32(at) + c * SRC_H * SRC_W]; }
+    if (at >= 0) { value = src[u32(at) + (r % SRC_C) * SRC_H * SRC_W]; }
   }
   dst[i] = value;
 }

@@ -93,7 +93,7 @@ function shapeOverrides(g: ConvGeometry, transposed: boolean): Record<string, nu
   };
 }
 
-type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'wgrad_sum' | 'unpack_pixels' | 'unpack_weight' | 'im2col_panels';
+type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'wgrad_sum' | 'unpack_pixels' | 'unpack_weight' | 'im2col_rows';
 
 /** Element-wise re-layout kernels: one invocation per output element. */
 function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBuffer>, p: Record<string, number>, overrides: Record<string, number> = {}): void {
@@ -154,30 +154,35 @@ function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weig
   return dst;
 }
 
-/** Weight gradient with the panel GEMM: dW[o][(tap, c)] = Σ_pixels dy[o][p] · im2col(x)[p][(tap, c)], im2col made 512 pixels at a time. */
+/**
+ * Weight gradient with the panel GEMM: dWᵀ[(tap, c)][o] = Σ_pixels im2col(x)ᵀ[(tap, c)][p] · dy[p][o], the
+ * im2col made 512 pixels at a time, dy packed in 32-channel panels read as uniform slices.
+ */
 function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const taps = g.kh * g.kw;
   const pixels = g.n * g.ho * g.wo;
   const pixelsPad = ceilTo(pixels, 32);
-  const rowsPad = ceilTo(g.o, 8);
-  const cPad = ceilTo(g.c, 32);
-  const cols = taps * cPad;
-  const dyRows = Tensor.empty([rowsPad * pixelsPad]);
-  launchLayout('pack_pixels', { src: dy.buffer, dst: dyRows.buffer }, { rows: g.o, cols: pixels, colsPad: pixelsPad, plane: g.ho * g.wo, mode: 1, total: dyRows.size });
-  const im2col = Tensor.empty([(cols / 32) * SLICE_ROWS * 32]);
-  const result = Tensor.empty([rowsPad * cols]);
-  const geometry = { ...shapeOverrides(g, false), SRC_CP: cPad };
-  const overrides = { ...geometry, GATHER: 0, A_STRIDE: pixelsPad / 4, C_STRIDE: cols / 4 };
-  for (let start = 0; start < pixelsPad; start += SLICE_ROWS) {
-    launchLayout('im2col_panels', { src: x.buffer, dst: im2col.buffer }, { rows: SLICE_ROWS, start, total: im2col.size }, geometry);
-    for (let panel = 0; panel < cols / 32; panel++) {
-      const slice = { kOffset: start, kCount: Math.min(SLICE_ROWS, pixelsPad - start), cOffset: panel * 8, accumulate: start > 0 ? 1 : 0 };
-      panelDispatch(overrides, dyRows, im2col, panel * SLICE_ROWS, result, slice, rowsPad / 8);
+  const oPad = ceilTo(g.o, 32);
+  const rows = taps * g.c;
+  const rowsPad = ceilTo(rows, 8);
+  const dyPanels = Tensor.empty([oPad * pixelsPad + SLICE_BYTES / 4]);
+  const pack = { rows: pixels, rowsPad: pixelsPad, cols: g.o, colsPad: oPad, plane: g.ho * g.wo, mode: 2, total: oPad * pixelsPad };
+  launchLayout('pack_pixels', { src: dy.buffer, dst: dyPanels.buffer }, pack);
+  const chunk = Math.min(SLICE_ROWS, pixelsPad);
+  const im2col = Tensor.empty([rowsPad * chunk]);
+  const result = Tensor.empty([rowsPad * oPad]);
+  const geometry = shapeOverrides(g, false);
+  const overrides = { ...geometry, GATHER: 0, A_STRIDE: chunk / 4, C_STRIDE: oPad / 4 };
+  for (let start = 0; start < pixelsPad; start += chunk) {
+    launchLayout('im2col_rows', { src: x.buffer, dst: im2col.buffer }, { rows: chunk, start, total: im2col.size }, geometry);
+    for (let panel = 0; panel < oPad / 32; panel++) {
+      const slice = { kOffset: 0, kCount: Math.min(chunk, pixelsPad - start), cOffset: panel * 8, accumulate: start > 0 ? 1 : 0 };
+      panelDispatch(overrides, im2col, dyPanels, panel * pixelsPad + start, result, slice, rowsPad / 8);
     }
   }
   const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
-  launchLayout('unpack_weight', { src: result.buffer, dst: dw.buffer }, { rows: g.c, rowsPad: cPad, taps, total: dw.size });
-  [dyRows, im2col, result].forEach((t) => t.dispose());
+  launchLayout('unpack_weight', { src: result.buffer, dst: dw.buffer }, { rows: g.c, colsPad: oPad, taps, total: dw.size });
+  [dyPanels, im2col, result].forEach((t) => t.dispose());
   return dw;
 }
 
