@@ -106,6 +106,10 @@ export async function tunePending(repeats = 3): Promise<Map<string, { variant: s
       const trial = choice.trial(variant);
       try {
         ms[variant] = await timeTrial(trial, repeats);
+      } catch (e) {
+        // A variant this device cannot compile or run is never chosen.
+        if (!(e instanceof GpuError)) throw e;
+        ms[variant] = Infinity;
       } finally {
         trial.dispose();
       }
