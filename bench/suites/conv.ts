@@ -29,9 +29,9 @@ const shapes: ConvShape[] = [
   { name: 'conv1x1 256->1024 16x16', c: 256, o: 1024, size: 16, k: 1 },
   { name: 'conv3x3 512ch d4 16x16', c: 512, o: 512, size: 16, k: 3, dilation: 4 },
   { name: 'conv1x1 512->2048 16x16', c: 512, o: 2048, size: 16, k: 1 },
-  { name: 'aspp3x3 2048->256 d12 16x16', c: 2048, o: 256, size: 16, k: 3, dilation: 12 },
-  { name: 'aspp3x3 2048->256 d24 16x16', c: 2048, o: 256, size: 16, k: 3, dilation: 24 },
-  { name: 'aspp3x3 2048->256 d36 16x16', c: 2048, o: 256, size: 16, k: 3, dilation: 36 },
+  { name: 'conv3x3 2048->256 d12 16x16 (ASPP)', c: 2048, o: 256, size: 16, k: 3, dilation: 12 },
+  { name: 'conv3x3 2048->256 d24 16x16 (ASPP)', c: 2048, o: 256, size: 16, k: 3, dilation: 24 },
+  { name: 'conv3x3 2048->256 d36 16x16 (ASPP)', c: 2048, o: 256, size: 16, k: 3, dilation: 36 },
 ];
 
 type Tf = typeof import('@tensorflow/tfjs-core');
