@@ -58,8 +58,8 @@ const tol = { atol: 2e-4, rtol: 1e-3 };
 // Every variant runs the core cases (strides, dilations, odd sizes, several tiles, pairs); the
 // default variant on lavapipe runs them all. Pipelines are compiled per shape, which dominates the
 // time here, so the other tests reuse these shapes.
-const allVariants = ['panel', 'regblock', 'tiled'] as const;
-const coreCases = ['3x3 s2 p1 odd sizes', '3x3 d4 p4, 33 outputs', 'pairs'];
+const allVariants = ['regblock', 'panel', 'tiled'] as const;
+const coreCases = ['1x1 s1', '3x3 s2 p1 odd sizes', '3x3 d4 p4, 33 outputs', 'pairs'];
 const casesFor = (variant: string) => (variant === allVariants[0] ? cases : cases.filter((c) => coreCases.some((n) => c.name.startsWith(n))));
 const named = (prefix: string) => cases.find((c) => c.name.startsWith(prefix))!;
 
@@ -182,6 +182,7 @@ describe('autotune', () => {
     const before = await runConv(x, w, null, randn(5 * 7 * 6, 13), c);
     const queued = pendingTuning().filter((k) => k.includes('n1 c3 13x11 o5'));
     expect(queued.length).toBe(convVariants().length > 1 ? 3 : 0);
+    expect(convVariants()[0]).toBe(gpu().hasSubgroups ? 'regblock' : 'tiled');
     const report = await tunePending(1);
     for (const k of queued) expect(Object.keys(report.get(k)!.ms).sort()).toEqual([...convVariants()].sort());
     expect(pendingTuning()).toEqual([]);

@@ -68,7 +68,8 @@ export function convGeometry(xShape: readonly number[], wShape: readonly number[
 }
 
 export function convVariants(): ConvVariant[] {
-  return gpu().hasSubgroups ? ['panel', 'regblock', 'tiled'] : ['tiled'];
+  // Best guess first (used until tuned): regblock won nearly every shape on lavapipe.
+  return gpu().hasSubgroups ? ['regblock', 'panel', 'tiled'] : ['tiled'];
 }
 
 function kernel(entry: string, variant: ConvVariant, overrides: Record<string, number> = {}): KernelSpec {
