@@ -2,7 +2,8 @@
 import type { BenchCase } from '../harness.js';
 import { elementwiseCases } from './elementwise.js';
 import { matmulCases } from './matmul.js';
+import { convCases } from './conv.js';
 import { layerCases } from './layers.js';
 import { csgCases } from './csg.js';
 
-export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, matmulCases, layerCases, csgCases];
+export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, matmulCases, convCases, layerCases, csgCases];
