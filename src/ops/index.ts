@@ -8,3 +8,4 @@ export * from './shape.js';
 export * from './dropout.js';
 export * from './loss.js';
 export * from './pending.js'; // TEMPORARY: delete at merge (see the file)
+export * from './csg.js';

@@ -1,0 +1,302 @@
+// CSG's own ops (recipe §2): L2 normalisation, the patch grid, A-Pool (and plain average pooling) over
+// patch pieces, and InfoNCE against a key queue, each with its backward rule.
+import { gpu, grid } from '../gpu/index.js';
+import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
+import { mean } from './reduce.js';
+
+// ---------------------------------------------------------------------------------------------
+// Piece geometry: PyTorch `chunk` semantics. A side of length n cut into `chunks` gives pieces of
+// ceil(n / chunks), the last possibly shorter, and only ceil(n / ceil(n / chunks)) of them.
+
+export interface PieceGrid {
+  /** Rows and columns of a piece (the last row/column of pieces may be shorter). */
+  ph: number;
+  pw: number;
+  /** Number of piece rows and columns; P = gr·gc pieces per image. */
+  gr: number;
+  gc: number;
+}
+
+export function pieceGrid(height: number, width: number, chunks: number): PieceGrid {
+  if (!Number.isInteger(chunks) || chunks < 1) throw new TensorError(`patch grid: chunks must be a positive integer, got ${chunks}`);
+  if (height < 1 || width < 1) throw new TensorError(`patch grid: empty feature map ${height}×${width}`);
+  const ph = Math.ceil(height / chunks);
+  const pw = Math.ceil(width / chunks);
+  return { ph, pw, gr: Math.ceil(height / ph), gc: Math.ceil(width / pw) };
+}
+
+interface Geo {
+  batch: number;
+  channels: number;
+  height: number;
+  width: number;
+  ph: number;
+  pw: number;
+  gr: number;
+  gc: number;
+}
+
+const unusedGeo: Geo = { batch: 1, channels: 1, height: 1, width: 1, ph: 1, pw: 1, gr: 1, gc: 1 };
+
+function runCsg(entry: string, buffers: Record<string, GPUBuffer>, geo: Geo, n: number, flags: { unitWeight?: boolean; byCount?: boolean; eps?: number } = {}): void {
+  gpu().run(
+    { family: 'csg', entry },
+    buffers,
+    { ...geo, n, unitWeight: flags.unitWeight ? 1 : 0, byCount: flags.byCount ? 1 : 0, eps: flags.eps ?? 0 },
+    grid(Math.ceil(n / 64)),
+  );
+}
+
+function mapGeo(x: Tensor, chunks: number, where: string): Geo {
+  assertDtype(x, 'f32', where);
+  if (x.rank !== 4) throw new TensorError(`${where}: expected a feature map [B, C, H, W], got ${shapeStr(x.shape)}`);
+  const [batch, channels, height, width] = x.shape as [number, number, number, number];
+  return { batch, channels, height, width, ...pieceGrid(height, width, chunks) };
+}
+
+const pieceVectors = (geo: Geo): number => geo.gr * geo.gc * geo.batch;
+
+// ---------------------------------------------------------------------------------------------
+// L2 normalisation of rows, x / max(‖x‖, eps) as PyTorch's F.normalize.
+
+const l2NormalizeOp = defineOp<{ eps: number }>({
+  name: 'l2Normalize',
+  forward: ([x], { eps }) => {
+    const [n, d] = x!.shape as [number, number];
+    const geo = { ...unusedGeo, channels: d };
+    const norms = Tensor.empty([n]);
+    runCsg('l2_norms', { x: x!.buffer, out: norms.buffer }, geo, n, { eps });
+    const out = Tensor.empty(x!.shape);
+    runCsg('l2_forward', { x: x!.buffer, den: norms.buffer, out: out.buffer }, geo, n * d, { eps });
+    return { out, saved: [norms] };
+  },
+  backward: ({ grad, out, saved: [norms], attrs: { eps } }) => {
+    const [n, d] = out.shape as [number, number];
+    const dx = Tensor.empty(out.shape);
+    runCsg('l2_backward', { v: out.buffer, w: grad.buffer, den: norms!.buffer, out: dx.buffer }, { ...unusedGeo, channels: d }, n * d, { eps });
+    return [dx];
+  },
+});
+
+/** Normalises each row of x [N, D] to unit length: x / max(‖x‖, eps). */
+export function l2Normalize(x: Tensor, eps = 1e-12): Tensor {
+  assertDtype(x, 'f32', 'l2Normalize');
+  if (x.rank !== 2) throw new TensorError(`l2Normalize: expected rows [N, D], got ${shapeStr(x.shape)}`);
+  return l2NormalizeOp([x], { eps });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Patch grid (even cuts): [B, C, H, W] → [g²·B, C, H/g, W/g], patch (r, c) of image b at (r·g + c)·B + b.
+
+const patchGridOp = defineOp<{ geo: Geo }>({
+  name: 'patchGrid',
+  forward: ([x], { geo }) => {
+    const out = Tensor.empty([pieceVectors(geo), geo.channels, geo.ph, geo.pw]);
+    runCsg('patch_grid', { x: x!.buffer, out: out.buffer }, geo, out.size);
+    return { out };
+  },
+  backward: ({ grad, inputs: [x], attrs: { geo } }) => {
+    const dx = Tensor.empty(x!.shape);
+    runCsg('patch_ungrid', { x: grad.buffer, out: dx.buffer }, geo, grad.size);
+    return [dx];
+  },
+});
+
+/** Cuts x [B, C, H, W] into a g×g grid of patches; H and W must be multiples of g (else use aPool/patchAvgPool with chunks). */
+export function patchGrid(x: Tensor, g = 8): Tensor {
+  const geo = mapGeo(x, g, 'patchGrid');
+  if (geo.height % g !== 0 || geo.width % g !== 0) {
+    throw new TensorError(`patchGrid: ${geo.height}×${geo.width} does not cut evenly into a ${g}×${g} grid; aPool/patchAvgPool take uneven chunks`);
+  }
+  return patchGridOp([x], { geo });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A-Pool per piece: v̄ = piece mean of the attention source S, w_i = <S_i, v̄>, a_i = w_i / Σ w,
+// pooled = Σ_i a_i·V_i. Output [P·B, C], vector (r·gc + c)·B + b.
+
+const aPoolOp = defineOp<{ geo: Geo }>({
+  name: 'aPool',
+  forward: ([src, values], { geo }) => {
+    const vectors = pieceVectors(geo);
+    const pixels = geo.batch * geo.height * geo.width;
+    const pieceMean = Tensor.empty([vectors, geo.channels]);
+    runCsg('piece_weighted_sum', { x: src!.buffer, w: src!.buffer, den: src!.buffer, out: pieceMean.buffer }, geo, pieceMean.size, { unitWeight: true, byCount: true });
+    const logits = Tensor.empty([geo.batch, geo.height, geo.width]);
+    runCsg('pixel_dot', { x: src!.buffer, v: pieceMean.buffer, out: logits.buffer }, geo, pixels);
+    const total = Tensor.empty([vectors]);
+    runCsg('piece_pixel_sum', { x: logits.buffer, w: logits.buffer, out: total.buffer }, geo, vectors);
+    const out = Tensor.empty([vectors, geo.channels]);
+    runCsg('piece_weighted_sum', { x: values!.buffer, w: logits.buffer, den: total.buffer, out: out.buffer }, geo, out.size);
+    return { out, saved: [pieceMean, logits, total] };
+  },
+  backward: ({ grad, inputs: [src, values], saved: [pieceMean, logits, total], attrs: { geo } }) => {
+    const pixels = geo.batch * geo.height * geo.width;
+    let dValues: Tensor | null = null;
+    if (values!.requiresGrad) {
+      dValues = Tensor.empty(values!.shape);
+      runCsg('apool_values_grad', { w: logits!.buffer, v: grad.buffer, den: total!.buffer, out: dValues.buffer }, geo, dValues.size);
+    }
+    if (!src!.requiresGrad) return [null, dValues];
+    // h_i = <g, V_i>; u_i = (h_i − Σ a h) / Z; dS = u_i·v̄ + Σ_k u_k S_k / count.
+    const h = Tensor.empty([geo.batch, geo.height, geo.width]);
+    runCsg('pixel_dot', { x: values!.buffer, v: grad.buffer, out: h.buffer }, geo, pixels);
+    const weightedH = Tensor.empty([pieceVectors(geo)]);
+    runCsg('piece_pixel_sum', { x: h.buffer, w: logits!.buffer, out: weightedH.buffer }, geo, weightedH.size, { unitWeight: true });
+    const u = Tensor.empty(h.shape);
+    runCsg('apool_logit_grad', { x: h.buffer, v: weightedH.buffer, den: total!.buffer, out: u.buffer }, geo, pixels);
+    const r = Tensor.empty(grad.shape);
+    runCsg('piece_weighted_sum', { x: src!.buffer, w: u.buffer, den: total!.buffer, out: r.buffer }, geo, r.size, { byCount: true });
+    const dSrc = Tensor.empty(src!.shape);
+    runCsg('apool_source_grad', { w: u.buffer, v: pieceMean!.buffer, x: r.buffer, out: dSrc.buffer }, geo, dSrc.size);
+    for (const t of [h, weightedH, u, r]) t.dispose();
+    return [dSrc, dValues];
+  },
+});
+
+/**
+ * A-Pool of `values` [B, C, H, W] with attention computed from `attnSource` (same shape), each of the
+ * chunks×chunks pieces on its own → [P·B, C]. Pass a source without requiresGrad (a no-grad pass)
+ * and it takes no gradient. chunks = 1 pools the whole map.
+ */
+export function aPool(attnSource: Tensor, values: Tensor, chunks = 1): Tensor {
+  const geo = mapGeo(attnSource, chunks, 'aPool');
+  mapGeo(values, chunks, 'aPool');
+  if (values.shape.some((d, i) => d !== attnSource.shape[i])) {
+    throw new TensorError(`aPool: attention source ${shapeStr(attnSource.shape)} and values ${shapeStr(values.shape)} differ in shape`);
+  }
+  return aPoolOp([attnSource, values], { geo });
+}
+
+const patchAvgPoolOp = defineOp<{ geo: Geo }>({
+  name: 'patchAvgPool',
+  forward: ([x], { geo }) => {
+    const out = Tensor.empty([pieceVectors(geo), geo.channels]);
+    runCsg('piece_weighted_sum', { x: x!.buffer, w: x!.buffer, den: x!.buffer, out: out.buffer }, geo, out.size, { unitWeight: true, byCount: true });
+    return { out };
+  },
+  backward: ({ grad, inputs: [x], attrs: { geo } }) => {
+    const dx = Tensor.empty(x!.shape);
+    runCsg('apool_values_grad', { w: grad.buffer, v: grad.buffer, den: grad.buffer, out: dx.buffer }, geo, dx.size, { unitWeight: true, byCount: true });
+    return [dx];
+  },
+});
+
+/** Plain average pooling of each piece (the --no-apool alternative): [B, C, H, W] → [P·B, C]. */
+export function patchAvgPool(x: Tensor, chunks = 1): Tensor {
+  return patchAvgPoolOp([x], { geo: mapGeo(x, chunks, 'patchAvgPool') });
+}
+
+/** Global average pooling to vectors: [B, C, H, W] → [B, C]. */
+export function globalAvgPoolVectors(x: Tensor): Tensor {
+  return patchAvgPool(x, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// InfoNCE: logits [q·k, q·queue_1..K] / τ, cross-entropy to index 0, mean over the N queries.
+
+/** Queries per workgroup in the streaming pass (a register tile). */
+const NCE_ROWS = 16;
+/** Workgroups the streaming pass aims for (splitting the queue when queries are few). */
+const NCE_TARGET_WORKGROUPS = 48;
+
+function nceKernel(entry: string, dim: number, withGrad: boolean) {
+  return { family: 'nce', entry, defines: { D: dim, R: NCE_ROWS, ACC: withGrad ? 'true' : 'false' } };
+}
+
+export interface NceRows {
+  /** Per-query loss lse − l_pos [N]. */
+  rowLoss: Tensor;
+  /** Per-query count of negatives whose logit beats the positive [N] (u32): 0 = top-1. */
+  ranks: Tensor;
+  /** Softmax expectation of the keys E[kv] [N, D] (only when withGrad). */
+  expect: Tensor | null;
+}
+
+/** The streaming pass (no tape): one read of the queue gives the losses, the ranks and (withGrad) E[kv]. */
+export function nceRows(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGrad: boolean): NceRows {
+  for (const t of [q, k, queue]) assertDtype(t, 'f32', 'infoNce');
+  if (q.rank !== 2 || k.rank !== 2 || q.shape[0] !== k.shape[0] || q.shape[1] !== k.shape[1]) {
+    throw new TensorError(`infoNce: q ${shapeStr(q.shape)} and k ${shapeStr(k.shape)} must both be [N, D]`);
+  }
+  const [n, dim] = q.shape as [number, number];
+  if (queue.rank !== 2 || queue.shape[0] !== dim) throw new TensorError(`infoNce: queue ${shapeStr(queue.shape)} must be [D = ${dim}, K]`);
+  const keys = queue.shape[1]!;
+  if (keys < 4 || keys % 4 !== 0) throw new TensorError(`infoNce: the queue length K = ${keys} must be a positive multiple of 4`);
+  if (n === 0) throw new TensorError('infoNce: no queries');
+  if (!(tau > 0)) throw new TensorError(`infoNce: tau must be positive, got ${tau}`);
+  const tiles = Math.ceil(n / NCE_ROWS);
+  const blocks = Math.ceil(keys / 32);
+  const splits = Math.min(blocks, Math.max(1, Math.ceil(NCE_TARGET_WORKGROUPS / tiles)));
+  const keysPerSplit = Math.ceil(blocks / splits) * 32;
+  const splitsUsed = Math.ceil(keys / keysPerSplit);
+  const parts = splitsUsed * 8;
+  const params = { n, keys, keysPerSplit, parts, invTau: 1 / tau, gradScale: 0 };
+  const partial = Tensor.empty([parts, n, dim + 3]);
+  gpu().run(nceKernel('nce_partial', dim, withGrad), { q: q.buffer, kpos: k.buffer, queue: queue.buffer, partial: partial.buffer }, params, [tiles, splitsUsed]);
+  const rowLoss = Tensor.empty([n]);
+  const ranks = Tensor.empty([n], 'u32');
+  const expect = withGrad ? Tensor.empty([n, dim]) : null;
+  const unusedExpect = expect ? null : Tensor.empty([1]);
+  gpu().run(
+    nceKernel('nce_combine', dim, withGrad),
+    { q: q.buffer, kpos: k.buffer, partial: partial.buffer, rowLoss: rowLoss.buffer, rank: ranks.buffer, expect: (expect ?? unusedExpect!).buffer },
+    params,
+    grid(Math.ceil(n / 64)),
+  );
+  partial.dispose();
+  unusedExpect?.dispose();
+  return { rowLoss, ranks, expect };
+}
+
+interface NceAttrs {
+  tau: number;
+  /** The forward leaves the ranks here (a second output the tape does not track). */
+  sink: { ranks?: Tensor };
+}
+
+const infoNceOp = defineOp<NceAttrs>({
+  name: 'infoNce',
+  forward: ([q, k, queue], { tau, sink }) => {
+    const { rowLoss, ranks, expect } = nceRows(q!, k!, queue!, tau, q!.requiresGrad);
+    sink.ranks = ranks;
+    const out = mean(rowLoss, 0);
+    rowLoss.dispose();
+    return { out, saved: expect ? [expect] : [] };
+  },
+  backward: ({ grad, inputs: [q, k], saved: [expect], attrs: { tau } }) => {
+    const [n, dim] = q!.shape as [number, number];
+    const dq = Tensor.empty(q!.shape);
+    gpu().run(
+      nceKernel('nce_grad', dim, true),
+      { kpos: k!.buffer, expect: expect!.buffer, grad: grad.buffer, dq: dq.buffer },
+      { n, keys: 0, keysPerSplit: 0, parts: 0, invTau: 1 / tau, gradScale: 1 / (tau * n) },
+      grid(Math.ceil((n * dim) / 64)),
+    );
+    return [dq, null, null];
+  },
+});
+
+/**
+ * InfoNCE loss (scalar) of queries q [N, D] with positives k [N, D] against queue [D, K], and the rank
+ * of each positive among the K + 1 candidates. Gradient to q only (k and the queue take none).
+ */
+export function infoNceWithRanks(q: Tensor, k: Tensor, queue: Tensor, tau = 0.07): { loss: Tensor; ranks: Tensor } {
+  const sink: NceAttrs['sink'] = {};
+  const loss = infoNceOp([q, k, queue], { tau, sink });
+  return { loss, ranks: sink.ranks! };
+}
+
+export function infoNce(q: Tensor, k: Tensor, queue: Tensor, tau = 0.07): Tensor {
+  const { loss, ranks } = infoNceWithRanks(q, k, queue, tau);
+  ranks.dispose();
+  return loss;
+}
+
+/** [top-1, top-5] ranking accuracy (fractions) from the ranks of infoNceWithRanks. */
+export function rankAccuracy(ranks: Tensor): Tensor {
+  assertDtype(ranks, 'u32', 'rankAccuracy');
+  const out = Tensor.empty([2]);
+  gpu().run(nceKernel('nce_accuracy', 1, false), { rank: ranks.buffer, expect: out.buffer }, { n: ranks.size, keys: 0, keysPerSplit: 0, parts: 0, invTau: 0, gradScale: 0 }, [1]);
+  return out;
+}
