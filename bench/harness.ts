@@ -28,6 +28,8 @@ export interface BenchResult {
   name: string;
   shape: string;
   ms: number;
+  /** CPU time of this process per iteration (median): on a shared machine it moves less than wall time. */
+  cpuMs: number;
   gflops?: number;
   gbps?: number;
   peer?: { name: string; ms: number };
@@ -39,35 +41,39 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-async function timeIterations(iterate: () => Promise<void>, fixed?: number): Promise<number> {
+async function timeIterations(iterate: () => Promise<void>, fixed?: number): Promise<{ ms: number; cpuMs: number }> {
   await iterate(); // warm-up: compiles pipelines, fills the pool
   const first = performance.now();
   await iterate();
   const once = performance.now() - first;
   const n = fixed ?? Math.min(50, Math.max(3, Math.round(1000 / Math.max(once, 1e-3))));
   const times: number[] = [];
+  const cpuTimes: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     await iterate();
+    const c = process.cpuUsage(c0);
     times.push(performance.now() - t0);
+    cpuTimes.push((c.user + c.system) / 1000);
   }
-  return median(times);
+  return { ms: median(times), cpuMs: median(cpuTimes) };
 }
 
 export async function runCase(c: BenchCase): Promise<BenchResult> {
   const record = c.setup();
   const g = gpu();
-  const ms = await timeIterations(async () => {
+  const { ms, cpuMs } = await timeIterations(async () => {
     record();
     await g.encoder.sync();
   }, c.iterations);
   c.dispose?.();
-  const result: BenchResult = { name: c.name, shape: c.shape, ms };
+  const result: BenchResult = { name: c.name, shape: c.shape, ms, cpuMs };
   if (c.flops) result.gflops = c.flops / (ms * 1e6);
   if (c.bytes) result.gbps = c.bytes / (ms * 1e6);
   if (c.peer) {
     const iterate = await c.peer.setup();
-    result.peer = { name: c.peer.name, ms: await timeIterations(iterate, c.iterations) };
+    result.peer = { name: c.peer.name, ms: (await timeIterations(iterate, c.iterations)).ms };
     c.peer.dispose?.();
   }
   return result;
@@ -76,5 +82,6 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
 export function formatRow(r: BenchResult): string {
   const rate = r.gflops !== undefined ? `${r.gflops.toFixed(2)} GFLOP/s` : r.gbps !== undefined ? `${r.gbps.toFixed(2)} GB/s` : '';
   const peer = r.peer ? `  ${r.peer.name}: ${r.peer.ms.toFixed(2)} ms (ours ${(r.peer.ms / r.ms).toFixed(2)}× faster)` : '';
-  return `${r.name.padEnd(44)} ${r.shape.padEnd(30)} ${r.ms.toFixed(3).padStart(10)} ms  ${rate.padStart(16)}${peer}`;
+  const cpu = `cpu ${r.cpuMs.toFixed(1)} ms`;
+  return `${r.name.padEnd(44)} ${r.shape.padEnd(30)} ${r.ms.toFixed(3).padStart(10)} ms  ${rate.padStart(16)}  ${cpu.padStart(16)}${peer}`;
 }

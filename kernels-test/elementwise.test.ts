@@ -1,4 +1,4 @@
-import { Tensor, scope } from '../src/tensor/index.js';
+import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
 import { add, sub, mul, div, scale, relu, exp, log, addScalar } from '../src/ops/index.js';
 import { useGpu, randn, uniform, expectClose, gradCheck } from './helpers.js';
 import { broadcastRef, unaryRef } from './ref/elementwise.js';
@@ -59,6 +59,17 @@ describe('unary ops', () => {
       await gradCheck((x) => op(x), [{ data: small, shape: [4, 5] }]);
     });
   }
+});
+
+describe('vec4 and scalar paths', () => {
+  // Sizes that are and are not multiples of 4 take different kernels; both must agree with the reference.
+  test.each([7, 8, 1023, 4096, 32772])('size %d, unary and same-shape binary', async (n) => {
+    const x = randn(n, 11);
+    const y = randn(n, 12);
+    const [e, s] = await scopeAsync(async () => [await exp(Tensor.from(x, [n])).read(), await sub(Tensor.from(x, [n]), Tensor.from(y, [n])).read()]);
+    expectClose(e!, unaryRef(x, Math.exp), { atol: 1e-6, rtol: 1e-5 }, 'exp');
+    expectClose(s!, broadcastRef(x, [n], y, [n], (p, q) => p - q).data, { atol: 1e-6, rtol: 1e-5 }, 'sub');
+  });
 });
 
 describe('bad input', () => {

@@ -1,6 +1,7 @@
 // One entry per kernel family; each returns its cases (async so peers can load lazily).
 import type { BenchCase } from '../harness.js';
 import { elementwiseCases } from './elementwise.js';
+import { matmulCases } from './matmul.js';
 import { layerCases } from './layers.js';
 
-export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, layerCases];
+export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, matmulCases, layerCases];

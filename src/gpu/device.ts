@@ -22,6 +22,10 @@ export interface AdapterDescription {
   description: string;
   backend: string;
   features: string[];
+  /** Subgroup size when the adapter has exactly one (8 on lavapipe), else 0. */
+  subgroupSize: number;
+  /** A software (CPU) adapter such as lavapipe. */
+  isFallback: boolean;
 }
 
 export class GpuError extends Error {
@@ -150,6 +154,8 @@ async function open(options: GpuOptions): Promise<Gpu> {
     description: info.description,
     backend: options.backend ?? 'default',
     features: [...device.features].sort(),
+    subgroupSize: info.subgroupMinSize === info.subgroupMaxSize ? (info.subgroupMinSize ?? 0) : 0,
+    isFallback: info.isFallbackAdapter ?? false,
   };
   if (options.verbose) {
     const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ');
@@ -173,6 +179,12 @@ export async function initGpu(options: GpuOptions = {}): Promise<Gpu> {
 export function gpu(): Gpu {
   if (!resolved) throw new GpuError('GPU not initialised: await initGpu() first');
   return resolved;
+}
+
+/** The Dawn instance the engine uses (for peers such as tfjs-webgpu that want the same Dawn). */
+export function dawnGpu(): GPU {
+  if (!dawnInstance) throw new GpuError('GPU not initialised: await initGpu() first');
+  return dawnInstance;
 }
 
 /** Destroys the device and drops the instance so Node can exit. */

@@ -70,7 +70,7 @@ export class Encoder {
     }
     const entries: GPUBindGroupEntry[] = [];
     for (const [name, slot] of kernel.slots) {
-      if (slot.kind === 'uniform') {
+      if (slot.isParams) {
         entries.push({ binding: slot.binding, resource: { buffer: this.uniform, offset: uniformOffset, size: kernel.params!.size } });
         continue;
       }

@@ -24,6 +24,8 @@ export interface KernelSpec {
 interface BindingSlot {
   binding: number;
   kind: 'uniform' | 'storage' | 'read-only-storage';
+  /** The uniform struct filled from a launch's params (other uniforms are buffers the launch binds). */
+  isParams?: boolean;
 }
 
 interface ParamMember {
@@ -105,9 +107,13 @@ export function compileKernel(gpu: Gpu, spec: KernelSpec): Kernel {
   for (const res of entry.resources) {
     if (res.group !== 0) throw new GpuError(`kernel ${name}: only @group(0) is supported (${res.name})`);
     const kind = slotKind(res);
-    slots.set(res.name, { binding: res.binding, kind });
+    // A uniform struct is the launch's params; a uniform array is data bound like a storage buffer
+    // (lavapipe reads uniforms at per-lane offsets much faster than storage).
+    const isParams = kind === 'uniform' && (res.members?.length ?? 0) > 0;
+    slots.set(res.name, { binding: res.binding, kind, isParams });
     entries.push({ binding: res.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: kind } });
-    if (kind === 'uniform') {
+    if (isParams) {
+      if (params) throw new GpuError(`kernel ${name}: more than one uniform params struct`);
       const members = new Map<string, ParamMember>();
       for (const m of res.members ?? []) members.set(m.name, { offset: m.offset, ...scalarOf(m.type.getTypeName()) });
       params = { name: res.name, size: Math.max(16, Math.ceil(res.size / 16) * 16), members };

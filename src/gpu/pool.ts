@@ -2,7 +2,8 @@ import './dawn.js';
 // Buffers are recycled by size class: a training step frees and re-creates the same shapes every
 // iteration, so after the first step no GPU memory is allocated. Reuse inside one command buffer is
 // safe because WebGPU orders dispatches that touch the same buffer.
-export const TENSOR_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+// UNIFORM too: some kernels bind slices of a tensor as uniform data (see shaders/matmul.wgsl).
+export const TENSOR_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 /** Rounds up to 4 size classes per power of two (at most 19 % slack), 256 bytes at least. */
 export function sizeClass(bytes: number): number {

@@ -4,11 +4,13 @@ import { Tensor, TensorError, defineOp, shapeStr, assertDtype, type Shape } from
 import { sum } from './reduce.js';
 
 const MAX_RANK = 8;
+/** Elements per workgroup of the vec4 kernels: 256 invocations × 8 vec4s (see elementwise.wgsl). */
+const VEC4_WORKGROUP_ELEMENTS = 256 * 8 * 4;
 
-function unaryKernel(expr: string) {
-  return { family: 'elementwise', entry: 'unary', defines: { UNARY: expr, BINARY: 'x' } };
+function unaryKernel(expr: string, entry: 'unary' | 'unary_vec4') {
+  return { family: 'elementwise', entry, defines: { UNARY: expr, BINARY: 'x' } };
 }
-function binaryKernel(expr: string, entry: 'binary_same' | 'binary_broadcast') {
+function binaryKernel(expr: string, entry: 'binary_same' | 'binary_same_vec4' | 'binary_broadcast') {
   return { family: 'elementwise', entry, defines: { UNARY: 'x', BINARY: expr } };
 }
 
@@ -45,7 +47,12 @@ function broadcastStrides(shape: Shape, out: Shape): number[] {
 function launchUnary(expr: string, x: Tensor, alpha = 0, beta = 0): Tensor {
   assertDtype(x, 'f32', expr);
   const out = Tensor.empty(x.shape);
-  gpu().run(unaryKernel(expr), { a: x.buffer, out: out.buffer }, { n: x.size, alpha, beta, ...noBroadcast }, grid(Math.ceil(x.size / 256)));
+  const params = { n: x.size, alpha, beta, ...noBroadcast };
+  if (x.size % 4 === 0) {
+    gpu().run(unaryKernel(expr, 'unary_vec4'), { a4: x.buffer, out4: out.buffer }, params, grid(Math.ceil(x.size / VEC4_WORKGROUP_ELEMENTS)));
+  } else {
+    gpu().run(unaryKernel(expr, 'unary'), { a: x.buffer, out: out.buffer }, params, grid(Math.ceil(x.size / 256)));
+  }
   return out;
 }
 
@@ -68,7 +75,11 @@ export function launchBinary(expr: string, a: Tensor, b: Tensor, alpha = 0, wher
         aStrides: pad8(broadcastStrides(a.shape, shape)),
         bStrides: pad8(broadcastStrides(b.shape, shape)),
       };
-  gpu().run(binaryKernel(expr, same ? 'binary_same' : 'binary_broadcast'), { a: a.buffer, b: b.buffer, out: out.buffer }, params, grid(Math.ceil(out.size / 256)));
+  if (same && out.size % 4 === 0) {
+    gpu().run(binaryKernel(expr, 'binary_same_vec4'), { a4: a.buffer, b4: b.buffer, out4: out.buffer }, params, grid(Math.ceil(out.size / VEC4_WORKGROUP_ELEMENTS)));
+  } else {
+    gpu().run(binaryKernel(expr, same ? 'binary_same' : 'binary_broadcast'), { a: a.buffer, b: b.buffer, out: out.buffer }, params, grid(Math.ceil(out.size / 256)));
+  }
   return out;
 }
 

@@ -7,13 +7,14 @@ interface AxisAttrs {
   keepdim: boolean;
 }
 
-function normaliseAxis(x: Tensor, axis: number, where: string): number {
+export function normaliseAxis(x: Tensor, axis: number, where: string): number {
   const a = axis < 0 ? axis + x.rank : axis;
   if (a < 0 || a >= x.rank) throw new TensorError(`${where}: axis ${axis} out of range for rank ${x.rank}`);
   return a;
 }
 
-function split(shape: Shape, axis: number): { outer: number; r: number; inner: number } {
+/** The tensor viewed as [outer, r, inner] around `axis`. */
+export function split(shape: Shape, axis: number): { outer: number; r: number; inner: number } {
   let outer = 1;
   let inner = 1;
   for (let i = 0; i < axis; i++) outer *= shape[i]!;

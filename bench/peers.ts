@@ -1,0 +1,96 @@
+// Peers timed next to our kernels: tfjs-webgpu on the same Dawn instance, and PyTorch on the CPU in a
+// child process (Debian's /usr/bin/python3 with python3-torch; skipped when torch is not importable).
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { dawnGpu } from '../src/gpu/index.js';
+import type { Peer } from './harness.js';
+
+type Tf = typeof import('@tensorflow/tfjs-core');
+let tfReady: Promise<Tf> | null = null;
+
+/** tfjs-core with the webgpu backend, on our Dawn instance (its own device). */
+export function loadTfjsWebgpu(): Promise<Tf> {
+  tfReady ??= (async () => {
+    // The backend looks for navigator.gpu when it loads; the WebGPU globals are already installed.
+    (globalThis as { navigator?: unknown }).navigator = { gpu: dawnGpu() };
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-webgpu');
+    if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs: the webgpu backend did not initialise');
+    await tf.ready();
+    return tf;
+  })();
+  return tfReady;
+}
+
+/** tf.matMul on [m,k]·[k,n]; each iteration waits by reading back one element. */
+export function tfjsMatmulPeer(m: number, k: number, n: number): Peer {
+  let free = (): void => undefined;
+  return {
+    name: 'tfjs-webgpu 4.22',
+    async setup() {
+      const tf = await loadTfjsWebgpu();
+      const a = tf.randomNormal([m, k]);
+      const b = tf.randomNormal([k, n]);
+      free = () => tf.dispose([a, b]);
+      return async () => {
+        const c = tf.matMul(a, b);
+        const corner = tf.slice(c, [0, 0], [1, 1]);
+        await corner.data();
+        tf.dispose([c, corner]);
+      };
+    },
+    dispose: () => free(),
+  };
+}
+
+const PYTHON = '/usr/bin/python3';
+let torchAvailable: boolean | null = null;
+
+function hasTorch(): boolean {
+  torchAvailable ??= spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+  return torchAvailable;
+}
+
+/**
+ * PyTorch CPU (2 threads) running `statement` once per line it reads; `prelude` makes the inputs.
+ * One iteration = one round trip over stdin/stdout (~0.1 ms of overhead).
+ */
+export function torchPeer(prelude: string, statement: string): Peer | undefined {
+  if (!hasTorch()) {
+    console.log(`(PyTorch peer skipped: torch is not importable by ${PYTHON})`);
+    return undefined;
+  }
+  let child: ChildProcessWithoutNullStreams | null = null;
+  return {
+    name: 'PyTorch 1.13 CPU',
+    async setup() {
+      const script = [
+        'import sys, torch',
+        'torch.set_num_threads(2)',
+        'torch.manual_seed(0)',
+        prelude,
+        'print("ready", flush=True)',
+        'for _ in sys.stdin:',
+        `    ${statement}`,
+        '    print("done", flush=True)',
+      ].join('\n');
+      const proc = spawn(PYTHON, ['-c', script]);
+      child = proc;
+      const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
+      const next = async (): Promise<void> => {
+        const r = await lines.next();
+        if (r.done) throw new Error('PyTorch peer exited');
+      };
+      await next();
+      return async () => {
+        proc.stdin.write('go\n');
+        await next();
+      };
+    },
+    dispose: () => {
+      child?.stdin.end();
+      child?.kill();
+      child = null;
+    },
+  };
+}
