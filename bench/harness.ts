@@ -16,8 +16,8 @@ export interface BenchCase {
   flops?: number;
   /** Bytes moved by one iteration (for GB/s). */
   bytes?: number;
-  /** Allocates inputs and returns the function that records one iteration's dispatches. */
-  setup(): () => void;
+  /** Allocates inputs (and may tune kernels) and returns the function that records one iteration's dispatches. */
+  setup(): (() => void) | Promise<() => void>;
   dispose?(): void;
   peer?: Peer;
   /** Iterations to time (default: enough for ~1 s, 3 to 50). */
@@ -61,7 +61,7 @@ async function timeIterations(iterate: () => Promise<void>, fixed?: number): Pro
 }
 
 export async function runCase(c: BenchCase): Promise<BenchResult> {
-  const record = c.setup();
+  const record = await c.setup();
   const g = gpu();
   const { ms, cpuMs } = await timeIterations(async () => {
     record();

@@ -2,6 +2,7 @@
 import type { BenchCase } from '../harness.js';
 import { elementwiseCases } from './elementwise.js';
 import { matmulCases } from './matmul.js';
+import { convCases } from './conv.js';
 import { layerCases } from './layers.js';
 
-export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, matmulCases, layerCases];
+export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, matmulCases, convCases, layerCases];

@@ -2,3 +2,4 @@ export { Gpu, GpuError, getGpu, initGpu, gpu, closeGpu, dawnGpu, type GpuOptions
 export { grid, type BufferBinding } from './encoder.js';
 export { type Kernel, type KernelSpec, expandSource } from './kernel.js';
 export { sizeClass, type PoolStats } from './pool.js';
+export { chooseVariant, tunePending, pendingTuning, forcedVariant, adapterId, type Trial, type VariantChoice } from './autotune.js';

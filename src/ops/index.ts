@@ -3,6 +3,7 @@ export * from './elementwise.js';
 export * from './reduce.js';
 export * from './matmul.js';
 export * from './softmax.js';
+export * from './conv.js';
 export * from './norm.js';
 export * from './pool.js';
 export * from './resize.js';

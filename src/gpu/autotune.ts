@@ -1,0 +1,124 @@
+// Kernel choice by measurement: what is fast on lavapipe (register tiles, no shared memory) is slow
+// on a real GPU and the other way round. An op names its variants per (op, shape key); the first
+// call uses a default and queues the key, tunePending() times every variant once and remembers the
+// winner per adapter, in memory and in .cache/autotune/<adapter-id>.json
+// (env CSG_AUTOTUNE_DIR moves it). Env CSG_<OP>_VARIANT=name
+// forces a variant (e.g. CSG_CONV_VARIANT=tiled).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gpu, GpuError, type AdapterDescription } from './device.js';
+
+/** One prepared run of a variant: `run` records its dispatches, `dispose` frees what it allocated. */
+export interface Trial {
+  run(): void;
+  dispose(): void;
+}
+
+export interface VariantChoice {
+  op: string;
+  key: string;
+  /** Variants this device can run, best guess first (used until tuned). */
+  variants: readonly string[];
+  /** Prepares a timing run of one variant on inputs of this key's shape. */
+  trial(variant: string): Trial;
+}
+
+const DEFAULT_CACHE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.cache', 'autotune');
+
+let choices: Map<string, string> | null = null;
+let choicesAdapter = '';
+const pending = new Map<string, VariantChoice>();
+
+export function adapterId(a: AdapterDescription): string {
+  const name = [a.vendor, a.architecture, a.device, a.description, a.backend].filter(Boolean).join('-');
+  return name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120) || 'unknown';
+}
+
+function cachePath(): string {
+  return join(process.env.CSG_AUTOTUNE_DIR ?? DEFAULT_CACHE_DIR, `${adapterId(gpu().adapter)}.json`);
+}
+
+function loadedChoices(): Map<string, string> {
+  const id = adapterId(gpu().adapter);
+  if (choices && choicesAdapter === id) return choices;
+  choicesAdapter = id;
+  choices = new Map();
+  try {
+    const saved = JSON.parse(readFileSync(cachePath(), 'utf8')) as Record<string, string>;
+    for (const [k, v] of Object.entries(saved)) choices.set(k, v);
+  } catch {
+    // No cache yet (or unreadable): tune again.
+  }
+  return choices;
+}
+
+function saveChoices(): void {
+  const path = cachePath();
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(Object.fromEntries([...loadedChoices()].sort()), null, 1) + '\n');
+}
+
+/** The variant forced by env CSG_<OP>_VARIANT, if any (an unknown name is an error). */
+export function forcedVariant(op: string, variants: readonly string[]): string | null {
+  const env = `CSG_${op.toUpperCase()}_VARIANT`;
+  const forced = process.env[env];
+  if (!forced) return null;
+  if (!variants.includes(forced)) throw new GpuError(`${env}=${forced}: this device offers ${variants.join(', ')}`);
+  return forced;
+}
+
+/** The variant to run now: forced, tuned, or (queued for tuning) the first one. Synchronous. */
+export function chooseVariant(choice: VariantChoice): string {
+  const forced = forcedVariant(choice.op, choice.variants);
+  if (forced) return forced;
+  if (choice.variants.length === 1) return choice.variants[0]!;
+  const id = `${choice.op} ${choice.key}`;
+  const tuned = loadedChoices().get(id);
+  if (tuned && choice.variants.includes(tuned)) return tuned;
+  if (!pending.has(id)) pending.set(id, choice);
+  return choice.variants[0]!;
+}
+
+async function timeTrial(trial: Trial, repeats: number): Promise<number> {
+  const encoder = gpu().encoder;
+  trial.run(); // compiles the pipelines
+  await encoder.sync();
+  let best = Infinity;
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    trial.run();
+    await encoder.sync();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+/** Times every variant of every key queued by chooseVariant() and records the fastest. */
+export async function tunePending(repeats = 3): Promise<Map<string, { variant: string; ms: Record<string, number> }>> {
+  const report = new Map<string, { variant: string; ms: Record<string, number> }>();
+  if (pending.size === 0) return report;
+  await gpu().encoder.sync(); // earlier work must not count against the first variant
+  for (const [id, choice] of [...pending]) {
+    pending.delete(id);
+    const ms: Record<string, number> = {};
+    for (const variant of choice.variants) {
+      const trial = choice.trial(variant);
+      try {
+        ms[variant] = await timeTrial(trial, repeats);
+      } finally {
+        trial.dispose();
+      }
+    }
+    const variant = Object.entries(ms).sort((a, b) => a[1] - b[1])[0]![0];
+    loadedChoices().set(id, variant);
+    report.set(id, { variant, ms });
+  }
+  saveChoices();
+  return report;
+}
+
+/** Keys waiting for tunePending() (for tests and logs). */
+export function pendingTuning(): string[] {
+  return [...pending.keys()];
+}

@@ -1,0 +1,315 @@
+// conv2d (NCHW, OIHW as PyTorch) with gradients to input, weight and bias, as implicit GEMM
+// (shaders/conv2d.wgsl). Kernel variants, chosen per adapter and shape by src/gpu/autotune:
+// 'panel' (channels-last activations, weights through 64 KiB uniform panels, subgroup broadcasts: the
+// fastest on lavapipe), 'regblock' (8-lane subgroup register tiles straight from NCHW storage) and
+// 'tiled' (workgroup-memory tiles, portable).
+import { gpu, grid, chooseVariant, type Trial, type KernelSpec } from '../gpu/index.js';
+import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
+import { sum } from './reduce.js';
+
+export type Pair = number | readonly [number, number];
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+}
+
+/** Everything a launch needs about one convolution. */
+export interface ConvGeometry {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  o: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
+  ho: number;
+  wo: number;
+}
+
+export type ConvVariant = 'panel' | 'regblock' | 'tiled';
+export type ConvDirection = 'forward' | 'input' | 'weight';
+
+const ceilTo = (v: number, m: number): number => Math.ceil(v / m) * m;
+
+function pair(v: Pair, what: string): [number, number] {
+  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  if (!p.every((d) => Number.isInteger(d))) throw new TensorError(`conv2d: ${what} must be integers, got ${JSON.stringify(v)}`);
+  return p;
+}
+
+/** Checks shapes and options; output size as PyTorch: floor((H + 2p − d(k−1) − 1)/s) + 1. */
+export function convGeometry(xShape: readonly number[], wShape: readonly number[], options: Conv2dOptions = {}): ConvGeometry {
+  if (xShape.length !== 4) throw new TensorError(`conv2d: input must be 4-D [N, C, H, W], got ${shapeStr(xShape)}`);
+  if (wShape.length !== 4) throw new TensorError(`conv2d: weight must be 4-D [O, C, kh, kw], got ${shapeStr(wShape)}`);
+  const [n, c, h, w] = xShape as [number, number, number, number];
+  const [o, wc, kh, kw] = wShape as [number, number, number, number];
+  if (wc !== c) throw new TensorError(`conv2d: input has ${c} channels but weight ${shapeStr(wShape)} expects ${wc}`);
+  const [sh, sw] = pair(options.stride ?? 1, 'stride');
+  const [ph, pw] = pair(options.padding ?? 0, 'padding');
+  const [dh, dw] = pair(options.dilation ?? 1, 'dilation');
+  if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || ph < 0 || pw < 0) {
+    throw new TensorError(`conv2d: stride and dilation must be ≥ 1 and padding ≥ 0 (stride ${sh},${sw} padding ${ph},${pw} dilation ${dh},${dw})`);
+  }
+  if (n < 1 || c < 1 || o < 1 || kh < 1 || kw < 1) throw new TensorError(`conv2d: empty input ${shapeStr(xShape)} or weight ${shapeStr(wShape)}`);
+  const ho = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+  const wo = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  if (ho < 1 || wo < 1) {
+    throw new TensorError(`conv2d: output size ${ho}×${wo} ≤ 0 for input ${h}×${w}, kernel ${kh}×${kw}, padding ${ph},${pw}, dilation ${dh},${dw}, stride ${sh},${sw}`);
+  }
+  return { n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo };
+}
+
+export function convVariants(): ConvVariant[] {
+  return gpu().hasSubgroups ? ['panel', 'regblock', 'tiled'] : ['tiled'];
+}
+
+function kernel(entry: string, variant: ConvVariant, overrides: Record<string, number> = {}): KernelSpec {
+  const rb = variant !== 'tiled';
+  const defines = { ENABLE: rb ? 'enable subgroups;' : '', RB_BEGIN: rb ? '' : '/*', RB_END: rb ? '' : '*/' };
+  return { family: 'conv2d', entry, defines, overrides };
+}
+
+/** The gathered source and the destination of a launch: dy → dx for the input gradient (transposed), else x → y. */
+function sides(g: ConvGeometry, transposed: boolean) {
+  const [srcC, srcH, srcW, dstC, dstH, dstW] = transposed ? [g.o, g.ho, g.wo, g.c, g.h, g.w] : [g.c, g.h, g.w, g.o, g.ho, g.wo];
+  return { srcC, srcH, srcW, dstC, dstH, dstW };
+}
+
+/** Shape constants of a launch. */
+function shapeOverrides(g: ConvGeometry, transposed: boolean): Record<string, number> {
+  const { srcC, srcH, srcW, dstC, dstH, dstW } = sides(g, transposed);
+  return {
+    BATCH: g.n, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw, PH: g.ph, PW: g.pw, DH: g.dh, DW: g.dw,
+    TRANSPOSED: transposed ? 1 : 0,
+    SRC_C: srcC, SRC_H: srcH, SRC_W: srcW, DST_C: dstC, DST_H: dstH, DST_W: dstW,
+  };
+}
+
+type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'wgrad_sum' | 'unpack_pixels' | 'unpack_weight' | 'im2col_panels';
+
+/** Element-wise re-layout kernels: one invocation per output element. */
+function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBuffer>, p: Record<string, number>, overrides: Record<string, number> = {}): void {
+  const params = { rows: 0, rowsPad: 0, cols: 0, colsPad: 0, taps: 0, mode: 0, plane: 0, total: 0, start: 0, ...p };
+  gpu().run(kernel(entry, 'tiled', overrides), buffers, params, grid(Math.ceil(params.total / 64)));
+}
+
+/** Bytes of one uniform slice of a packed panel: 512 reduction rows × 32 columns (the 64 KiB binding limit). */
+const SLICE_ROWS = 512;
+const SLICE_BYTES = SLICE_ROWS * 32 * 4;
+
+/**
+ * Weights [O, C, kh, kw] → 32-column panels [cols / 32][tap][rows pad][32]: rows C, cols O (forward) or
+ * rows O, cols C (input gradient). `slack` leaves room to bind a full uniform slice at the end.
+ */
+function packWeight(weight: Tensor, g: ConvGeometry, transposed: boolean, rowAlign: number, slack = 0): Tensor {
+  const taps = g.kh * g.kw;
+  const [rows, cols] = transposed ? [g.o, g.c] : [g.c, g.o];
+  const rowsPad = ceilTo(rows, rowAlign);
+  const colsPad = ceilTo(cols, 32);
+  const total = taps * rowsPad * colsPad;
+  const out = Tensor.empty([total + slack]);
+  launchLayout('pack_weight', { src: weight.buffer, dst: out.buffer }, { rows, rowsPad, cols, colsPad, taps, mode: transposed ? 1 : 0, total });
+  return out;
+}
+
+/** One dispatch of the uniform-panel GEMM: rows of A against a ≤ 512-row slice of one B panel. */
+function panelDispatch(overrides: Record<string, number>, a: Tensor, b: Tensor, bRow: number, c: Tensor, slice: { kOffset: number; kCount: number; cOffset: number; accumulate: number }, workgroups: number): void {
+  const buffers = { a4: a.buffer, bPanel: { buffer: b.buffer, offset: bRow * 128, size: SLICE_BYTES }, dst4: c.buffer };
+  gpu().run(kernel('gemm_panel', 'panel', { ...overrides, WG_COUNT: workgroups }), buffers, slice, grid(workgroups));
+}
+
+/** Forward or input gradient with the panel GEMM: channels-last source, result unpacked to NCHW (+ bias). */
+function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const { srcC, srcH, srcW, dstC, dstH, dstW } = sides(g, transposed);
+  const srcCp = ceilTo(srcC, 32);
+  const dstCp = ceilTo(dstC, 32);
+  const srcPixels = g.n * srcH * srcW;
+  const channelsLast = Tensor.empty([srcPixels * srcCp]);
+  launchLayout('pack_pixels', { src: src.buffer, dst: channelsLast.buffer }, { rows: srcPixels, cols: srcC, colsPad: srcCp, plane: srcH * srcW, total: channelsLast.size });
+  const packed = packWeight(weight, g, transposed, 32, SLICE_BYTES / 4);
+  const rows = g.n * dstH * dstW;
+  const result = Tensor.empty([ceilTo(rows, 8) * dstCp]);
+  const kRows = g.kh * g.kw * srcCp;
+  // 1×1, stride 1, no padding: destination pixel = source pixel, a plain GEMM (no gather).
+  const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
+  const overrides = { ...shapeOverrides(g, transposed), GATHER: pointwise ? 0 : 1, SRC_CP: srcCp, A_STRIDE: srcCp / 4, C_STRIDE: dstCp / 4 };
+  for (let panel = 0; panel < dstCp / 32; panel++) {
+    for (let k0 = 0; k0 < kRows; k0 += SLICE_ROWS) {
+      const slice = { kOffset: k0, kCount: Math.min(SLICE_ROWS, kRows - k0), cOffset: panel * 8, accumulate: k0 > 0 ? 1 : 0 };
+      panelDispatch(overrides, channelsLast, packed, panel * kRows + k0, result, slice, Math.ceil(rows / 8));
+    }
+  }
+  const dst = Tensor.empty([g.n, dstC, dstH, dstW]);
+  const unpack = { plane: dstH * dstW, cols: dstC, colsPad: dstCp, mode: bias ? 1 : 0, total: dst.size };
+  launchLayout('unpack_pixels', { src: result.buffer, bias: (bias ?? result).buffer, dst: dst.buffer }, unpack);
+  [channelsLast, packed, result].forEach((t) => t.dispose());
+  return dst;
+}
+
+/** Weight gradient with the panel GEMM: dW[o][(tap, c)] = Σ_pixels dy[o][p] · im2col(x)[p][(tap, c)], im2col made 512 pixels at a time. */
+function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
+  const taps = g.kh * g.kw;
+  const pixels = g.n * g.ho * g.wo;
+  const pixelsPad = ceilTo(pixels, 32);
+  const rowsPad = ceilTo(g.o, 8);
+  const cPad = ceilTo(g.c, 32);
+  const cols = taps * cPad;
+  const dyRows = Tensor.empty([rowsPad * pixelsPad]);
+  launchLayout('pack_pixels', { src: dy.buffer, dst: dyRows.buffer }, { rows: g.o, cols: pixels, colsPad: pixelsPad, plane: g.ho * g.wo, mode: 1, total: dyRows.size });
+  const im2col = Tensor.empty([(cols / 32) * SLICE_ROWS * 32]);
+  const result = Tensor.empty([rowsPad * cols]);
+  const geometry = { ...shapeOverrides(g, false), SRC_CP: cPad };
+  const overrides = { ...geometry, GATHER: 0, A_STRIDE: pixelsPad / 4, C_STRIDE: cols / 4 };
+  for (let start = 0; start < pixelsPad; start += SLICE_ROWS) {
+    launchLayout('im2col_panels', { src: x.buffer, dst: im2col.buffer }, { rows: SLICE_ROWS, start, total: im2col.size }, geometry);
+    for (let panel = 0; panel < cols / 32; panel++) {
+      const slice = { kOffset: start, kCount: Math.min(SLICE_ROWS, pixelsPad - start), cOffset: panel * 8, accumulate: start > 0 ? 1 : 0 };
+      panelDispatch(overrides, dyRows, im2col, panel * SLICE_ROWS, result, slice, rowsPad / 8);
+    }
+  }
+  const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
+  launchLayout('unpack_weight', { src: result.buffer, dst: dw.buffer }, { rows: g.c, rowsPad: cPad, taps, total: dw.size });
+  [dyRows, im2col, result].forEach((t) => t.dispose());
+  return dw;
+}
+
+/** Forward (x → y) or input gradient (dy → dx): destination pixels × channels, reduced over taps × source channels. */
+function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: boolean, src: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const { srcC, dstC, dstH, dstW } = sides(g, transposed);
+  const packed = packWeight(weight, g, transposed, 4);
+  const dst = Tensor.empty([g.n, dstC, dstH, dstW]);
+  const tileRows = variant === 'regblock' ? 8 : 32;
+  const rowBlocks = Math.ceil((g.n * dstH * dstW) / tileRows);
+  const colsPad = ceilTo(dstC, 32);
+  const workgroups = rowBlocks * (colsPad / 32);
+  const overrides = {
+    ...shapeOverrides(g, transposed),
+    HAS_BIAS: bias ? 1 : 0,
+    SRC_CP: ceilTo(srcC, 4),
+    COLS_P: colsPad,
+    ROW_BLOCKS: rowBlocks,
+    WG_COUNT: workgroups,
+  };
+  const entry = variant === 'regblock' ? 'igemm_rb' : 'igemm_tiled';
+  const buffers = { src: src.buffer, packed: packed.buffer, bias: (bias ?? packed).buffer, dst: dst.buffer };
+  gpu().run(kernel(entry, variant, overrides), buffers, {}, grid(workgroups));
+  packed.dispose();
+  return dst;
+}
+
+/** Reduction chunks for the weight gradient: enough workgroups to fill the device, a fixed function of the shape. */
+function weightGradChunks(g: ConvGeometry, variant: ConvVariant): { chunks: number; chunk: number } {
+  const pixels = g.n * g.ho * g.wo;
+  const rowsPerGroup = variant === 'regblock' ? 8 : 32;
+  const groups = g.kh * g.kw * Math.ceil(g.c / rowsPerGroup) * Math.ceil(g.o / 32);
+  const target = variant === 'regblock' ? 64 : 256;
+  const chunks = Math.max(1, Math.min(Math.ceil(target / groups), Math.ceil(pixels / 64)));
+  const chunk = ceilTo(Math.ceil(pixels / chunks), 4);
+  return { chunks: Math.ceil(pixels / chunk), chunk };
+}
+
+function launchWeightGrad(variant: ConvVariant, g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
+  const taps = g.kh * g.kw;
+  const pixels = g.n * g.ho * g.wo;
+  const { chunks, chunk } = weightGradChunks(g, variant);
+  const colsPad = ceilTo(g.o, 32);
+  const cPad = ceilTo(g.c, 32);
+  const packedDy = Tensor.empty([chunks * chunk * colsPad]);
+  launchLayout('pack_pixels', { src: dy.buffer, dst: packedDy.buffer }, { rows: pixels, cols: g.o, colsPad, plane: g.ho * g.wo, total: packedDy.size });
+  const partial = Tensor.empty([chunks * taps * cPad * colsPad]);
+  const rowsPerGroup = variant === 'regblock' ? 8 : 32;
+  const workgroups = chunks * taps * (cPad / rowsPerGroup) * (colsPad / 32);
+  const overrides = {
+    ...shapeOverrides(g, false),
+    COLS_P: colsPad,
+    C_PAD: cPad,
+    P_CHUNK: chunk,
+    WG_COUNT: workgroups,
+  };
+  const entry = variant === 'regblock' ? 'wgrad_rb' : 'wgrad_tiled';
+  gpu().run(kernel(entry, variant, overrides), { src: x.buffer, packed: packedDy.buffer, dst4: partial.buffer }, {}, grid(workgroups));
+  const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
+  launchLayout('wgrad_sum', { src: partial.buffer, dst: dw.buffer }, { rows: g.c, rowsPad: cPad, colsPad, taps, plane: chunks, total: dw.size });
+  packedDy.dispose();
+  partial.dispose();
+  return dw;
+}
+
+function geometryKey(g: ConvGeometry): string {
+  return `n${g.n} c${g.c} ${g.h}x${g.w} o${g.o} k${g.kh}x${g.kw} s${g.sh},${g.sw} p${g.ph},${g.pw} d${g.dh},${g.dw}`;
+}
+
+/** Random-free scratch inputs for timing one direction of one geometry. */
+function directionTrial(direction: ConvDirection, g: ConvGeometry, variant: ConvVariant): Trial {
+  const x = Tensor.empty([g.n, g.c, g.h, g.w]);
+  const w = Tensor.empty([g.o, g.c, g.kh, g.kw]);
+  const dy = Tensor.empty([g.n, g.o, g.ho, g.wo]);
+  return {
+    run: () => launchDirection(direction, variant, g, direction === 'input' ? dy : x, w, null).dispose(),
+    dispose: () => [x, w, dy].forEach((t) => t.dispose()),
+  };
+}
+
+/** Runs one direction with a given variant: forward(x, w, b), input(dy, w), weight(x, dy). */
+export function launchDirection(direction: ConvDirection, variant: ConvVariant, g: ConvGeometry, a: Tensor, b: Tensor, bias: Tensor | null): Tensor {
+  if (variant === 'panel') {
+    if (direction === 'weight') return launchPanelWeightGrad(g, a, b);
+    return launchPanelConv(g, direction === 'input', a, b, direction === 'forward' ? bias : null);
+  }
+  if (direction === 'forward') return launchImplicitGemm(variant, g, false, a, b, bias);
+  if (direction === 'input') return launchImplicitGemm(variant, g, true, a, b, null);
+  return launchWeightGrad(variant, g, a, b);
+}
+
+/** The variant for one direction of a geometry: forced by CSG_CONV_VARIANT, tuned, or the default. */
+export function convVariant(direction: ConvDirection, g: ConvGeometry): ConvVariant {
+  return chooseVariant({
+    op: 'conv',
+    key: `${direction} ${geometryKey(g)}`,
+    variants: convVariants(),
+    trial: (variant) => directionTrial(direction, g, variant as ConvVariant),
+  }) as ConvVariant;
+}
+
+interface ConvAttrs {
+  geometry: ConvGeometry;
+}
+
+const conv2dOp = defineOp<ConvAttrs>({
+  name: 'conv2d',
+  forward: ([x, weight, bias], { geometry: g }) => ({
+    out: launchDirection('forward', convVariant('forward', g), g, x!, weight!, bias ?? null),
+  }),
+  // Only the gradients someone asked for: the stem's input gradient (the image) is the costliest of all.
+  backward: ({ grad, inputs: [x, weight, bias], attrs: { geometry: g } }) => {
+    const dx = x!.requiresGrad ? launchDirection('input', convVariant('input', g), g, grad, weight!, null) : null;
+    const dw = weight!.requiresGrad ? launchDirection('weight', convVariant('weight', g), g, x!, grad, null) : null;
+    if (!bias?.requiresGrad) return bias ? [dx, dw, null] : [dx, dw];
+    const rows = grad.view([g.n, g.o, g.ho * g.wo]);
+    const perImage = sum(rows, 2);
+    const db = sum(perImage, 0);
+    rows.dispose();
+    perImage.dispose();
+    return [dx, dw, db];
+  },
+});
+
+/** 2-D convolution as torch.nn.functional.conv2d: x [N, C, H, W], weight [O, C, kh, kw], bias [O] or null. */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
+  assertDtype(x, 'f32', 'conv2d input');
+  assertDtype(weight, 'f32', 'conv2d weight');
+  const geometry = convGeometry(x.shape, weight.shape, options);
+  if (bias) {
+    assertDtype(bias, 'f32', 'conv2d bias');
+    if (bias.rank !== 1 || bias.shape[0] !== geometry.o) throw new TensorError(`conv2d: bias must be [${geometry.o}], got ${shapeStr(bias.shape)}`);
+  }
+  return conv2dOp(bias ? [x, weight, bias] : [x, weight], { geometry });
+}
