@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Tensor, scopeAsync } from '../src/tensor/index.js';
 import { backward, noGrad } from '../src/autograd/index.js';
 import { conv2d, batchNorm2d, maxPool2d, globalAvgPool, interpolateBilinear, concat, crossEntropy } from '../src/ops/index.js';
-import { DeepLabResNet, ResNet, type HostTensor } from '../src/nn/index.js';
+import { BatchNorm2d, DeepLabResNet, ResNet, dropoutSeedState, setDropoutSeedState, type HostTensor } from '../src/nn/index.js';
 import { CsgDeepLab } from '../src/csg/model.js';
 import { useGpu, relL2, randn } from './helpers.js';
 import { MODEL_FIXTURES, readFixture, fixtureTensor, type Fixture } from './model-fixtures.js';
@@ -132,6 +132,32 @@ describeWithOps('classification ResNet (output stride 32) on the small backbone 
       }
     });
   }
+});
+
+describeWithOps('head dropout in training mode', () => {
+  test('masks follow the saved seed state: restoring it repeats a forward exactly, the next call differs', async () => {
+    const model = new DeepLabResNet({ layers: [1, 1, 1, 1], width: 4, headWidth: 8, classes: 5, seed: 1 });
+    const dropoutModule = new Map(model.namedModules()).get('fc_new.conv2d_list.0.0.project.3')!;
+    try {
+      model.train();
+      // Frozen head BN too, so that only the dropout mask can change between calls.
+      for (const [, m] of model.namedModules()) if (m instanceof BatchNorm2d) m.freeze();
+      const run = (): Promise<Float32Array> =>
+        scopeAsync(() => noGrad(() => model.forward(Tensor.from(randn(2 * 3 * 32 * 32, 8), [2, 3, 32, 32]))).logits.readFloat32());
+      const saved = dropoutSeedState();
+      const first = await run();
+      const second = await run();
+      setDropoutSeedState(saved);
+      const replay = await run();
+      expect(Array.from(replay)).toEqual(Array.from(first));
+      expect(relL2(second, first)).toBeGreaterThan(1e-3);
+      dropoutModule.eval();
+      const noDropout = await run();
+      expect(Array.from(await run())).toEqual(Array.from(noDropout));
+    } finally {
+      model.dispose();
+    }
+  });
 });
 
 describeWithOps('CSG wrapper forward', () => {

@@ -3,9 +3,9 @@
 // The queue update, InfoNCE and the EMA of the teacher's heads are kernels of src/ops/csg.ts and
 // src/csg/queue.ts; this file holds the modules, their state_dict names and the hooks those use.
 import { Tensor } from '../tensor/index.js';
-import { Module, IntScalar } from '../nn/module.js';
+import { Module, IntScalar, type IntBuffer } from '../nn/module.js';
 import { Linear, ReLU, Sequential, ParamInit } from '../nn/layers.js';
-import { DeepLabResNet, segmentationParamGroups, type DeepLabOptions, type ParamGroup } from '../nn/deeplab.js';
+import { DeepLabResNet, segmentationParamGroups, type DeepLabOptions, type NamedParamGroup } from '../nn/deeplab.js';
 
 export const CSG_DIM = 128;
 export const CSG_QUEUE_SIZE = 65536;
@@ -62,8 +62,8 @@ function randomUnitColumns(dim: number, k: number, seed: number): Float32Array {
 export class CsgDeepLab extends Module {
   readonly queue3: Tensor;
   readonly queue4: Tensor;
-  readonly queue_ptr3: IntScalar;
-  readonly queue_ptr4: IntScalar;
+  readonly queue_ptr3: IntBuffer;
+  readonly queue_ptr4: IntBuffer;
   readonly encoder_q: CsgEncoder;
   readonly encoder_k: CsgEncoder;
   readonly dim: number;
@@ -104,7 +104,7 @@ export class CsgDeepLab extends Module {
   }
 
   /** Recipe §3 groups over the student; its fc_csg is trained only for classification. */
-  paramGroups(options: { trainCsgHeads?: boolean } = {}): ParamGroup[] {
+  paramGroups(options: { trainCsgHeads?: boolean } = {}): NamedParamGroup[] {
     const extra: [string, Module][] = options.trainCsgHeads ? [['fc_csg', this.encoder_q.fc_csg]] : [];
     return segmentationParamGroups(this.encoder_q, extra, 'encoder_q');
   }

@@ -120,7 +120,7 @@ export class DeepLabResNet extends ResNet {
   }
 }
 
-export interface ParamGroup {
+export interface NamedParamGroup {
   name: string;
   /** Multiplies the base learning rate. */
   lrScale: number;
@@ -136,9 +136,9 @@ function trainable(prefix: string, module: Module): [string, Tensor][] {
  * Recipe §3: backbone (conv1, bn1, layer1–4) at 0.1× the base LR, the head `fc_new` at the base LR,
  * plus any `extra` modules at the base LR (CSG's fc_csg for classification; none for segmentation).
  */
-export function segmentationParamGroups(model: DeepLabResNet, extra: [string, Module][] = [], prefix = ''): ParamGroup[] {
+export function segmentationParamGroups(model: DeepLabResNet, extra: [string, Module][] = [], prefix = ''): NamedParamGroup[] {
   const key = (name: string): string => (prefix ? `${prefix}.${name}` : name);
-  const groups: ParamGroup[] = [
+  const groups: NamedParamGroup[] = [
     { name: 'backbone', lrScale: 0.1, params: model.backboneModules().flatMap(([name, m]) => trainable(key(name), m)) },
     { name: 'head', lrScale: 1, params: trainable(key('fc_new'), model.fc_new) },
   ];

@@ -4,14 +4,19 @@ import { gpu } from '../gpu/index.js';
 import { Tensor, TensorError, shapeStr, sizeOf, type Shape } from '../tensor/index.js';
 
 /** An integer buffer kept on the CPU (num_batches_tracked, queue pointers); int64 in files. */
-export class IntScalar {
+export interface IntBuffer {
+  value: number;
+  readonly shape: [] | [1];
+}
+
+export class IntScalar implements IntBuffer {
   constructor(
     public value: number,
     readonly shape: [] | [1] = [],
   ) {}
 }
 
-export type StateValue = Tensor | IntScalar;
+export type StateValue = Tensor | IntBuffer;
 
 /** Host data for one state_dict entry, as read from or written to a file. */
 export interface HostTensor {
@@ -124,7 +129,7 @@ export abstract class Module {
     for (const [name, target] of own) {
       const entry = src.get(name);
       if (!entry) continue;
-      const shape = target instanceof Tensor ? target.shape : target.shape;
+      const shape = target.shape;
       if (entry.shape.length !== shape.length || entry.shape.some((d, i) => d !== shape[i])) {
         throw new TensorError(`loadStateDict: '${name}' has shape ${shapeStr(entry.shape)} in the source, ${shapeStr(shape)} in the model`);
       }
@@ -163,7 +168,7 @@ export abstract class Module {
       if (mine instanceof Tensor && src instanceof Tensor) {
         if (mine.size !== src.size) throw new TensorError(`copyStateFrom: '${name}' is ${shapeStr(src.shape)} in the source, ${shapeStr(mine.shape)} here`);
         gpu().encoder.copy(src.buffer, 0, mine.buffer, 0, mine.bytes);
-      } else if (mine instanceof IntScalar && src instanceof IntScalar) {
+      } else if (!(mine instanceof Tensor) && !(src instanceof Tensor)) {
         mine.value = src.value;
       } else {
         throw new TensorError(`copyStateFrom: '${name}' differs in kind`);

@@ -11,4 +11,3 @@ export * from './shape.js';
 export * from './dropout.js';
 export * from './loss.js';
 export * from './csg.js';
-export * from './pending.js'; // TEMPORARY: delete at merge (see the file)
