@@ -119,7 +119,7 @@ function unitColumns(d: number, k: number, seed: number): Float64Array {
 }
 
 describe('infoNce', () => {
-  // K not a multiple of the 32-column block, N not a multiple of the 16-query tile, odd D.
+  // K not a multiple of the 32-column block, N not a multiple of the 8-query tile, odd D.
   const cases = [
     [5, 8, 36],
     [19, 12, 100],

@@ -7,7 +7,8 @@
 //      from bookworm-backports (bookworm's own 22.3 is refused by Dawn). Elsewhere it says what to install.
 // Uses Node built-ins only: it must run before node_modules exists.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,14 +26,17 @@ function run(cmd, args, what) {
   if (r.status !== 0) fail(`${what} failed (exit ${r.status}): ${cmd} ${args.join(' ')}`);
 }
 
-// 1. Node modules.
-function nodeModulesCurrent() {
-  const marker = join(root, 'node_modules', '.package-lock.json');
-  if (!existsSync(marker) || !existsSync(join(root, 'node_modules', 'webgpu'))) return false;
-  return statSync(marker).mtimeMs >= statSync(join(root, 'package-lock.json')).mtimeMs;
-}
-if (!nodeModulesCurrent()) {
+// 1. Node modules: installed when missing or installed from another lockfile (a hash of the lockfile
+//    is kept in node_modules after each install). A symlinked node_modules (a shared checkout) is
+//    left alone.
+const lockHash = createHash('sha256').update(readFileSync(join(root, 'package-lock.json'))).digest('hex');
+const modules = join(root, 'node_modules');
+const marker = join(modules, '.csg-webgpu-lock-hash');
+const linked = existsSync(modules) && lstatSync(modules).isSymbolicLink();
+const current = existsSync(join(modules, 'webgpu')) && existsSync(marker) && readFileSync(marker, 'utf8') === lockHash;
+if (!linked && !current) {
   run('npm', ['ci', '--no-audit', '--no-fund'], 'installing node modules from package-lock.json');
+  writeFileSync(marker, lockHash);
 }
 
 // 2. A WebGPU adapter. The probe runs in a child process: a failed Dawn start must not take us down.

@@ -59,6 +59,24 @@ fn pieceCount(p: Piece) -> f32 {
   return f32((p.y1 - p.y0) * (p.x1 - p.x0));
 }
 
+/** Element i of a map [B, C, H, W] (or, with channels = 1, of a pixel map [B, H, W]). */
+struct MapIndex {
+  b: u32,
+  c: u32,
+  /** Pixel index (b·H + y)·W + x into [B, H, W] maps. */
+  pixel: u32,
+  /** The piece vector holding the pixel. */
+  pb: u32,
+}
+
+fn mapIndex(i: u32, channels: u32) -> MapIndex {
+  let xx = i % geo.width;
+  let y = (i / geo.width) % geo.height;
+  let c = (i / (geo.width * geo.height)) % channels;
+  let b = i / (geo.width * geo.height * channels);
+  return MapIndex(b, c, (b * geo.height + y) * geo.width + xx, pieceAt(b, y, xx));
+}
+
 // ---- L2 normalisation of rows: x [n, channels] → x / max(‖x‖, eps) (PyTorch F.normalize).
 // l2_forward writes the normalised rows; l2_norms the clamped norms (saved for the backward).
 @compute @workgroup_size(64)
@@ -150,14 +168,11 @@ fn piece_weighted_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 fn pixel_dot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = flatIndex(wid, nwg, lid);
   if (i >= geo.n) { return; }
-  let xx = i % geo.width;
-  let y = (i / geo.width) % geo.height;
-  let b = i / (geo.width * geo.height);
-  let pb = pieceAt(b, y, xx);
+  let at = mapIndex(i, 1u);
   let plane = geo.height * geo.width;
   var acc = 0.0;
   for (var c = 0u; c < geo.channels; c++) {
-    acc += x[(b * geo.channels + c) * plane + y * geo.width + xx] * v[pb * geo.channels + c];
+    acc += x[(at.b * geo.channels + c) * plane + at.pixel % plane] * v[at.pb * geo.channels + c];
   }
   out[i] = acc;
 }
@@ -184,10 +199,7 @@ fn piece_pixel_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 fn apool_logit_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = flatIndex(wid, nwg, lid);
   if (i >= geo.n) { return; }
-  let xx = i % geo.width;
-  let y = (i / geo.width) % geo.height;
-  let b = i / (geo.width * geo.height);
-  let pb = pieceAt(b, y, xx);
+  let pb = mapIndex(i, 1u).pb;
   let z = den[pb];
   out[i] = (x[i] - v[pb] / z) / z;
 }
@@ -197,13 +209,9 @@ fn apool_logit_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 fn apool_values_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = flatIndex(wid, nwg, lid);
   if (i >= geo.n) { return; }
-  let xx = i % geo.width;
-  let y = (i / geo.width) % geo.height;
-  let c = (i / (geo.width * geo.height)) % geo.channels;
-  let b = i / (geo.width * geo.height * geo.channels);
-  let pb = pieceAt(b, y, xx);
-  let weight = select(w[(b * geo.height + y) * geo.width + xx], 1.0, geo.unitWeight != 0u);
-  out[i] = v[pb * geo.channels + c] * weight / select(den[pb], pieceCount(pieceOf(pb)), geo.byCount != 0u);
+  let at = mapIndex(i, geo.channels);
+  let weight = select(w[at.pixel], 1.0, geo.unitWeight != 0u);
+  out[i] = v[at.pb * geo.channels + at.c] * weight / select(den[at.pb], pieceCount(pieceOf(at.pb)), geo.byCount != 0u);
 }
 
 // Gradient to the attention source S: dS[b, c, y, x] = u_i (w) · m[pb, c] (v) + r[pb, c] (x),
@@ -212,12 +220,8 @@ fn apool_values_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 fn apool_source_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = flatIndex(wid, nwg, lid);
   if (i >= geo.n) { return; }
-  let xx = i % geo.width;
-  let y = (i / geo.width) % geo.height;
-  let c = (i / (geo.width * geo.height)) % geo.channels;
-  let b = i / (geo.width * geo.height * geo.channels);
-  let pb = pieceAt(b, y, xx);
-  out[i] = w[(b * geo.height + y) * geo.width + xx] * v[pb * geo.channels + c] + x[pb * geo.channels + c];
+  let at = mapIndex(i, geo.channels);
+  out[i] = w[at.pixel] * v[at.pb * geo.channels + at.c] + x[at.pb * geo.channels + at.c];
 }
 
 // ---- Queue: queue [channels, K] (K = width); keys x [n, channels] go to columns (ptr + j) mod K.

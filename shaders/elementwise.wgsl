@@ -80,32 +80,27 @@ fn binary_broadcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 
 // Each invocation handles VEC4_PER_INVOCATION vec4s (neighbouring lanes on neighbouring vec4s at each
 // step): on lavapipe the per-invocation start-up and bounds check otherwise cost more than the loads.
+// The end of the data bounds the loop itself (an `if` in the body was ~1.5× slower).
 const VEC4_PER_INVOCATION = 8u;
+
+fn firstVec4(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * 256u * VEC4_PER_INVOCATION + lid;
+}
 
 @compute @workgroup_size(256)
 fn unary_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n4 = params.n / 4u;
-  let first = (wid.y * nwg.x + wid.x) * 256u * VEC4_PER_INVOCATION + lid;
-  for (var j = 0u; j < VEC4_PER_INVOCATION; j++) {
-    let i = first + j * 256u;
-    if (i < n4) {
-      let x = a4[i];
-      out4[i] = vec4<f32>(unaryOp(x.x), unaryOp(x.y), unaryOp(x.z), unaryOp(x.w));
-    }
+  for (var i = firstVec4(wid, nwg, lid); i < min(firstVec4(wid, nwg, lid) + 256u * VEC4_PER_INVOCATION, params.n / 4u); i += 256u) {
+    let x = a4[i];
+    out4[i] = vec4<f32>(unaryOp(x.x), unaryOp(x.y), unaryOp(x.z), unaryOp(x.w));
   }
 }
 
 @compute @workgroup_size(256)
 fn binary_same_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n4 = params.n / 4u;
-  let first = (wid.y * nwg.x + wid.x) * 256u * VEC4_PER_INVOCATION + lid;
-  for (var j = 0u; j < VEC4_PER_INVOCATION; j++) {
-    let i = first + j * 256u;
-    if (i < n4) {
-      let x = a4[i];
-      let y = b4[i];
-      out4[i] = vec4<f32>(binaryOp(x.x, y.x), binaryOp(x.y, y.y), binaryOp(x.z, y.z), binaryOp(x.w, y.w));
-    }
+  for (var i = firstVec4(wid, nwg, lid); i < min(firstVec4(wid, nwg, lid) + 256u * VEC4_PER_INVOCATION, params.n / 4u); i += 256u) {
+    let x = a4[i];
+    let y = b4[i];
+    out4[i] = vec4<f32>(binaryOp(x.x, y.x), binaryOp(x.y, y.y), binaryOp(x.z, y.z), binaryOp(x.w, y.w));
   }
 }
 

@@ -44,13 +44,10 @@ fn pack(@builtin(global_invocation_id) gid: vec3<u32>) {
   let col = (gid.z % packing.panels) * packing.panel + inPanel;
   let srcBase = batch * packing.batchStride + col * packing.colStride;
   let firstRow = packing.rowOffset + gid.y * PACK_ROWS;
-  for (var j = 0u; j < PACK_ROWS; j++) {
-    let row = firstRow + j;
-    if (row < packing.rowsP) {
-      var v = 0.0;
-      if (row < packing.rows && col < packing.cols) { v = src[srcBase + row * packing.rowStride]; }
-      dst[(gid.z * packing.rowsP + row) * packing.panel + inPanel] = v;
-    }
+  for (var row = firstRow; row < min(firstRow + PACK_ROWS, packing.rowsP); row++) {
+    var v = 0.0;
+    if (row < packing.rows && col < packing.cols) { v = src[srcBase + row * packing.rowStride]; }
+    dst[(gid.z * packing.rowsP + row) * packing.panel + inPanel] = v;
   }
 }
 

@@ -25,13 +25,18 @@ struct Params {
 
 var<workgroup> partial: array<f32, 256>;
 
+// Index of this invocation among the lines (rows or vec4 groups of rows) of a 64-wide launch.
+fn lineIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * 64u + lid;
+}
+
 fn rowBase(o: u32) -> u32 {
   return (o / params.inner) * params.r * params.inner + o % params.inner;
 }
 
 @compute @workgroup_size(64)
 fn forward_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let o = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let o = lineIndex(wid, nwg, lid);
   if (o >= params.outer * params.inner) { return; }
   let base = rowBase(o);
   let s = params.inner;
@@ -48,7 +53,7 @@ fn forward_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 
 @compute @workgroup_size(64)
 fn backward_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let o = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let o = lineIndex(wid, nwg, lid);
   if (o >= params.outer * params.inner) { return; }
   let base = rowBase(o);
   let s = params.inner;
@@ -124,6 +129,10 @@ fn backward_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 @group(0) @binding(2) var<storage, read> dy4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out4: array<vec4<f32>>;
 
+fn rowBase4(o: u32, inner4: u32) -> u32 {
+  return (o / inner4) * params.r * inner4 + o % inner4;
+}
+
 fn softmaxOut4(shifted: vec4<f32>, total: vec4<f32>) -> vec4<f32> {
   return select(exp(shifted) / total, shifted - log(total), LOG);
 }
@@ -135,9 +144,9 @@ fn softmaxGrad4(y: vec4<f32>, g: vec4<f32>, dot: vec4<f32>) -> vec4<f32> {
 @compute @workgroup_size(64)
 fn forward_inner4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let inner4 = params.inner / 4u;
-  let o = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let o = lineIndex(wid, nwg, lid);
   if (o >= params.outer * inner4) { return; }
-  let base = (o / inner4) * params.r * inner4 + o % inner4;
+  let base = rowBase4(o, inner4);
   var m = vec4<f32>(LOWEST);
   for (var k = 0u; k < params.r; k++) { m = max(m, x4[base + k * inner4]); }
   var total = vec4<f32>(0.0);
@@ -151,9 +160,9 @@ fn forward_inner4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 @compute @workgroup_size(64)
 fn backward_inner4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let inner4 = params.inner / 4u;
-  let o = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let o = lineIndex(wid, nwg, lid);
   if (o >= params.outer * inner4) { return; }
-  let base = (o / inner4) * params.r * inner4 + o % inner4;
+  let base = rowBase4(o, inner4);
   var dot = vec4<f32>(0.0);
   for (var k = 0u; k < params.r; k++) {
     let i = base + k * inner4;
@@ -167,7 +176,7 @@ fn backward_inner4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 
 @compute @workgroup_size(64)
 fn forward_row4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let row = lineIndex(wid, nwg, lid);
   if (row >= params.outer) { return; }
   let r4 = params.r / 4u;
   let base = row * r4;
@@ -182,7 +191,7 @@ fn forward_row4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 
 @compute @workgroup_size(64)
 fn backward_row4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let row = lineIndex(wid, nwg, lid);
   if (row >= params.outer) { return; }
   let r4 = params.r / 4u;
   let base = row * r4;

@@ -4,5 +4,6 @@ import { elementwiseCases } from './elementwise.js';
 import { matmulCases } from './matmul.js';
 import { convCases } from './conv.js';
 import { layerCases } from './layers.js';
+import { csgCases } from './csg.js';
 
-export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, matmulCases, convCases, layerCases];
+export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, matmulCases, convCases, layerCases, csgCases];

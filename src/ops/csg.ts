@@ -196,7 +196,7 @@ export function globalAvgPoolVectors(x: Tensor): Tensor {
 // InfoNCE: logits [q·k, q·queue_1..K] / τ, cross-entropy to index 0, mean over the N queries.
 
 /** Queries per workgroup in the streaming pass (a register tile). */
-const NCE_ROWS = 16;
+const NCE_ROWS = 8;
 /** Workgroups the streaming pass aims for (splitting the queue when queries are few). */
 const NCE_TARGET_WORKGROUPS = 48;
 
