@@ -99,6 +99,7 @@ export async function buildModel(o: TrainOptions, classes: number, log: (s: stri
   const model = new CsgDeepLab({
     layers: o.layers,
     width: o.width,
+    headWidth: o.headWidth,
     classes,
     headDropout: o.dropout,
     strideIn1x1: imagenet, // Keras/Caffe ResNet-50: stride on the first 1×1
