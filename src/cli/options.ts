@@ -8,6 +8,7 @@ export interface TrainOptions {
   model: string; // deeplab50 | deeplab101 | deeplab-small
   layers: number[]; // blocks per ResNet stage
   width: number; // ResNet base width (64 for the ImageNet weights)
+  headWidth: number; // ASPP and head channels (256 in the recipe)
   classes: number;
   batch: number;
   crop: number;
@@ -42,6 +43,7 @@ const RECIPE: TrainOptions = {
   model: 'deeplab50',
   layers: [3, 4, 6, 3],
   width: 64,
+  headWidth: 256,
   classes: 19,
   batch: 6,
   crop: 512,
@@ -76,6 +78,7 @@ const SPEC = {
   model: { type: 'string' },
   layers: { type: 'string' },
   width: { type: 'string' },
+  'head-width': { type: 'string' },
   classes: { type: 'string' },
   batch: { type: 'string' },
   crop: { type: 'string' },
@@ -152,6 +155,7 @@ export function parseTrainOptions(argv: string[], defaults: Partial<TrainOptions
   if (s('layers')) o.layers = list('layers', s('layers')!, '.');
   if (o.layers.length !== 4) throw new OptionError(`--layers: four block counts expected (e.g. 3.4.6.3), got ${o.layers.join('.')}`);
   if (s('width')) o.width = int('width', s('width')!, 1);
+  if (s('head-width')) o.headWidth = int('head-width', s('head-width')!, 1);
   if (s('classes')) o.classes = int('classes', s('classes')!, 2);
   if (s('batch')) o.batch = int('batch', s('batch')!, 1);
   if (s('crop')) o.crop = int('crop', s('crop')!, 8);
@@ -187,7 +191,7 @@ export function parseTrainOptions(argv: string[], defaults: Partial<TrainOptions
 export const HELP = `Flags (recipe defaults for GTA5 → Cityscapes; the embedded digits task sizes some for a 2-core CPU):
   --train digits | gta5:DIR[:LIST]     training data (synthetic)
   --val digits | cityscapes:DIR[:LIST] evaluation data (real)
-  --model deeplab50|deeplab101|deeplab-small   --layers 3.4.6.3   --width 64   --classes 19
+  --model deeplab50|deeplab101|deeplab-small   --layers 3.4.6.3   --width 64   --head-width 256   --classes 19
   --weights imagenet|FILE.safetensors|none      start of student and teacher
   --batch 6  --crop 512  --lr 1e-3  --factor 0.1  --iters N  --iters-max N  --dropout 0.5  --seed 0
   --csg 75 (λ; 0 = baseline)  --stages 3,4  --chunks 8  --K 65536  --tau 0.07  --m 0.999  --no-apool  --no-mlp

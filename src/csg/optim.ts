@@ -97,6 +97,16 @@ export class Sgd {
     return this.buffers.get(p) ?? null;
   }
 
+  /** Restores a parameter's momentum buffer from a checkpoint (its next step is not a first step). */
+  restoreMomentum(p: Tensor, data: ArrayLike<number>): void {
+    let buf = this.buffers.get(p);
+    if (!buf) {
+      buf = Tensor.empty(p.shape).keep();
+      this.buffers.set(p, buf);
+    }
+    buf.write(data);
+  }
+
   dispose(): void {
     for (const b of this.buffers.values()) b.dispose();
     this.buffers.clear();

@@ -1,7 +1,7 @@
 // safetensors on CPU typed arrays: a strict reader (every error names the file and the tensor) and an
 // atomic writer whose output PyTorch's safetensors loads. No GPU here: entries are raw little-endian bytes.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from './atomic.js';
 
 export const DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1, BOOL: 1 } as const;
 export type Dtype = keyof typeof DTYPE_BYTES;
@@ -180,37 +180,10 @@ export function serializeSafetensors(tensors: StateDict, metadata?: Record<strin
   return out;
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done);
-}
-
-/**
- * Writes atomically: a temporary file in the same directory, fsync, rename over `path`, fsync of the
- * directory. A crash leaves either the old file or the new one, never a torn one.
- */
+/** Writes a safetensors file atomically (a crash leaves the old file or the new one). */
 export function writeSafetensors(path: string, tensors: StateDict, metadata?: Record<string, string>): void {
   const { head, order } = layout(tensors, metadata, path);
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
-  let fd = openSync(tmp, 'wx');
-  try {
-    writeAll(fd, head);
-    for (const t of order) writeAll(fd, t.data);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = -1;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd >= 0) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  const dirFd = openSync(dir, 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
+  writeFileAtomic(path, [head, ...order.map((t) => t.data)]);
 }
 
 // ---- typed views and constructors ----

@@ -79,16 +79,21 @@ const meanOp = defineOp<AxisAttrs>({
   backward: ({ grad, inputs: [x], attrs: { axis } }) => [expandAlong(grad, x!.shape, axis, 1 / x!.shape[axis]!)],
 });
 
+function launchMax(x: Tensor, axis: number, keepdim: boolean): { out: Tensor; argmax: Tensor } {
+  const { outer, r, inner } = split(x.shape, axis);
+  const out = Tensor.empty(reducedShape(x.shape, axis, keepdim));
+  const argmax = Tensor.empty(out.shape, 'u32');
+  const params = { outer, r, inner, scale: 1 };
+  const buffers = { x: x.buffer, out: out.buffer, argmax: argmax.buffer };
+  if (useRows(outer, r, inner)) gpu().run({ family: 'reduce', entry: 'max_rows' }, buffers, params, grid(outer));
+  else gpu().run({ family: 'reduce', entry: 'max_strided' }, buffers, params, grid(Math.ceil((outer * inner) / 64)));
+  return { out, argmax };
+}
+
 const maxOp = defineOp<AxisAttrs>({
   name: 'max',
   forward: ([x], { axis, keepdim }) => {
-    const { outer, r, inner } = split(x!.shape, axis);
-    const out = Tensor.empty(reducedShape(x!.shape, axis, keepdim));
-    const argmax = Tensor.empty(out.shape, 'u32');
-    const params = { outer, r, inner, scale: 1 };
-    const buffers = { x: x!.buffer, out: out.buffer, argmax: argmax.buffer };
-    if (useRows(outer, r, inner)) gpu().run({ family: 'reduce', entry: 'max_rows' }, buffers, params, grid(outer));
-    else gpu().run({ family: 'reduce', entry: 'max_strided' }, buffers, params, grid(Math.ceil((outer * inner) / 64)));
+    const { out, argmax } = launchMax(x!, axis, keepdim);
     return { out, saved: [argmax] };
   },
   backward: ({ grad, inputs: [x], saved: [argmax], attrs: { axis } }) => {
@@ -115,6 +120,13 @@ export const sum = (x: Tensor, axis: number, keepdim = false): Tensor => sumOp([
 export const mean = (x: Tensor, axis: number, keepdim = false): Tensor => meanOp([x], reduceArgs(x, axis, keepdim, 'mean'));
 /** Max along an axis; the gradient flows to the first arg-max. */
 export const max = (x: Tensor, axis: number, keepdim = false): Tensor => maxOp([x], reduceArgs(x, axis, keepdim, 'max'));
+
+/** Index of the first maximum along an axis (u32, off the tape): segmentation predictions. */
+export function argmax(x: Tensor, axis: number, keepdim = false): Tensor {
+  const { out, argmax: indices } = launchMax(x, reduceArgs(x, axis, keepdim, 'argmax').axis, keepdim);
+  out.dispose();
+  return indices;
+}
 
 /** Sum of every element, as a one-element tensor of shape []. */
 export function sumAll(x: Tensor): Tensor {

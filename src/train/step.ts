@@ -1,0 +1,173 @@
+// One CSG training step (recipe §2–§3), shared by train:seg and the golden-step command csg:step:
+// EMA of the teacher's heads, the student's segmentation forward on im_q, cross-entropy, the
+// student's and the teacher's passes on im_k, InfoNCE per stage against its queue (then enqueue),
+// backward, SGD on the poly/warm-up schedule. Everything is encoded into few command buffers; the
+// only readback is one small vector of the step's scalars.
+import { Tensor, scopeAsync } from '../tensor/index.js';
+import { backward, noGrad, zeroGrad } from '../autograd/index.js';
+import { add, scale, crossEntropy, concat, reshape, rankAccuracy } from '../ops/index.js';
+import { emaUpdate, polyWarmupLr, Sgd, KeyQueue, csgStageLoss, type Head } from '../csg/index.js';
+import type { CsgDeepLab } from '../csg/model.js';
+
+export type Stage = 3 | 4;
+
+export interface StepConfig {
+  /** λ; 0 trains the baseline (no key passes, no queues touched). */
+  lambda: number;
+  stages: Stage[];
+  chunks: number;
+  tau: number;
+  emaMomentum: number;
+  apool: boolean;
+  /** Projection MLP heads Linear → ReLU → Linear (false: the last Linear alone). */
+  mlp: boolean;
+  baseLr: number;
+  itersMax: number;
+}
+
+export interface StepBatch {
+  n: number;
+  height: number;
+  width: number;
+  /** [n, 3, H, W] normalised. */
+  images: Float32Array;
+  /** Key images (ColorJitter of the same crop); needed when λ > 0. */
+  keys: Float32Array | null;
+  /** [n, H, W], 255 = ignore. */
+  labels: Int32Array;
+}
+
+export interface StepResult {
+  it: number;
+  ce: number;
+  nce: Partial<Record<Stage, number>>;
+  top1: Partial<Record<Stage, number>>;
+  top5: Partial<Record<Stage, number>>;
+  total: number;
+  lrs: number[];
+}
+
+/** Tensors of one step offered for inspection before the backward (csg:step writes them out). */
+export interface StepTensors {
+  logits: Tensor;
+}
+
+export class NonFiniteLossError extends Error {
+  override name = 'NonFiniteLossError';
+}
+
+export class CsgTrainStep {
+  readonly sgd: Sgd;
+  readonly queues: Partial<Record<Stage, KeyQueue>> = {};
+  private readonly groupScales: number[];
+  readonly trainable: Tensor[];
+
+  constructor(
+    readonly model: CsgDeepLab,
+    readonly config: StepConfig,
+  ) {
+    const groups = model.paramGroups();
+    this.groupScales = groups.map((g) => g.lrScale);
+    this.trainable = groups.flatMap((g) => g.params.map(([, p]) => p));
+    this.sgd = new Sgd(groups.map((g) => ({ params: g.params.map(([, p]) => p), lr: config.baseLr * g.lrScale })));
+    for (const stage of config.stages) {
+      this.queues[stage] = new KeyQueue(stage === 3 ? model.queue3 : model.queue4, this.pointer(stage).value);
+    }
+  }
+
+  /** Re-reads the queue pointers from the model (after a checkpoint is loaded into it). */
+  syncQueuePointers(): void {
+    for (const stage of this.config.stages) this.queues[stage]!.ptr = this.pointer(stage).value;
+  }
+
+  private pointer(stage: Stage) {
+    return stage === 3 ? this.model.queue_ptr3 : this.model.queue_ptr4;
+  }
+
+  /** The stage's projection head; without the MLP only its last Linear (C → 128) is used. */
+  private head(encoder: CsgDeepLab['encoder_q'], stage: Stage): Head {
+    const h = stage === 3 ? encoder.fc_csg.stage3 : encoder.fc_csg.stage4;
+    if (!this.config.mlp) return (x) => h.items[2]!.forward(x);
+    return (x) => h.forward(x);
+  }
+
+  /** Learning rates of the groups at iteration `it` (recipe §3). */
+  learningRates(it: number): number[] {
+    return this.groupScales.map((s) => polyWarmupLr(this.config.baseLr * s, it, this.config.itersMax));
+  }
+
+  /**
+   * Runs step `it`. `inspect` receives the step's tensors before the backward (the golden-step
+   * command saves them).
+   */
+  async run(it: number, batch: StepBatch, inspect?: (t: StepTensors) => Promise<void>): Promise<StepResult> {
+    const { model, config } = this;
+    const csg = config.lambda > 0;
+    if (csg && !batch.keys) throw new Error('CSG step: key images are needed when λ > 0');
+    model.train();
+    return scopeAsync(async () => {
+      if (csg && config.mlp) {
+        const pairs = model.emaPairs();
+        emaUpdate(
+          pairs.map(([, k]) => k),
+          pairs.map(([q]) => q),
+          config.emaMomentum,
+        );
+      }
+      const shape = [batch.n, 3, batch.height, batch.width];
+      const images = Tensor.from(batch.images, shape);
+      const labels = Tensor.from(batch.labels, [batch.n, batch.height, batch.width], 'i32');
+      const out = model.encoder_q.forward(images);
+      const ce = crossEntropy(out.logits, labels, 255);
+      let total = ce;
+      const scalars: Tensor[] = [ce];
+      if (csg) {
+        const keys = Tensor.from(batch.keys!, shape);
+        const studentK = noGrad(() => model.encoder_q.features(keys));
+        const teacherK = noGrad(() => model.encoder_k.features(keys));
+        for (const stage of config.stages) {
+          const layer = stage === 3 ? 'layer3' : 'layer4';
+          const r = csgStageLoss(
+            {
+              studentQ: out[layer],
+              studentK: studentK[layer],
+              teacherK: teacherK[layer],
+              headQ: this.head(model.encoder_q, stage),
+              headK: this.head(model.encoder_k, stage),
+              queue: this.queues[stage]!,
+            },
+            { chunks: config.chunks, apool: config.apool, tau: config.tau },
+          );
+          this.pointer(stage).value = this.queues[stage]!.ptr;
+          total = add(total, scale(r.loss, config.lambda));
+          scalars.push(r.loss, rankAccuracy(r.ranks));
+        }
+      }
+      scalars.push(total);
+      if (inspect) await inspect({ logits: out.logits });
+      backward(total);
+      const lrs = this.learningRates(it);
+      this.sgd.step(lrs);
+      zeroGrad(this.trainable);
+      const values = await noGrad(() => concat(scalars.map((s) => reshape(s, [s.size])), 0)).read();
+      const result: StepResult = { it, ce: values[0]!, nce: {}, top1: {}, top5: {}, total: values[values.length - 1]!, lrs };
+      config.stages.forEach((stage, i) => {
+        if (!csg) return;
+        result.nce[stage] = values[1 + 3 * i]!;
+        result.top1[stage] = values[2 + 3 * i]!;
+        result.top5[stage] = values[3 + 3 * i]!;
+      });
+      const bad = Object.entries({ ce: result.ce, ...Object.fromEntries(Object.entries(result.nce).map(([s, v]) => [`nce stage ${s}`, v])) }).find(
+        ([, v]) => !Number.isFinite(v),
+      );
+      if (bad || !Number.isFinite(result.total)) {
+        throw new NonFiniteLossError(`step ${it}: ${bad ? bad[0] : 'total'} loss is ${bad ? bad[1] : result.total}`);
+      }
+      return result;
+    });
+  }
+
+  dispose(): void {
+    this.sgd.dispose();
+  }
+}
