@@ -27,6 +27,7 @@ const cases: Case[] = [
   { name: '7x7 s2 p3 (stem)', x: [1, 3, 15, 14], w: [8, 3, 7, 7], bias: false, options: { stride: 2, padding: 3 } },
   { name: '3x3 d4 p4, 33 outputs', x: [2, 4, 12, 9], w: [33, 4, 3, 3], bias: true, options: { padding: 4, dilation: 4 } },
   { name: '3x3 d12 p12 on a 7x6 map (taps mostly in padding)', x: [1, 6, 7, 6], w: [4, 6, 3, 3], bias: true, options: { padding: 12, dilation: 12 } },
+  { name: '3x3 d12 p12 on a 5x30 map (dead taps along one axis only)', x: [1, 3, 5, 30], w: [4, 3, 3, 3], bias: false, options: { padding: 12, dilation: 12 } },
   { name: '40 channels, 3x3 d2 p2 (several tiles)', x: [1, 40, 8, 8], w: [40, 40, 3, 3], bias: false, options: { padding: 2, dilation: 2 } },
   { name: 'pairs: stride [2,1] padding [0,2] dilation [1,3], 3x2 kernel', x: [1, 3, 9, 10], w: [4, 3, 3, 2], bias: true, options: { stride: [2, 1], padding: [0, 2], dilation: [1, 3] } },
 ];

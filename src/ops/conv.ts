@@ -6,6 +6,7 @@
 import { gpu, grid, chooseVariant, type Trial, type KernelSpec } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
 import { sum } from './reduce.js';
+import { narrow } from './shape.js';
 
 export type Pair = number | readonly [number, number];
 
@@ -317,5 +318,48 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
     assertDtype(bias, 'f32', 'conv2d bias');
     if (bias.rank !== 1 || bias.shape[0] !== geometry.o) throw new TensorError(`conv2d: bias must be [${geometry.o}], got ${shapeStr(bias.shape)}`);
   }
+  const live = liveTaps(geometry);
+  if (live) {
+    // A dilated kernel whose outer taps read only padding (ASPP's dilation 12–36 on a small map):
+    // convolve with the taps that can see the image, an exact and much smaller product.
+    const rows = narrow(weight, 2, live.h[0], live.h[1] - live.h[0] + 1);
+    const taps = narrow(rows, 3, live.w[0], live.w[1] - live.w[0] + 1);
+    if (!rows.requiresGrad) rows.dispose(); // on the tape it is freed with the step's scope
+    const g = convGeometry(x.shape, taps.shape, { stride: [geometry.sh, geometry.sw], padding: live.padding, dilation: [geometry.dh, geometry.dw] });
+    return conv2dOp(bias ? [x, taps, bias] : [x, taps], { geometry: g });
+  }
   return conv2dOp(bias ? [x, weight, bias] : [x, weight], { geometry });
+}
+
+/** Kernel taps along one axis that read at least one input pixel for some output position. */
+function tapRange(k: number, d: number, s: number, p: number, size: number, out: number): [number, number] | null {
+  const reads = (i: number) => {
+    for (let y = 0; y < out; y++) {
+      const at = y * s + i * d - p;
+      if (at >= 0 && at < size) return true;
+    }
+    return false;
+  };
+  let lo = 0;
+  while (lo < k && !reads(lo)) lo++;
+  let hi = k - 1;
+  while (hi > lo && !reads(hi)) hi--;
+  return lo < k ? [lo, hi] : null;
+}
+
+/**
+ * The sub-kernel of live taps, when it is smaller than the kernel and removing the dead taps keeps
+ * the convolution's geometry (same output size, non-negative padding); else null.
+ */
+function liveTaps(g: ConvGeometry): { h: [number, number]; w: [number, number]; padding: [number, number] } | null {
+  const h = tapRange(g.kh, g.dh, g.sh, g.ph, g.h, g.ho);
+  const w = tapRange(g.kw, g.dw, g.sw, g.pw, g.w, g.wo);
+  if (!h || !w || (h[0] === 0 && h[1] === g.kh - 1 && w[0] === 0 && w[1] === g.kw - 1)) return null;
+  const padding: [number, number] = [g.ph - h[0] * g.dh, g.pw - w[0] * g.dw];
+  if (padding[0] < 0 || padding[1] < 0) return null;
+  const kh = h[1] - h[0] + 1;
+  const kw = w[1] - w[0] + 1;
+  const ho = Math.floor((g.h + 2 * padding[0] - g.dh * (kh - 1) - 1) / g.sh) + 1;
+  const wo = Math.floor((g.w + 2 * padding[1] - g.dw * (kw - 1) - 1) / g.sw) + 1;
+  return ho === g.ho && wo === g.wo ? { h, w, padding } : null;
 }
