@@ -9,6 +9,8 @@ import { packParams, type Kernel } from './kernel.js';
 export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 
 const UNIFORM_BYTES = 1 << 20;
+/** Timestamp pairs per submit while profiling. */
+const PROFILE_SLOTS = 2048;
 const UNIFORM_ALIGN = 256;
 const MAX_WORKGROUPS = 65535;
 
@@ -23,6 +25,10 @@ export class Encoder {
   private recorded: string[] = [];
   dispatchCount = 0;
   submitCount = 0;
+  /** Per-kernel GPU time while profiling (see startProfile). */
+  private profile: Map<string, { count: number; ns: number }> | null = null;
+  private profileQueries: { set: GPUQuerySet; names: string[] } | null = null;
+  private profileReads: Promise<void>[] = [];
 
   constructor(private gpu: Gpu) {
     this.uniform = gpu.device.createBuffer({ size: UNIFORM_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -81,7 +87,7 @@ export class Encoder {
     for (const name of Object.keys(buffers)) {
       if (!kernel.slots.has(name)) throw new GpuError(`kernel ${kernel.name}: it has no binding '${name}'`);
     }
-    const pass = this.computePass();
+    const pass = this.profile ? this.timedPass(kernel.name) : this.computePass();
     this.gpu.guarded(`kernel ${kernel.name}`, () => {
       const group = this.gpu.device.createBindGroup({ layout: kernel.layout, entries });
       pass.setPipeline(kernel.pipeline);
@@ -90,6 +96,65 @@ export class Encoder {
     });
     this.recorded.push(kernel.name);
     this.dispatchCount++;
+    if (this.profile) this.endPass();
+  }
+
+  /**
+   * Times every dispatch from now on with timestamp queries (one compute pass each), until
+   * stopProfile() returns the totals per kernel. Needs the adapter's 'timestamp-query' feature.
+   */
+  startProfile(): void {
+    if (!this.gpu.device.features.has('timestamp-query')) throw new GpuError('profiling needs the timestamp-query feature, which this adapter lacks');
+    this.flush();
+    this.profile = new Map();
+  }
+
+  async stopProfile(): Promise<Map<string, { count: number; ns: number }>> {
+    this.flush();
+    await Promise.all(this.profileReads);
+    const result = this.profile ?? new Map();
+    this.profile = null;
+    this.profileReads = [];
+    return result;
+  }
+
+  private timedPass(name: string): GPUComputePassEncoder {
+    this.endPass();
+    if (this.profileQueries && this.profileQueries.names.length === PROFILE_SLOTS) this.flush();
+    this.profileQueries ??= { set: this.gpu.device.createQuerySet({ type: 'timestamp', count: 2 * PROFILE_SLOTS }), names: [] };
+    const q = this.profileQueries;
+    const index = 2 * q.names.length;
+    q.names.push(name);
+    this.pass = this.commandEncoder().beginComputePass({ timestampWrites: { querySet: q.set, beginningOfPassWriteIndex: index, endOfPassWriteIndex: index + 1 } });
+    return this.pass;
+  }
+
+  /** Resolves this submit's timestamps into a buffer read back after it runs. */
+  private resolveProfile(): void {
+    const q = this.profileQueries;
+    if (!q || !this.encoder) return;
+    this.profileQueries = null;
+    const bytes = 16 * q.names.length;
+    const resolved = this.gpu.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const readback = this.gpu.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.encoder.resolveQuerySet(q.set, 0, 2 * q.names.length, resolved, 0);
+    this.encoder.copyBufferToBuffer(resolved, 0, readback, 0, bytes);
+    const totals = this.profile!;
+    this.profileReads.push(
+      (async () => {
+        await this.gpu.device.queue.onSubmittedWorkDone();
+        await readback.mapAsync(GPUMapMode.READ);
+        const t = new BigUint64Array(readback.getMappedRange().slice(0));
+        q.names.forEach((name, i) => {
+          const entry = totals.get(name) ?? { count: 0, ns: 0 };
+          entry.count++;
+          entry.ns += Number(t[2 * i + 1]! - t[2 * i]!);
+          totals.set(name, entry);
+        });
+        for (const b of [resolved, readback]) b.destroy();
+        q.set.destroy();
+      })(),
+    );
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
@@ -101,6 +166,7 @@ export class Encoder {
   flush(): void {
     if (!this.encoder) return;
     this.endPass();
+    this.resolveProfile();
     const names = this.recorded;
     this.gpu.guarded(`submitting ${names.length} dispatches (${summarise(names)})`, () => {
       if (this.uniformUsed > 0) this.gpu.device.queue.writeBuffer(this.uniform, 0, this.staging, 0, this.uniformUsed);
