@@ -12,7 +12,7 @@ import { initGpu, closeGpu } from '../gpu/index.js';
 import { CsgDeepLab } from '../csg/model.js';
 import { readSafetensors, writeSafetensors, tensorEntry, toFloat32, toInt32, type StateDict } from '../io/safetensors.js';
 import { hostTensors, moduleStateEntries } from '../train/checkpoint.js';
-import { CsgTrainStep, type Stage, type StepBatch, type StepResult } from '../train/step.js';
+import { CsgTrainStep, stepConfig, type Stage, type StepBatch, type StepResult } from '../train/step.js';
 import { parseTrainOptions, HELP, OptionError, type TrainOptions } from './options.js';
 
 export interface CsgStepOptions extends TrainOptions {
@@ -103,17 +103,7 @@ export async function runCsgSteps(o: CsgStepOptions, log: (line: string) => void
   const inputs = readSafetensors(o.batchFile).tensors;
   const model = loadModel(o);
   const stages = o.stages as Stage[];
-  const step = new CsgTrainStep(model, {
-    lambda: o.csg,
-    stages,
-    chunks: o.chunks,
-    tau: o.tau,
-    emaMomentum: o.momentumEma,
-    apool: o.apool,
-    mlp: o.mlp,
-    baseLr: o.lr,
-    itersMax: o.itersMax,
-  });
+  const step = new CsgTrainStep(model, stepConfig(o));
   mkdirSync(o.out, { recursive: true });
   const run: CsgStepRun = { files: [], results: [] };
   try {

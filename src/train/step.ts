@@ -8,6 +8,7 @@ import { backward, noGrad, zeroGrad } from '../autograd/index.js';
 import { add, scale, crossEntropy, concat, reshape, rankAccuracy } from '../ops/index.js';
 import { emaUpdate, polyWarmupLr, Sgd, KeyQueue, csgStageLoss, type Head } from '../csg/index.js';
 import type { CsgDeepLab } from '../csg/model.js';
+import type { TrainOptions } from '../cli/options.js';
 
 export type Stage = 3 | 4;
 
@@ -23,6 +24,21 @@ export interface StepConfig {
   mlp: boolean;
   baseLr: number;
   itersMax: number;
+}
+
+/** The step's settings from the shared flags (train:seg, csg:step). */
+export function stepConfig(o: TrainOptions): StepConfig {
+  return {
+    lambda: o.csg,
+    stages: o.stages as Stage[],
+    chunks: o.chunks,
+    tau: o.tau,
+    emaMomentum: o.momentumEma,
+    apool: o.apool,
+    mlp: o.mlp,
+    baseLr: o.lr,
+    itersMax: o.itersMax,
+  };
 }
 
 export interface StepBatch {
