@@ -17,12 +17,17 @@ export interface BenchCase {
   /** Bytes moved by one iteration (for GB/s). */
   bytes?: number;
   /** Allocates inputs (and may tune kernels) and returns the function that records one iteration's dispatches. */
-  setup(): (() => void) | Promise<() => void>;
+  setup(): Iteration | Promise<Iteration>;
   dispose?(): void;
   peer?: Peer;
   /** Iterations to time (default: enough for ~1 s, 3 to 50). */
   iterations?: number;
+  /** Report the peak GPU memory (pool bytes in use) from setup to the last iteration. */
+  memory?: boolean;
 }
+
+/** One iteration's work: dispatches recorded (the harness submits and waits), or an async step that awaits its own reads. */
+export type Iteration = () => void | Promise<void>;
 
 export interface BenchResult {
   name: string;
@@ -32,6 +37,7 @@ export interface BenchResult {
   cpuMs: number;
   gflops?: number;
   gbps?: number;
+  peakMiB?: number;
   peer?: { name: string; ms: number };
 }
 
@@ -61,14 +67,17 @@ async function timeIterations(iterate: () => Promise<void>, fixed?: number): Pro
 }
 
 export async function runCase(c: BenchCase): Promise<BenchResult> {
-  const record = await c.setup();
   const g = gpu();
+  if (c.memory) g.pool.resetPeak();
+  const record = await c.setup();
   const { ms, cpuMs } = await timeIterations(async () => {
-    record();
+    await record();
     await g.encoder.sync();
   }, c.iterations);
+  const peakMiB = c.memory ? g.pool.stats.peakBytesInUse / 2 ** 20 : undefined;
   c.dispose?.();
   const result: BenchResult = { name: c.name, shape: c.shape, ms, cpuMs };
+  if (peakMiB !== undefined) result.peakMiB = peakMiB;
   if (c.flops) result.gflops = c.flops / (ms * 1e6);
   if (c.bytes) result.gbps = c.bytes / (ms * 1e6);
   if (c.peer) {
@@ -83,5 +92,6 @@ export function formatRow(r: BenchResult): string {
   const rate = r.gflops !== undefined ? `${r.gflops.toFixed(2)} GFLOP/s` : r.gbps !== undefined ? `${r.gbps.toFixed(2)} GB/s` : '';
   const peer = r.peer ? `  ${r.peer.name}: ${r.peer.ms.toFixed(2)} ms (ours ${(r.peer.ms / r.ms).toFixed(2)}× faster)` : '';
   const cpu = `cpu ${r.cpuMs.toFixed(1)} ms`;
-  return `${r.name.padEnd(44)} ${r.shape.padEnd(30)} ${r.ms.toFixed(3).padStart(10)} ms  ${rate.padStart(16)}  ${cpu.padStart(16)}${peer}`;
+  const memory = r.peakMiB !== undefined ? `  peak ${r.peakMiB.toFixed(0)} MiB` : '';
+  return `${r.name.padEnd(44)} ${r.shape.padEnd(30)} ${r.ms.toFixed(3).padStart(10)} ms  ${rate.padStart(16)}  ${cpu.padStart(16)}${memory}${peer}`;
 }

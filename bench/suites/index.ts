@@ -5,5 +5,6 @@ import { matmulCases } from './matmul.js';
 import { convCases } from './conv.js';
 import { layerCases } from './layers.js';
 import { csgCases } from './csg.js';
+import { modelCases } from './model.js';
 
-export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, matmulCases, convCases, layerCases, csgCases];
+export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, matmulCases, convCases, layerCases, csgCases, modelCases];

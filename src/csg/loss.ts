@@ -3,7 +3,7 @@
 // give keys; InfoNCE against the stage's queue, then the keys are enqueued.
 import { Tensor, TensorError, shapeStr } from '../tensor/index.js';
 import { noGrad, detach } from '../autograd/index.js';
-import { aPool, patchAvgPool, l2Normalize, infoNceWithRanks } from '../ops/index.js';
+import { aPool, patchAvgPool, l2Normalize, infoNceWithRanks, matmul, mul, sum, reshape, concat, scale } from '../ops/index.js';
 import type { KeyQueue } from './queue.js';
 
 /** A projection head: pooled vectors [P·B, C] → [P·B, dim] (Linear → ReLU → Linear in the recipe). */
@@ -28,6 +28,8 @@ export interface CsgOptions {
   /** A-Pool (default) or plain average pooling (--no-apool). */
   apool?: boolean;
   tau?: number;
+  /** Also materialise the InfoNCE logits [N, K + 1] (off the tape; for inspection only). */
+  logits?: boolean;
 }
 
 export interface CsgStageResult {
@@ -37,9 +39,22 @@ export interface CsgStageResult {
   ranks: Tensor;
   /** The stage's keys [P·B, dim] (now in the queue; the loss's backward reads them). */
   keys: Tensor;
+  /** `[q·k, q·queue] / τ` [N, K + 1] against the queue before this batch's keys, when asked for. */
+  logits?: Tensor;
 }
 
-export function csgStageLoss(inputs: CsgStageInputs, { chunks = 8, apool = true, tau = 0.07 }: CsgOptions = {}): CsgStageResult {
+/** The logits the fused InfoNCE kernel works on, spelled out with a matmul (inspection only). */
+function nceLogits(q: Tensor, keys: Tensor, queue: Tensor, tau: number): Tensor {
+  return noGrad(() => {
+    const positive = reshape(sum(mul(q, keys), 1), [q.shape[0]!, 1]);
+    const negatives = matmul(q, queue);
+    const logits = scale(concat([positive, negatives], 1), 1 / tau);
+    for (const t of [positive, negatives]) t.dispose();
+    return logits;
+  });
+}
+
+export function csgStageLoss(inputs: CsgStageInputs, { chunks = 8, apool = true, tau = 0.07, logits = false }: CsgOptions = {}): CsgStageResult {
   const { studentQ, studentK, teacherK, headQ, headK, queue } = inputs;
   if (studentK.shape.some((d, i) => d !== studentQ.shape[i]) || teacherK.shape.some((d, i) => d !== studentQ.shape[i])) {
     throw new TensorError(`csgStageLoss: feature maps ${shapeStr(studentQ.shape)}, ${shapeStr(studentK.shape)}, ${shapeStr(teacherK.shape)} differ in shape`);
@@ -57,6 +72,7 @@ export function csgStageLoss(inputs: CsgStageInputs, { chunks = 8, apool = true,
   });
   if (keys.shape[1] !== queue.dim) throw new TensorError(`csgStageLoss: keys of dimension ${keys.shape[1]} for a queue of dimension ${queue.dim}`);
   const { loss, ranks } = infoNceWithRanks(q, keys, queue.queue, tau);
+  const inspected = logits ? nceLogits(q, keys, queue.queue, tau) : undefined;
   queue.enqueue(keys);
-  return { loss, ranks, keys };
+  return { loss, ranks, keys, logits: inspected };
 }

@@ -50,6 +50,11 @@ export class BufferPool {
     this.stats.bytesPooled += size;
   }
 
+  /** Starts a new peak measurement from what is in use now. */
+  resetPeak(): void {
+    this.stats.peakBytesInUse = this.stats.bytesInUse;
+  }
+
   /** Gives pooled (unused) buffers back to the driver. */
   trim(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();

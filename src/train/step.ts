@@ -8,6 +8,7 @@ import { backward, noGrad, zeroGrad } from '../autograd/index.js';
 import { add, scale, crossEntropy, concat, reshape, rankAccuracy } from '../ops/index.js';
 import { emaUpdate, polyWarmupLr, Sgd, KeyQueue, csgStageLoss, type Head } from '../csg/index.js';
 import type { CsgDeepLab } from '../csg/model.js';
+import type { TrainOptions } from '../cli/options.js';
 
 export type Stage = 3 | 4;
 
@@ -23,6 +24,21 @@ export interface StepConfig {
   mlp: boolean;
   baseLr: number;
   itersMax: number;
+}
+
+/** The step's settings from the shared flags (train:seg, csg:step). */
+export function stepConfig(o: TrainOptions): StepConfig {
+  return {
+    lambda: o.csg,
+    stages: o.stages as Stage[],
+    chunks: o.chunks,
+    tau: o.tau,
+    emaMomentum: o.momentumEma,
+    apool: o.apool,
+    mlp: o.mlp,
+    baseLr: o.lr,
+    itersMax: o.itersMax,
+  };
 }
 
 export interface StepBatch {
@@ -49,7 +65,18 @@ export interface StepResult {
 
 /** Tensors of one step offered for inspection before the backward (csg:step writes them out). */
 export interface StepTensors {
+  /** Segmentation logits at the input's size. */
   logits: Tensor;
+  /** Per stage, the InfoNCE logits [N, K + 1] against the queue before this step's enqueue. */
+  nceLogits: Partial<Record<Stage, Tensor>>;
+}
+
+/** Inspection points of a step; without them the step does no extra work or readback. */
+export interface StepHooks {
+  /** Before the backward. */
+  inspect?: (t: StepTensors) => Promise<void>;
+  /** After the backward, before SGD: the student's parameters that carry a gradient, by name. */
+  afterBackward?: (params: readonly [string, Tensor][]) => Promise<void>;
 }
 
 export class NonFiniteLossError extends Error {
@@ -61,6 +88,8 @@ export class CsgTrainStep {
   readonly queues: Partial<Record<Stage, KeyQueue>> = {};
   private readonly groupScales: number[];
   readonly trainable: Tensor[];
+  /** Every student parameter that can take a gradient (fc_csg takes one from InfoNCE but is not trained). */
+  private readonly gradCarrying: [string, Tensor][];
 
   constructor(
     readonly model: CsgDeepLab,
@@ -69,6 +98,7 @@ export class CsgTrainStep {
     const groups = model.paramGroups();
     this.groupScales = groups.map((g) => g.lrScale);
     this.trainable = groups.flatMap((g) => g.params.map(([, p]) => p));
+    this.gradCarrying = model.encoder_q.namedParameters('encoder_q').filter(([, p]) => p.requiresGrad);
     this.sgd = new Sgd(groups.map((g) => ({ params: g.params.map(([, p]) => p), lr: config.baseLr * g.lrScale })));
     for (const stage of config.stages) {
       this.queues[stage] = new KeyQueue(stage === 3 ? model.queue3 : model.queue4, this.pointer(stage).value);
@@ -97,10 +127,10 @@ export class CsgTrainStep {
   }
 
   /**
-   * Runs step `it`. `inspect` receives the step's tensors before the backward (the golden-step
-   * command saves them).
+   * Runs step `it`. The hooks see the step's tensors before the backward and the gradients before
+   * SGD (the golden-step command saves them).
    */
-  async run(it: number, batch: StepBatch, inspect?: (t: StepTensors) => Promise<void>): Promise<StepResult> {
+  async run(it: number, batch: StepBatch, hooks: StepHooks = {}): Promise<StepResult> {
     const { model, config } = this;
     const csg = config.lambda > 0;
     if (csg && !batch.keys) throw new Error('CSG step: key images are needed when λ > 0');
@@ -121,6 +151,7 @@ export class CsgTrainStep {
       const ce = crossEntropy(out.logits, labels, 255);
       let total = ce;
       const scalars: Tensor[] = [ce];
+      const nceLogits: StepTensors['nceLogits'] = {};
       if (csg) {
         const keys = Tensor.from(batch.keys!, shape);
         const studentK = noGrad(() => model.encoder_q.features(keys));
@@ -136,19 +167,21 @@ export class CsgTrainStep {
               headK: this.head(model.encoder_k, stage),
               queue: this.queues[stage]!,
             },
-            { chunks: config.chunks, apool: config.apool, tau: config.tau },
+            { chunks: config.chunks, apool: config.apool, tau: config.tau, logits: Boolean(hooks.inspect) },
           );
+          if (r.logits) nceLogits[stage] = r.logits;
           this.pointer(stage).value = this.queues[stage]!.ptr;
           total = add(total, scale(r.loss, config.lambda));
           scalars.push(r.loss, rankAccuracy(r.ranks));
         }
       }
       scalars.push(total);
-      if (inspect) await inspect({ logits: out.logits });
+      if (hooks.inspect) await hooks.inspect({ logits: out.logits, nceLogits });
       backward(total);
+      if (hooks.afterBackward) await hooks.afterBackward(this.gradCarrying.filter(([, p]) => p.grad));
       const lrs = this.learningRates(it);
       this.sgd.step(lrs);
-      zeroGrad(this.trainable);
+      zeroGrad(this.gradCarrying.map(([, p]) => p));
       const values = await noGrad(() => concat(scalars.map((s) => reshape(s, [s.size])), 0)).read();
       const result: StepResult = { it, ce: values[0]!, nce: {}, top1: {}, top5: {}, total: values[values.length - 1]!, lrs };
       config.stages.forEach((stage, i) => {

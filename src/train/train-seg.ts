@@ -19,7 +19,7 @@ import { segmentationStrip, linePlot, type Series } from '../data/picture.js';
 import { evaluate, type EvalResult } from '../eval/evaluate.js';
 import { formatIouTable } from '../eval/confusion.js';
 import type { TrainOptions } from '../cli/options.js';
-import { CsgTrainStep, NonFiniteLossError, type StepResult, type Stage } from './step.js';
+import { CsgTrainStep, stepConfig, NonFiniteLossError, type StepResult, type Stage } from './step.js';
 import { saveCheckpoint, resolveCheckpoint, loadModelState, loadOptimizerState, readTrainerState, hostTensors } from './checkpoint.js';
 
 export interface EvalSplit {
@@ -129,17 +129,7 @@ export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<R
   const classes = o.train === 'digits' ? data.classNames.length : o.classes;
   const { model, norm } = await buildModel(o, classes, log);
   const stages = o.stages as Stage[];
-  const step = new CsgTrainStep(model, {
-    lambda: o.csg,
-    stages,
-    chunks: o.chunks,
-    tau: o.tau,
-    emaMomentum: o.momentumEma,
-    apool: o.apool,
-    mlp: o.mlp,
-    baseLr: o.lr,
-    itersMax: o.itersMax,
-  });
+  const step = new CsgTrainStep(model, stepConfig(o));
   let start = 0;
   setDropoutSeedState({ base: o.seed * 7919 + 1, calls: 0 });
   if (o.resume) {

@@ -1,0 +1,164 @@
+// Whole models: DeepLab-ResNet-50 (3.4.6.3, width 64, head 256, 19 classes) at 128×128, batch 2 —
+// an inference forward, and one full CSG training step as training runs it (CsgTrainStep: EMA, student
+// forward + backward, student and teacher passes on im_k, heads, InfoNCE against K = 65536, SGD).
+// FLOPs count the convolutions and matrix products (2 per multiply-add); the PyTorch peer runs the
+// same model and step in plain torch (kernels-test/fixtures/make_csg_step.py) on 2 CPU threads.
+import { fileURLToPath } from 'node:url';
+import { Tensor, scope } from '../../src/tensor/index.js';
+import { noGrad } from '../../src/autograd/index.js';
+import { convGeometry } from '../../src/ops/index.js';
+import { DeepLabResNet, Aspp, AsppPooling, type DeepLabHead } from '../../src/nn/deeplab.js';
+import type { Conv2d, Sequential } from '../../src/nn/layers.js';
+import type { Bottleneck, ResNet } from '../../src/nn/resnet.js';
+import { CsgDeepLab, CSG_DIM, CSG_QUEUE_SIZE } from '../../src/csg/model.js';
+import { CsgTrainStep } from '../../src/train/step.js';
+import type { BenchCase } from '../harness.js';
+import { torchPeer } from '../peers.js';
+
+const LAYERS = [3, 4, 6, 3];
+const WIDTH = 64;
+const HEAD_WIDTH = 256;
+const CLASSES = 19;
+const BATCH = 2;
+const SIZE = 128;
+const CHUNKS = 8;
+
+type Shape4 = [number, number, number, number];
+
+/** 2·MACs of a convolution on input `x`, and its output shape. */
+function conv(c: Conv2d, x: Shape4): { flops: number; out: Shape4 } {
+  const g = convGeometry(x, c.weight.shape, { stride: c.stride, padding: c.padding, dilation: c.dilation });
+  return { flops: 2 * g.n * g.o * g.ho * g.wo * g.c * g.kh * g.kw, out: [g.n, g.o, g.ho, g.wo] };
+}
+
+/** Convolutions of the backbone up to layer4 (stem, maxpool 3×3/2 pad 1, bottlenecks with their downsample). */
+function backboneFlops(net: ResNet, input: Shape4): { flops: number; layer3: Shape4; layer4: Shape4 } {
+  let { flops, out: x } = conv(net.conv1, input);
+  x = [x[0], x[1], Math.floor((x[2] - 1) / 2) + 1, Math.floor((x[3] - 1) / 2) + 1];
+  const outs: Shape4[] = [];
+  for (const layer of [net.layer1, net.layer2, net.layer3, net.layer4]) {
+    for (const block of layer.items as Bottleneck[]) {
+      const a = conv(block.conv1, x);
+      const b = conv(block.conv2, a.out);
+      const c = conv(block.conv3, b.out);
+      flops += a.flops + b.flops + c.flops + (block.downsample ? conv(block.downsample.items[0] as Conv2d, x).flops : 0);
+      x = c.out;
+    }
+    outs.push(x);
+  }
+  return { flops, layer3: outs[2]!, layer4: outs[3]! };
+}
+
+/** Convolutions of the segmentation head on the layer4 map (the pooling branch's conv runs on 1×1). */
+function headFlops(head: DeepLabHead, x: Shape4): number {
+  const aspp = head.items[0] as Aspp;
+  let flops = 0;
+  for (const branch of aspp.convs.items as Sequential[]) {
+    flops += branch instanceof AsppPooling ? conv(branch.items[1] as Conv2d, [x[0], x[1], 1, 1]).flops : conv(branch.items[0] as Conv2d, x).flops;
+  }
+  const project = conv(aspp.project.items[0] as Conv2d, [x[0], HEAD_WIDTH * aspp.convs.items.length, x[2], x[3]]);
+  const mid = conv(head.items[1] as Conv2d, project.out);
+  return flops + project.flops + mid.flops + conv(head.items[4] as Conv2d, mid.out).flops;
+}
+
+const INPUT: Shape4 = [BATCH, 3, SIZE, SIZE];
+
+function forwardFlops(net: DeepLabResNet): number {
+  const b = backboneFlops(net, INPUT);
+  return b.flops + headFlops(net.fc_new.conv2d_list.items[0]!, b.layer4);
+}
+
+/**
+ * A training step ≈ 3× the student's forward (forward + backward), the student's and the teacher's
+ * backbone passes on im_k, and per stage the projection heads (query: forward + backward; key: forward)
+ * and InfoNCE's q·queue product (forward, and backward for the query's gradient).
+ */
+function trainStepFlops(model: CsgDeepLab): number {
+  const net = model.encoder_q;
+  const backbone = backboneFlops(net, INPUT);
+  let flops = 3 * forwardFlops(net) + 2 * backbone.flops;
+  for (const [shape, c] of [
+    [backbone.layer3, net.channels.layer3],
+    [backbone.layer4, net.channels.layer4],
+  ] as const) {
+    // PyTorch chunk semantics: pieces of ceil(side / chunks), so possibly fewer than `chunks` per side.
+    const pieces = (side: number) => Math.ceil(side / Math.ceil(side / CHUNKS));
+    const vectors = BATCH * pieces(shape[2]) * pieces(shape[3]);
+    const head = 2 * vectors * c * (c + model.dim);
+    flops += 3 * head + head + 2 * 2 * vectors * model.dim * (model.queueSize + 1);
+  }
+  return flops;
+}
+
+const seeded = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * 1.5);
+
+const FIXTURES = fileURLToPath(new URL('../../kernels-test/fixtures/', import.meta.url));
+const TORCH_PRELUDE = [
+  `sys.path.insert(0, ${JSON.stringify(FIXTURES)})`,
+  'import make_csg_step as S',
+  'from make_models import CsgDeepLab',
+  `model = CsgDeepLab(${JSON.stringify(LAYERS)}, ${WIDTH}, ${HEAD_WIDTH}, ${CLASSES}, ${CSG_DIM}, ${CSG_QUEUE_SIZE})`,
+  'model.encoder_k.load_state_dict(model.encoder_q.state_dict())',
+  `im_q = torch.randn(${INPUT.join(', ')})`,
+  'im_k = im_q * 0.8 + 0.3 * torch.randn(im_q.shape)',
+  `label = torch.randint(0, ${CLASSES}, (${BATCH}, ${SIZE}, ${SIZE}))`,
+  `cfg = S.Recipe(chunks=${CHUNKS}, lam=75.0, tau=0.07, ema=0.999, lr=1e-3, factor=0.1, iters_max=1000, dropout=0.5, queue_size=${CSG_QUEUE_SIZE})`,
+  'momentum = {}',
+  'model.encoder_q.eval()',
+].join('\n');
+
+export function modelCases(): BenchCase[] {
+  const shape = `R50 OS8 [${INPUT.join(', ')}]`;
+  let forwardModel: DeepLabResNet | null = null;
+  let csg: CsgDeepLab | null = null;
+  let step: CsgTrainStep | null = null;
+  let images: Tensor | null = null;
+  // FLOPs are counted on the model each case builds (its setup fills them in before the timing).
+  const cases: BenchCase[] = [
+    {
+      name: 'deeplab50 forward',
+      shape,
+      memory: true,
+      iterations: 3,
+      setup: () => {
+        forwardModel = new DeepLabResNet({ layers: LAYERS, width: WIDTH, headWidth: HEAD_WIDTH, classes: CLASSES }).eval();
+        cases[0]!.flops = forwardFlops(forwardModel);
+        images = Tensor.from(seeded(INPUT.reduce((a, b) => a * b), 0), INPUT).keep();
+        return () => noGrad(() => scope(() => void forwardModel!.forward(images!)));
+      },
+      dispose: () => {
+        forwardModel?.dispose();
+        images?.dispose();
+      },
+      peer: torchPeer(TORCH_PRELUDE, 'with torch.no_grad(): model.encoder_q(im_q)'),
+    },
+    {
+      name: 'csg train step',
+      shape: `${shape} K ${CSG_QUEUE_SIZE}`,
+      memory: true,
+      iterations: 3,
+      setup: () => {
+        csg = new CsgDeepLab({ layers: LAYERS, width: WIDTH, headWidth: HEAD_WIDTH, classes: CLASSES });
+        csg.syncTeacher();
+        cases[1]!.flops = trainStepFlops(csg);
+        step = new CsgTrainStep(csg, { lambda: 75, stages: [3, 4], chunks: CHUNKS, tau: 0.07, emaMomentum: 0.999, apool: true, mlp: true, baseLr: 1e-3, itersMax: 1000 });
+        const n = INPUT.reduce((a, b) => a * b);
+        const batch = {
+          n: BATCH,
+          height: SIZE,
+          width: SIZE,
+          images: seeded(n, 0),
+          keys: seeded(n, 1),
+          labels: Int32Array.from({ length: BATCH * SIZE * SIZE }, (_, i) => (i % 11 === 0 ? 255 : i % CLASSES)),
+        };
+        return async () => void (await step!.run(50, batch));
+      },
+      dispose: () => {
+        step?.dispose();
+        csg?.dispose();
+      },
+      peer: torchPeer(TORCH_PRELUDE, 'S.csg_step(model, momentum, im_q, im_k, label, 50, cfg, inspect=False)'),
+    },
+  ];
+  return cases;
+}
