@@ -418,14 +418,15 @@ fn wgrad_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 // ---- layout kernels -------------------------------------------------------------------------------
 
 // Weights [O, C, KH, KW] → 32-column panels [col / 32][tap][row][col % 32], rows = c and cols = o
-// (mode 0, forward) or rows = o and cols = c (mode 1, input gradient), zero padded.
-@compute @workgroup_size(64)
-fn pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
-  if (i >= params.total) { return; }
-  let row = (i / 32u) % params.rowsPad;
-  let tap = (i / (32u * params.rowsPad)) % params.taps;
-  let col = (i / (32u * params.rowsPad * params.taps)) * 32u + i % 32u;
+// (mode 0, forward) or rows = o and cols = c (mode 1, input gradient), zero padded. A workgroup holds
+// 8 rows × 32 columns of one tap: indices come from the workgroup id, with no divisions (costly per
+// lane on lavapipe).
+@compute @workgroup_size(256)
+fn pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x * 8u + lid / 32u;
+  if (row >= params.rowsPad) { return; }
+  let tap = wid.y;
+  let col = wid.z * 32u + lid % 32u;
   var value = 0.0;
   if (row < params.rows && col < params.cols) {
     let o = select(col, row, params.mode == 1u);
@@ -433,7 +434,7 @@ fn pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let channels = select(params.rows, params.cols, params.mode == 1u);
     value = src[(o * channels + c) * params.taps + tap];
   }
-  dst[i] = value;
+  dst[((wid.z * params.taps + tap) * params.rowsPad + row) * 32u + lid % 32u] = value;
 }
 
 // Activations [N, C, plane] → [pixel pad][c pad] (mode 0, channels last), [c pad][pixel pad] (mode 1)
@@ -459,19 +460,19 @@ fn pack_pixels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   dst[i] = value;
 }
 
-// dW[o, c, tap] = Σ over chunks, in chunk order, of partial[chunk][tap][c pad][o pad].
+// dW[o, c, tap] = Σ over chunks, in chunk order, of partial[chunk][tap][c pad][o pad]. One invocation
+// per o, a workgroup per (64 o's, c, tap): no divisions.
 @compute @workgroup_size(64)
-fn wgrad_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
-  if (i >= params.total) { return; }
-  let tap = i % params.taps;
-  let c = (i / params.taps) % params.rows;
-  let o = i / (params.taps * params.rows);
+fn wgrad_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let o = wid.x * 64u + lid;
+  if (o >= params.cols) { return; }
+  let c = wid.y;
+  let tap = wid.z;
   var total = 0.0;
   for (var k = 0u; k < params.plane; k++) {
     total += src[((k * params.taps + tap) * params.rowsPad + c) * params.colsPad + o];
   }
-  dst[i] = total;
+  dst[(o * params.rows + c) * params.taps + tap] = total;
 }
 
 // Channels-last [pixel][channel pad] (the panel GEMM's result) → NCHW [N, cols, plane], plus bias when mode = 1.

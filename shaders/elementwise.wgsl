@@ -104,9 +104,10 @@ fn binary_same_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   }
 }
 
+// Pooled buffers are whole vec4s long (src/gpu/pool.ts), so the last partial vec4 may be written.
 @compute @workgroup_size(256)
-fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= params.n) { return; }
-  out[i] = params.alpha;
+fn fill_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  for (var i = firstVec4(wid, nwg, lid); i < min(firstVec4(wid, nwg, lid) + 256u * VEC4_PER_INVOCATION, (params.n + 3u) / 4u); i += 256u) {
+    out4[i] = vec4<f32>(params.alpha);
+  }
 }

@@ -9,13 +9,14 @@ import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, shapeStr } from '../tensor/index.js';
 
 function runOptim(entry: 'ema' | 'sgd', p: Tensor, g: Tensor, buf: Tensor | null, values: { first?: number; lr?: number; momentum?: number; weightDecay?: number; decay?: number }): void {
-  const buffers: Record<string, GPUBuffer> = { p: p.buffer, g: g.buffer };
-  if (buf) buffers.buf = buf.buffer;
+  const vec4 = p.size % 4 === 0;
+  const buffers: Record<string, GPUBuffer> = vec4 ? { p4: p.buffer, g4: g.buffer } : { p: p.buffer, g: g.buffer };
+  if (buf) buffers[vec4 ? 'buf4' : 'buf'] = buf.buffer;
   gpu().run(
-    { family: 'optim', entry },
+    { family: 'optim', entry: vec4 ? `${entry}_vec4` : entry },
     buffers,
     { n: p.size, first: values.first ?? 0, lr: values.lr ?? 0, momentum: values.momentum ?? 0, weightDecay: values.weightDecay ?? 0, decay: values.decay ?? 0 },
-    grid(Math.ceil(p.size / 256)),
+    grid(Math.ceil(p.size / (vec4 ? 1024 : 256))),
   );
 }
 

@@ -5,7 +5,7 @@ import './dawn.js';
 // UNIFORM too: some kernels bind slices of a tensor as uniform data (see shaders/matmul.wgsl).
 export const TENSOR_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
-/** Rounds up to 4 size classes per power of two (at most 19 % slack), 256 bytes at least. */
+/** Rounds up to 4 size classes per power of two (at most 19 % slack), 256 bytes at least: always whole vec4s. */
 export function sizeClass(bytes: number): number {
   const n = Math.max(256, bytes);
   const octave = 2 ** Math.floor(Math.log2(n));

@@ -97,10 +97,10 @@ function shapeOverrides(g: ConvGeometry, transposed: boolean): Record<string, nu
 
 type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'wgrad_sum' | 'unpack_pixels' | 'unpack_weight' | 'im2col_rows';
 
-/** Element-wise re-layout kernels: one invocation per output element. */
-function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBuffer>, p: Record<string, number>, overrides: Record<string, number> = {}): void {
+/** Re-layout kernels: one invocation per output element, on a flat grid unless `workgroups` is given. */
+function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBuffer>, p: Record<string, number>, overrides: Record<string, number> = {}, workgroups?: [number, number, number]): void {
   const params = { rows: 0, rowsPad: 0, cols: 0, colsPad: 0, taps: 0, mode: 0, plane: 0, total: 0, start: 0, ...p };
-  gpu().run(kernel(entry, 'tiled', overrides), buffers, params, grid(Math.ceil(params.total / 64)));
+  gpu().run(kernel(entry, 'tiled', overrides), buffers, params, workgroups ?? grid(Math.ceil(params.total / 64)));
 }
 
 /** Bytes of one uniform slice of a packed panel: 512 reduction rows × 32 columns (the 64 KiB binding limit). */
@@ -118,7 +118,8 @@ function packWeight(weight: Tensor, g: ConvGeometry, transposed: boolean, rowAli
   const colsPad = ceilTo(cols, 32);
   const total = taps * rowsPad * colsPad;
   const out = Tensor.empty([total + slack]);
-  launchLayout('pack_weight', { src: weight.buffer, dst: out.buffer }, { rows, rowsPad, cols, colsPad, taps, mode: transposed ? 1 : 0, total });
+  const workgroups: [number, number, number] = [Math.ceil(rowsPad / 8), taps, colsPad / 32];
+  launchLayout('pack_weight', { src: weight.buffer, dst: out.buffer }, { rows, rowsPad, cols, colsPad, taps, mode: transposed ? 1 : 0, total }, {}, workgroups);
   return out;
 }
 
@@ -244,7 +245,7 @@ function launchWeightGrad(variant: ConvVariant, g: ConvGeometry, x: Tensor, dy: 
   const entry = variant === 'regblock' ? 'wgrad_rb' : 'wgrad_tiled';
   gpu().run(kernel(entry, variant, overrides), { src: x.buffer, packed: packedDy.buffer, dst4: partial.buffer }, {}, grid(workgroups));
   const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
-  launchLayout('wgrad_sum', { src: partial.buffer, dst: dw.buffer }, { rows: g.c, rowsPad: cPad, colsPad, taps, plane: chunks, total: dw.size });
+  launchLayout('wgrad_sum', { src: partial.buffer, dst: dw.buffer }, { rows: g.c, rowsPad: cPad, cols: g.o, colsPad, taps, plane: chunks, total: dw.size }, {}, [Math.ceil(g.o / 64), g.c, taps]);
   packedDy.dispose();
   partial.dispose();
   return dw;

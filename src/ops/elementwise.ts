@@ -104,7 +104,8 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
 /** A tensor of `shape` filled with `value` (off the tape). */
 export function fill(shape: Shape, value: number): Tensor {
   const out = Tensor.empty(shape);
-  gpu().run({ family: 'elementwise', entry: 'fill', defines: { UNARY: 'x', BINARY: 'x' } }, { out: out.buffer }, { n: out.size, alpha: value, beta: 0, ...noBroadcast }, grid(Math.ceil(out.size / 256)));
+  const params = { n: out.size, alpha: value, beta: 0, ...noBroadcast };
+  gpu().run({ family: 'elementwise', entry: 'fill_vec4', defines: { UNARY: 'x', BINARY: 'x' } }, { out4: out.buffer }, params, grid(Math.ceil(out.size / VEC4_WORKGROUP_ELEMENTS)));
   return out;
 }
 
