@@ -3,20 +3,14 @@
 // loss, gradients and the head's running statistics (reference step in float64).
 import { join } from 'node:path';
 import { Tensor, scopeAsync } from '../src/tensor/index.js';
+import { crossEntropy } from '../src/ops/index.js';
 import { backward, noGrad } from '../src/autograd/index.js';
-import { conv2d, batchNorm2d, maxPool2d, globalAvgPool, interpolateBilinear, concat, crossEntropy } from '../src/ops/index.js';
 import { BatchNorm2d, DeepLabResNet, ResNet, dropoutSeedState, setDropoutSeedState, type HostTensor } from '../src/nn/index.js';
 import { CsgDeepLab } from '../src/csg/model.js';
 import { useGpu, relL2, randn } from './helpers.js';
 import { MODEL_FIXTURES, readFixture, fixtureTensor, type Fixture } from './model-fixtures.js';
 
 useGpu();
-
-// Ops that still are stand-ins from src/ops/pending.ts (before the branches that bring them merge).
-const needed = { conv2d, batchNorm2d, maxPool2d, globalAvgPool, interpolateBilinear, concat, crossEntropy };
-const pendingOps = Object.entries(needed)
-  .filter(([, f]) => 'pendingFrom' in f)
-  .map(([name]) => name);
 
 function expectRel(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
   const err = relL2(actual, expected);
@@ -108,14 +102,11 @@ function parity(dir: string, name: string): void {
   });
 }
 
-if (pendingOps.length) console.warn(`nn-parity: SKIPPED until these ops are merged: ${pendingOps.join(', ')}`);
-const describeWithOps = pendingOps.length ? describe.skip : describe;
-
-describeWithOps(`small DeepLab-ResNet (1.1.1.1, width 8) vs PyTorch${pendingOps.length ? ` [SKIPPED: ops not merged yet: ${pendingOps.join(', ')}]` : ''}`, () => {
+describe('small DeepLab-ResNet (1.1.1.1, width 8) vs PyTorch', () => {
   parity(MODEL_FIXTURES, 'deeplab_small');
 });
 
-describeWithOps('classification ResNet (output stride 32) on the small backbone weights', () => {
+describe('classification ResNet (output stride 32) on the small backbone weights', () => {
   for (const [strideIn1x1, key] of [[false, 'classify'], [true, 'classify_stride_in_1x1']] as const) {
     test(`strideIn1x1 ${strideIn1x1}: logits within 1e-4 relative`, async () => {
       const f = readFixture(join(MODEL_FIXTURES, 'deeplab_small.io.safetensors'));
@@ -134,7 +125,7 @@ describeWithOps('classification ResNet (output stride 32) on the small backbone 
   }
 });
 
-describeWithOps('head dropout in training mode', () => {
+describe('head dropout in training mode', () => {
   test('masks follow the saved seed state: restoring it repeats a forward exactly, the next call differs', async () => {
     const model = new DeepLabResNet({ layers: [1, 1, 1, 1], width: 4, headWidth: 8, classes: 5, seed: 1 });
     const dropoutModule = new Map(model.namedModules()).get('fc_new.conv2d_list.0.0.project.3')!;
@@ -160,7 +151,7 @@ describeWithOps('head dropout in training mode', () => {
   });
 });
 
-describeWithOps('CSG wrapper forward', () => {
+describe('CSG wrapper forward', () => {
   test('in training mode the synced teacher sees the student backbone features (frozen BN); no gradient reaches it', async () => {
     const model = new CsgDeepLab({ layers: [1, 1, 1, 1], width: 8, headWidth: 16, queueSize: 16, seed: 2 });
     try {
@@ -193,7 +184,7 @@ describeWithOps('CSG wrapper forward', () => {
 // Full widths (64, head 256) are ~40 MB of weights, not committed: make them with
 // `/usr/bin/python3 kernels-test/fixtures/make_models.py --full DIR` and run with CSG_FULL_PARITY_DIR=DIR.
 const fullDir = process.env.CSG_FULL_PARITY_DIR;
-const describeFull = fullDir && !pendingOps.length ? describe : describe.skip;
+const describeFull = fullDir ? describe : describe.skip;
 describeFull(`full-width DeepLab-ResNet (1.1.1.1, width 64) vs PyTorch${fullDir ? '' : ' [SKIPPED: set CSG_FULL_PARITY_DIR]'}`, () => {
   parity(fullDir ?? '', 'deeplab_full');
 });
