@@ -32,20 +32,7 @@ struct Params {
 // input gradient dx = k·dy − k·mean(dy) − k·invstd·mean(dy·x̂)·(x − mean).
 @group(0) @binding(13) var<storage, read_write> gradCoeffs: array<vec4<f32>>;
 
-var<workgroup> partial: array<f32, 256>;
-
-// Sum of every lane's v, in a fixed order; every lane gets the result.
-fn workgroupSum(lid: u32, v: f32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}
+// #include workgroup-sum
 
 fn at(n: u32, c: u32, s: u32) -> u32 {
   return (n * params.c + c) * params.hw + s;

@@ -23,7 +23,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
+// #include workgroup-sum
 
 // Index of this invocation among the lines (rows or vec4 groups of rows) of a 64-wide launch.
 fn lineIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
@@ -74,18 +74,6 @@ fn workgroupMax(lid: u32, v: f32) -> f32 {
   workgroupBarrier();
   for (var stride = 128u; stride > 0u; stride >>= 1u) {
     if (lid < stride) { partial[lid] = max(partial[lid], partial[lid + stride]); }
-    workgroupBarrier();
-  }
-  let result = partial[0];
-  workgroupBarrier();
-  return result;
-}
-
-fn workgroupSum(lid: u32, v: f32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
     workgroupBarrier();
   }
   let result = partial[0];

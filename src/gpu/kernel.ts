@@ -45,15 +45,21 @@ export interface Kernel {
 }
 
 const sourceCache = new Map<string, string>();
+function readShader(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new GpuError(`${what} not found at ${path}`);
+  }
+}
+
+/** A family's source with its `// #include NAME` lines replaced by shaders/include/NAME.wgsl (WGSL has no includes). */
 function loadSource(family: string): string {
   let src = sourceCache.get(family);
   if (src === undefined) {
-    const path = join(SHADER_DIR, `${family}.wgsl`);
-    try {
-      src = readFileSync(path, 'utf8');
-    } catch {
-      throw new GpuError(`shader family '${family}' not found at ${path}`);
-    }
+    src = readShader(join(SHADER_DIR, `${family}.wgsl`), `shader family '${family}'`).replace(/^\/\/ #include ([\w-]+)$/gm, (_, name: string) =>
+      readShader(join(SHADER_DIR, 'include', `${name}.wgsl`), `shaders/${family}.wgsl: included '${name}'`),
+    );
     sourceCache.set(family, src);
   }
   return src;
