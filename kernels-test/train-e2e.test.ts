@@ -71,3 +71,11 @@ test('a checkpoint round-trips bit-exactly and --resume continues exactly', asyn
     expect(b[i]!.ce).toBe(a[i]!.ce);
   }
 }, 600_000);
+
+test('a NaN loss stops the run, naming the step and the loss, and keeps the last good checkpoint', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'csg-nan-'));
+  const run = trainSeg(options(['--iters', '6', '--lr', '1e30', '--csg', '0.1', '--checkpoint-every', '1'], out), quiet);
+  await expect(run).rejects.toThrow(/step \d+: .*loss is (NaN|-?Infinity); training stopped\. The last good checkpoint is .*ckpt-\d+/);
+  const latest = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as { checkpoint: string };
+  expect(() => readFileSync(join(out, latest.checkpoint, 'checkpoint.safetensors'))).not.toThrow();
+}, 300_000);

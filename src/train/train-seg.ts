@@ -5,6 +5,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Tensor } from '../tensor/index.js';
+import { gpu, GpuError } from '../gpu/index.js';
 import { setDropoutSeedState, dropoutSeedState } from '../nn/index.js';
 import { CsgDeepLab } from '../csg/model.js';
 import { hypersphericalEnergy } from '../csg/index.js';
@@ -190,9 +191,9 @@ export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<R
     }
   } catch (e) {
     bar?.stop();
-    if (e instanceof NonFiniteLossError) {
-      throw new NonFiniteLossError(`${e.message}; training stopped. ${lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint}.` : 'No checkpoint was written before it.'}`);
-    }
+    const kept = lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint} (resume with --resume ${o.out}).` : 'No checkpoint was written before it.';
+    if (e instanceof NonFiniteLossError) throw new NonFiniteLossError(`${e.message}; training stopped. ${kept}`);
+    if (e instanceof GpuError) throw new GpuError(`${e.message}\ntraining stopped: the GPU failed${gpu().lost ? ' (device lost)' : ''}. ${kept}`);
     throw e;
   } finally {
     process.off('SIGINT', onSigint);
