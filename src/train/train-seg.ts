@@ -5,7 +5,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Tensor } from '../tensor/index.js';
-import { gpu, GpuError } from '../gpu/index.js';
+import { gpu, GpuError, tunePending, pendingTuning } from '../gpu/index.js';
 import { setDropoutSeedState, dropoutSeedState } from '../nn/index.js';
 import { CsgDeepLab } from '../csg/model.js';
 import { hypersphericalEnergy } from '../csg/index.js';
@@ -167,12 +167,22 @@ export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<R
   bar?.start(o.iters, start, { losses: '', rate: '–' });
   let last: StepResult | null = null;
   let lastCheckpoint: string | null = null;
-  const loopStart = performance.now();
+  // it/s counts from the last pause (tuning), so the rate and ETA describe training alone.
+  let rateFrom = { it: start, t: performance.now() };
   try {
     for (let it = start; it < o.iters; it++) {
       const b = trainBatch(data.train, o.batch, o.seed, it, aug, norm, o.csg > 0);
       last = await step.run(it, { n: b.n, height: b.height, width: b.width, images: b.images, keys: b.keys ?? null, labels: b.labels });
-      const rate = (it + 1 - start) / ((performance.now() - loopStart) / 1000);
+      if (it === start && pendingTuning().length) {
+        // Kernel variants are chosen per adapter by timing each once; the choice is cached for later runs.
+        bar?.stop();
+        log(`autotune: timing kernel variants for ${pendingTuning().length} new shapes on this adapter (once; cached in .cache/autotune)`);
+        await tunePending();
+        rateFrom = { it: it + 1, t: performance.now() };
+        bar?.start(o.iters, it + 1, { losses: formatStep(last, stages), rate: '–' });
+      }
+      const done = it + 1 - rateFrom.it;
+      const rate = done > 0 ? done / ((performance.now() - rateFrom.t) / 1000) : 0;
       bar?.update(it + 1, { losses: formatStep(last, stages), rate: rate.toFixed(2) });
       if ((it + 1) % o.logEvery === 0 || it + 1 === o.iters) {
         appendFileSync(metricsPath, JSON.stringify({ kind: 'train', step: it + 1, ce: last.ce, nce: last.nce, top1: last.top1, top5: last.top5, total: last.total, lr: last.lrs, it_per_s: rate }) + '\n');
