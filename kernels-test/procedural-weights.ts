@@ -1,5 +1,5 @@
 // Weights from a formula, computed bit-identically here and in fixtures/make_models.py (--procedural):
-// the full-width parity fixture then commits only PyTorch's outputs, not ~40 MB of weights.
+// the full-width parity fixture then commits only PyTorch's outputs, not ~100 MB of weights.
 // Each value is a 32-bit integer hash of (FNV-1a of the entry's name, element index) mapped to
 // u in [-1, 1), scaled per tensor like an init; float64 arithmetic, rounded once to float32.
 import type { HostTensor } from '../src/nn/index.js';
@@ -36,7 +36,8 @@ const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b
 
 /**
  * A state_dict for these (name, shape) entries: conv/linear weights u·sqrt(6/fan_in) (He-uniform, so
- * the signal survives the depth; PyTorch's default shrinks it), biases u/sqrt(fan_in); BN weight 1 + 0.1u, bias 0.1u, running_mean 0.1u, running_var 1 + 0.5|u|, num_batches_tracked 7.
+ * the signal survives the depth; PyTorch's default shrinks it), biases u/sqrt(fan_in); BN weight
+ * 1 + 0.1u, bias 0.1u, running_mean 0.1u, running_var 1 + 0.5|u|, num_batches_tracked 7.
  */
 export function proceduralStateDict(entries: Iterable<readonly [string, readonly number[]]>): Map<string, HostTensor> {
   const shapes = new Map(entries);
