@@ -49,3 +49,10 @@ export function fixtureTensor(f: Fixture, name: string): FixtureTensor {
   if (!t) throw new Error(`fixture has no tensor '${name}'`);
   return t;
 }
+
+/** Values of an NCHW tensor at the pixels (y, x) of grid × grid, as PyTorch's `x[:, :, grid][:, :, :, grid]`. */
+export function sampleGrid(data: Float32Array, [n, c, h, w]: readonly number[], grid: readonly number[]): number[] {
+  const sampled: number[] = [];
+  for (let bc = 0; bc < n! * c!; bc++) for (const y of grid) for (const x of grid) sampled.push(data[(bc * h! + y) * w! + x]!);
+  return sampled;
+}
