@@ -12,6 +12,14 @@ import { readSafetensors, serializeSafetensors } from '../src/io/safetensors.js'
 import { useGpu } from './helpers.js';
 
 useGpu();
+// One conv variant throughout (autotuning has its own tests in conv.test.ts): it keeps this file fast, and
+// the uninterrupted run of the resume test must not switch variants after its first step.
+beforeAll(() => {
+  process.env.CSG_CONV_VARIANT = 'regblock';
+});
+afterAll(() => {
+  delete process.env.CSG_CONV_VARIANT;
+});
 
 const TINY = ['--weights', 'none', '--layers', '1.1.1.1', '--width', '8', '--head-width', '16', '--size', '32', '--counts', '64,8,8,8', '--batch', '2', '--K', '64', '--chunks', '2', '--log-every', '1', '--eval-every', '0'];
 
@@ -49,8 +57,6 @@ test('a short CSG run lowers the segmentation loss and writes its run folder', a
 }, 600_000);
 
 test('a checkpoint round-trips bit-exactly and --resume continues exactly', async () => {
-  // One conv variant throughout: the uninterrupted run must not tune between its first and second step.
-  process.env.CSG_CONV_VARIANT = 'regblock';
   const straight = mkdtempSync(join(tmpdir(), 'csg-straight-'));
   const split = mkdtempSync(join(tmpdir(), 'csg-split-'));
   const common = ['--iters-max', '6', '--csg', '0.1', '--lr', '0.02', '--checkpoint-every', '3'];
@@ -72,7 +78,6 @@ test('a checkpoint round-trips bit-exactly and --resume continues exactly', asyn
     expect(b[i]!.total).toBe(a[i]!.total);
     expect(b[i]!.ce).toBe(a[i]!.ce);
   }
-  delete process.env.CSG_CONV_VARIANT;
 }, 600_000);
 
 test('a NaN loss stops the run, naming the step and the loss, and keeps the last good checkpoint', async () => {
