@@ -3,17 +3,16 @@
 import { initGpu, gpu, closeGpu } from '../src/gpu/index.js';
 import { parseTrainOptions } from '../src/cli/options.js';
 import { DIGITS_DEFAULTS } from '../src/cli/digits-defaults.js';
-import { buildModel, openTaskData } from '../src/train/train-seg.js';
+import { buildModel, openTaskData, recipeAugment } from '../src/train/train-seg.js';
 import { CsgTrainStep, stepConfig } from '../src/train/step.js';
 import { trainBatch } from '../src/data/sampler.js';
-import { CSG_JITTER } from '../src/data/augment.js';
 
 const o = parseTrainOptions(process.argv.slice(2), { ...DIGITS_DEFAULTS, counts: '64,8,8,8' });
 await initGpu();
 const data = openTaskData(o);
 const { model, norm } = await buildModel(o, data.classNames.length, () => undefined);
 const step = new CsgTrainStep(model, stepConfig(o));
-const aug = { crop: data.crop, scale: [0.75, 1.25] as [number, number], flip: true, jitter: CSG_JITTER };
+const aug = recipeAugment(data.crop);
 const runStep = async (it: number) => {
   const b = trainBatch(data.train, o.batch, o.seed, it, aug, norm, o.csg > 0);
   const t0 = performance.now();

@@ -3,6 +3,7 @@
 // The queue update, InfoNCE and the EMA of the teacher's heads are kernels of src/ops/csg.ts and
 // src/csg/queue.ts; this file holds the modules, their state_dict names and the hooks those use.
 import { Tensor } from '../tensor/index.js';
+import { randomUnitColumns } from './queue.js';
 import { Module, IntScalar, type IntBuffer } from '../nn/module.js';
 import { Linear, ReLU, Sequential, ParamInit } from '../nn/layers.js';
 import { DeepLabResNet, segmentationParamGroups, type DeepLabOptions, type NamedParamGroup } from '../nn/deeplab.js';
@@ -41,22 +42,6 @@ export interface CsgOptions extends DeepLabOptions {
   dim?: number;
   /** Keys per queue, K (65536). */
   queueSize?: number;
-}
-
-const { sqrt, log, cos, max, PI } = Math; // looked up once (slow per element under jest's sandbox)
-
-/** randn [dim, K] with every column L2-normalised, from a seeded Box–Muller stream. */
-function randomUnitColumns(dim: number, k: number, seed: number): Float32Array {
-  const r = new ParamInit(seed);
-  const data = new Float32Array(dim * k);
-  for (let i = 0; i < data.length; i++) data[i] = sqrt(-2 * log(max(r.next(), 1e-12))) * cos(2 * PI * r.next());
-  for (let c = 0; c < k; c++) {
-    let norm = 0;
-    for (let d = 0; d < dim; d++) norm += data[d * k + c]! ** 2;
-    const inv = 1 / max(sqrt(norm), 1e-12);
-    for (let d = 0; d < dim; d++) data[d * k + c]! *= inv;
-  }
-  return data;
 }
 
 export class CsgDeepLab extends Module {

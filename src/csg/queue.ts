@@ -2,6 +2,23 @@
 // that wraps around. Checkpoints name them queue3 / queue_ptr3 (stage 3), queue4 / queue_ptr4.
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, assertDtype, shapeStr } from '../tensor/index.js';
+import { ParamInit } from '../nn/layers.js';
+
+const { sqrt, log, cos, max, PI } = Math; // looked up once (slow per element under jest's sandbox)
+
+/** randn [dim, K] with every column L2-normalised, from a seeded Box–Muller stream. */
+export function randomUnitColumns(dim: number, k: number, seed: number): Float32Array {
+  const r = new ParamInit(seed);
+  const data = new Float32Array(dim * k);
+  for (let i = 0; i < data.length; i++) data[i] = sqrt(-2 * log(max(r.next(), 1e-12))) * cos(2 * PI * r.next());
+  for (let c = 0; c < k; c++) {
+    let norm = 0;
+    for (let d = 0; d < dim; d++) norm += data[d * k + c]! ** 2;
+    const inv = 1 / max(sqrt(norm), 1e-12);
+    for (let d = 0; d < dim; d++) data[d * k + c]! *= inv;
+  }
+  return data;
+}
 
 export class KeyQueue {
   /** Columns are keys: [dim, K]. */
@@ -19,23 +36,7 @@ export class KeyQueue {
 
   /** A queue of unit columns drawn from N(0, 1) (seeded), as the reference initialises it. */
   static random(dim: number, size: number, seed = 0): KeyQueue {
-    const data = new Float32Array(dim * size);
-    let s = seed >>> 0;
-    const uniform = (): number => {
-      // Mulberry32.
-      s = (s + 0x6d2b79f5) >>> 0;
-      let t = Math.imul(s ^ (s >>> 15), s | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-    for (let i = 0; i < data.length; i++) data[i] = Math.sqrt(-2 * Math.log(Math.max(uniform(), 1e-12))) * Math.cos(2 * Math.PI * uniform());
-    for (let j = 0; j < size; j++) {
-      let norm = 0;
-      for (let d = 0; d < dim; d++) norm += data[d * size + j]! ** 2;
-      norm = Math.max(Math.sqrt(norm), 1e-12);
-      for (let d = 0; d < dim; d++) data[d * size + j]! /= norm;
-    }
-    return new KeyQueue(Tensor.from(data, [dim, size]));
+    return new KeyQueue(Tensor.from(randomUnitColumns(dim, size, seed), [dim, size]));
   }
 
   get dim(): number {

@@ -87,6 +87,11 @@ export function openTaskData(o: TrainOptions): TaskData {
   };
 }
 
+/** Recipe §4 training augmentation: flip, scale 0.75–1.25, crop, ColorJitter key image. */
+export function recipeAugment(crop: [number, number]): AugmentOptions {
+  return { crop, scale: [0.75, 1.25], flip: true, jitter: CSG_JITTER };
+}
+
 export interface RunHooks {
   /** Lines for the person watching (default: stderr). */
   log?: (line: string) => void;
@@ -146,7 +151,7 @@ export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<R
   writeFileAtomic(join(o.out, 'config.json'), JSON.stringify(o, null, 2));
   const metricsPath = join(o.out, 'metrics.jsonl');
   if (!o.resume) writeFileSync(metricsPath, '');
-  const aug: AugmentOptions = { crop: data.crop, scale: [0.75, 1.25], flip: true, jitter: CSG_JITTER };
+  const aug = recipeAugment(data.crop);
   const saveAt = async (stepsDone: number) =>
     saveCheckpoint(o.out, model, step.sgd, step.trainable, { step: stepsDone, dropout: dropoutSeedState(), options: o });
 
