@@ -419,22 +419,26 @@ fn wgrad_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 
 // Weights [O, C, KH, KW] → 32-column panels [col / 32][tap][row][col % 32], rows = c and cols = o
 // (mode 0, forward) or rows = o and cols = c (mode 1, input gradient), zero padded. A workgroup holds
-// 8 rows × 32 columns of one tap: indices come from the workgroup id, with no divisions (costly per
-// lane on lavapipe).
+// 8 rows × 32 columns (indices from the workgroup id, with no divisions: costly per lane on lavapipe)
+// and each lane loops over its taps, contiguous in OIHW: reading tap-major across the whole tensor
+// missed the cache on every load and cost more than the convolution's GEMM.
 @compute @workgroup_size(256)
 fn pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x * 8u + lid / 32u;
   if (row >= params.rowsPad) { return; }
-  let tap = wid.y;
-  let col = wid.z * 32u + lid % 32u;
-  var value = 0.0;
-  if (row < params.rows && col < params.cols) {
-    let o = select(col, row, params.mode == 1u);
-    let c = select(row, col, params.mode == 1u);
-    let channels = select(params.rows, params.cols, params.mode == 1u);
-    value = src[(o * channels + c) * params.taps + tap];
+  let col = wid.y * 32u + lid % 32u;
+  let live = row < params.rows && col < params.cols;
+  let o = select(col, row, params.mode == 1u);
+  let c = select(row, col, params.mode == 1u);
+  let channels = select(params.rows, params.cols, params.mode == 1u);
+  let first = (o * channels + c) * params.taps;
+  var to = (wid.y * params.taps * params.rowsPad + row) * 32u + lid % 32u;
+  for (var tap = 0u; tap < params.taps; tap++) {
+    var value = 0.0;
+    if (live) { value = src[first + tap]; }
+    dst[to] = value;
+    to += params.rowsPad * 32u;
   }
-  dst[((wid.z * params.taps + tap) * params.rowsPad + row) * 32u + lid % 32u] = value;
 }
 
 // Activations [N, C, plane] → [pixel pad][c pad] (mode 0, channels last), [c pad][pixel pad] (mode 1)
@@ -486,17 +490,6 @@ fn unpack_pixels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   var value = src[(n * params.plane + pix) * params.colsPad + col];
   if (params.mode == 1u) { value += bias[col]; }
   dst[i] = value;
-}
-
-// dW as [tap · C + c][o pad] (the panel GEMM's result) → OIHW.
-@compute @workgroup_size(64)
-fn unpack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
-  if (i >= params.total) { return; }
-  let tap = i % params.taps;
-  let c = (i / params.taps) % params.rows;
-  let o = i / (params.taps * params.rows);
-  dst[i] = src[(tap * params.rows + c) * params.colsPad + o];
 }
 
 // One chunk of the transposed im2col matrix of x: [tap · C + c][pixel in chunk (rows of them)],

@@ -95,7 +95,7 @@ function shapeOverrides(g: ConvGeometry, transposed: boolean): Record<string, nu
   };
 }
 
-type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'wgrad_sum' | 'unpack_pixels' | 'unpack_weight' | 'im2col_rows';
+type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'wgrad_sum' | 'unpack_pixels' | 'im2col_rows';
 
 /** Re-layout kernels: one invocation per output element, on a flat grid unless `workgroups` is given. */
 function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBuffer>, p: Record<string, number>, overrides: Record<string, number> = {}, workgroups?: [number, number, number]): void {
@@ -118,7 +118,7 @@ function packWeight(weight: Tensor, g: ConvGeometry, transposed: boolean, rowAli
   const colsPad = ceilTo(cols, 32);
   const total = taps * rowsPad * colsPad;
   const out = Tensor.empty([total + slack]);
-  const workgroups: [number, number, number] = [Math.ceil(rowsPad / 8), taps, colsPad / 32];
+  const workgroups: [number, number, number] = [Math.ceil(rowsPad / 8), colsPad / 32, 1];
   launchLayout('pack_weight', { src: weight.buffer, dst: out.buffer }, { rows, rowsPad, cols, colsPad, taps, mode: transposed ? 1 : 0, total }, {}, workgroups);
   return out;
 }
@@ -184,7 +184,8 @@ function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
     }
   }
   const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
-  launchLayout('unpack_weight', { src: result.buffer, dst: dw.buffer }, { rows: g.c, colsPad: oPad, taps, total: dw.size });
+  // The result is [tap][c][o pad]: wgrad_sum over a single chunk turns it into OIHW.
+  launchLayout('wgrad_sum', { src: result.buffer, dst: dw.buffer }, { rows: g.c, rowsPad: g.c, cols: g.o, colsPad: oPad, taps, plane: 1, total: dw.size }, {}, [Math.ceil(g.o / 64), g.c, taps]);
   [dyPanels, im2col, result].forEach((t) => t.dispose());
   return dw;
 }
