@@ -46,6 +46,8 @@ override WG_COUNT: u32 = 1u;
 // Weight gradient: output pixels per chunk (a multiple of 4) and channels padded to 32.
 override P_CHUNK: u32 = 4u;
 override C_PAD: u32 = 32u;
+// wgrad_rb: rows C·KH·KW padded to 8.
+override ROWS_P: u32 = 8u;
 
 struct PackParams {
   rows: u32,      // real rows of the packed matrix per tap (or pixels)
@@ -209,34 +211,41 @@ fn igemm_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   write_dst(row0 + 7u, colVec, acc[7]);
 }
 
-// Workgroup = (chunk, tap, 8-channel block, 32-column panel); lane = input channel.
+// Workgroup = (chunk, block of 8 rows, 32-column panel); a row is (c, tap) in OIHW order (row =
+// c·KH·KW + tap), lane = row. Writes the chunk's dW as [chunk][o][row pad 8]: two vec4 per column, so
+// a single chunk with C·KH·KW a multiple of 8 lands straight in OIHW (no transposing pass).
 @compute @workgroup_size(8)
 fn wgrad_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
   let flat = wid.y * nwg.x + wid.x;
   if (flat >= WG_COUNT) { return; }
-  let blk = wgrad_block(flat, 8u);
-  let c = min(blk.cBlock * 8u + lane, SRC_C - 1u);
+  let panels = COLS_P / 32u;
+  let panel = flat % panels;
+  let rowBlock = (flat / panels) % (ROWS_P / 8u);
+  let chunk = flat / (panels * (ROWS_P / 8u));
+  let row = min(rowBlock * 8u + lane, SRC_C * KH * KW - 1u);
+  let c = row / (KH * KW);
+  let tap = row % (KH * KW);
   let rowVecs = COLS_P / 4u;
-  let colVec = blk.panel * 8u + lane;
+  let colVec = panel * 8u + lane;
   var acc: array<vec4<f32>, 8>;
-  for (var q = blk.chunk * P_CHUNK; q < (blk.chunk + 1u) * P_CHUNK; q += 4u) {
-    let a = gather_pixels(q, blk.ky, blk.kx, c);
+  for (var q = chunk * P_CHUNK; q < (chunk + 1u) * P_CHUNK; q += 4u) {
+    let a = gather_pixels(q, tap / KW, tap % KW, c);
     let w = q * rowVecs + colVec;
     spread(&acc, a.x, packed[w]);
     spread(&acc, a.y, packed[w + rowVecs]);
     spread(&acc, a.z, packed[w + 2u * rowVecs]);
     spread(&acc, a.w, packed[w + 3u * rowVecs]);
   }
-  let out = ((blk.chunk * KH * KW + blk.ky * KW + blk.kx) * C_PAD + blk.cBlock * 8u) * rowVecs + colVec;
-  dst4[out] = acc[0];
-  dst4[out + rowVecs] = acc[1];
-  dst4[out + 2u * rowVecs] = acc[2];
-  dst4[out + 3u * rowVecs] = acc[3];
-  dst4[out + 4u * rowVecs] = acc[4];
-  dst4[out + 5u * rowVecs] = acc[5];
-  dst4[out + 6u * rowVecs] = acc[6];
-  dst4[out + 7u * rowVecs] = acc[7];
+  for (var j = 0u; j < 4u; j++) {
+    let o = colVec * 4u + j;
+    if (o < DST_C) {
+      let out = ((chunk * DST_C + o) * ROWS_P + rowBlock * 8u) / 4u;
+      dst4[out] = vec4<f32>(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
+      dst4[out + 1u] = vec4<f32>(acc[4][j], acc[5][j], acc[6][j], acc[7][j]);
+    }
+  }
 }
+
 // ---- uniform-panel variant: the GEMM that is fastest on lavapipe -----------------------------------
 // C[rows][cols] (+)= A[rows][k] · B[k][cols] for one 32-column panel and one slice of ≤ 512 reduction
 // rows, one dispatch each. B (packed weights, or an im2col chunk for the weight gradient) is bound as
@@ -477,6 +486,20 @@ fn wgrad_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     total += src[((k * params.taps + tap) * params.rowsPad + c) * params.colsPad + o];
   }
   dst[(o * params.rows + c) * params.taps + tap] = total;
+}
+
+// dW[o][row] = Σ over chunks, in chunk order, of partial[chunk][o][row pad] (wgrad_rb's layout; row =
+// c·taps + tap). A workgroup per (64 rows, o): no divisions.
+@compute @workgroup_size(64)
+fn wgrad_rows_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x * 64u + lid;
+  if (row >= params.rows) { return; }
+  let o = wid.y;
+  var total = 0.0;
+  for (var k = 0u; k < params.plane; k++) {
+    total += src[(k * params.cols + o) * params.rowsPad + row];
+  }
+  dst[o * params.rows + row] = total;
 }
 
 // Channels-last [pixel][channel pad] (the panel GEMM's result) → NCHW [N, cols, plane], plus bias when mode = 1.

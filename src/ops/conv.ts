@@ -95,7 +95,7 @@ function shapeOverrides(g: ConvGeometry, transposed: boolean): Record<string, nu
   };
 }
 
-type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'wgrad_sum' | 'unpack_pixels' | 'im2col_rows';
+type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'wgrad_sum' | 'wgrad_rows_sum' | 'unpack_pixels' | 'im2col_rows';
 
 /** Re-layout kernels: one invocation per output element, on a flat grid unless `workgroups` is given. */
 function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBuffer>, p: Record<string, number>, overrides: Record<string, number> = {}, workgroups?: [number, number, number]): void {
@@ -217,34 +217,55 @@ function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: b
 /** Reduction chunks for the weight gradient: enough workgroups to fill the device, a fixed function of the shape. */
 function weightGradChunks(g: ConvGeometry, variant: ConvVariant): { chunks: number; chunk: number } {
   const pixels = g.n * g.ho * g.wo;
-  const rowsPerGroup = variant === 'regblock' ? 8 : 32;
-  const groups = g.kh * g.kw * Math.ceil(g.c / rowsPerGroup) * Math.ceil(g.o / 32);
+  const taps = g.kh * g.kw;
+  const groups = variant === 'regblock' ? Math.ceil((g.c * taps) / 8) * Math.ceil(g.o / 32) : taps * Math.ceil(g.c / 32) * Math.ceil(g.o / 32);
   const target = variant === 'regblock' ? 64 : 256;
   const chunks = Math.max(1, Math.min(Math.ceil(target / groups), Math.ceil(pixels / 64)));
   const chunk = ceilTo(Math.ceil(pixels / chunks), 4);
   return { chunks: Math.ceil(pixels / chunk), chunk };
 }
 
-function launchWeightGrad(variant: ConvVariant, g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
+/** dy packed as [pixel pad][out channel pad 32] for the weight-gradient GEMMs. */
+function packDy(g: ConvGeometry, dy: Tensor, pixelsPad: number, colsPad: number): Tensor {
+  const packedDy = Tensor.empty([pixelsPad * colsPad]);
+  launchLayout('pack_pixels', { src: dy.buffer, dst: packedDy.buffer }, { rows: g.n * g.ho * g.wo, cols: g.o, colsPad, plane: g.ho * g.wo, total: packedDy.size });
+  return packedDy;
+}
+
+/**
+ * Weight gradient with the register-blocked kernel: rows (c, tap) in OIHW order, partial sums per
+ * chunk as [chunk][o][rows pad 8]; one chunk with no row padding is dW itself.
+ */
+function launchRegblockWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
+  const rows = g.c * g.kh * g.kw;
+  const rowsPad = ceilTo(rows, 8);
+  const { chunks, chunk } = weightGradChunks(g, 'regblock');
+  const colsPad = ceilTo(g.o, 32);
+  const packedDy = packDy(g, dy, chunks * chunk, colsPad);
+  const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
+  const direct = chunks === 1 && rowsPad === rows;
+  const partial = direct ? dw : Tensor.empty([chunks * g.o * rowsPad]);
+  const workgroups = chunks * (rowsPad / 8) * (colsPad / 32);
+  const overrides = { ...shapeOverrides(g, false), COLS_P: colsPad, ROWS_P: rowsPad, P_CHUNK: chunk, WG_COUNT: workgroups };
+  gpu().run(kernel('wgrad_rb', 'regblock', overrides), { src: x.buffer, packed: packedDy.buffer, dst4: partial.buffer }, {}, grid(workgroups));
+  packedDy.dispose();
+  if (direct) return dw;
+  launchLayout('wgrad_rows_sum', { src: partial.buffer, dst: dw.buffer }, { rows, rowsPad, cols: g.o, plane: chunks, total: dw.size }, {}, [Math.ceil(rows / 64), g.o, 1]);
+  partial.dispose();
+  return dw;
+}
+
+/** Weight gradient with the shared-memory kernel: partial sums per chunk as [chunk][tap][c pad][o pad]. */
+function launchTiledWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const taps = g.kh * g.kw;
-  const pixels = g.n * g.ho * g.wo;
-  const { chunks, chunk } = weightGradChunks(g, variant);
+  const { chunks, chunk } = weightGradChunks(g, 'tiled');
   const colsPad = ceilTo(g.o, 32);
   const cPad = ceilTo(g.c, 32);
-  const packedDy = Tensor.empty([chunks * chunk * colsPad]);
-  launchLayout('pack_pixels', { src: dy.buffer, dst: packedDy.buffer }, { rows: pixels, cols: g.o, colsPad, plane: g.ho * g.wo, total: packedDy.size });
+  const packedDy = packDy(g, dy, chunks * chunk, colsPad);
   const partial = Tensor.empty([chunks * taps * cPad * colsPad]);
-  const rowsPerGroup = variant === 'regblock' ? 8 : 32;
-  const workgroups = chunks * taps * (cPad / rowsPerGroup) * (colsPad / 32);
-  const overrides = {
-    ...shapeOverrides(g, false),
-    COLS_P: colsPad,
-    C_PAD: cPad,
-    P_CHUNK: chunk,
-    WG_COUNT: workgroups,
-  };
-  const entry = variant === 'regblock' ? 'wgrad_rb' : 'wgrad_tiled';
-  gpu().run(kernel(entry, variant, overrides), { src: x.buffer, packed: packedDy.buffer, dst4: partial.buffer }, {}, grid(workgroups));
+  const workgroups = chunks * taps * (cPad / 32) * (colsPad / 32);
+  const overrides = { ...shapeOverrides(g, false), COLS_P: colsPad, C_PAD: cPad, P_CHUNK: chunk, WG_COUNT: workgroups };
+  gpu().run(kernel('wgrad_tiled', 'tiled', overrides), { src: x.buffer, packed: packedDy.buffer, dst4: partial.buffer }, {}, grid(workgroups));
   const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
   launchLayout('wgrad_sum', { src: partial.buffer, dst: dw.buffer }, { rows: g.c, rowsPad: cPad, cols: g.o, colsPad, taps, plane: chunks, total: dw.size }, {}, [Math.ceil(g.o / 64), g.c, taps]);
   packedDy.dispose();
@@ -275,7 +296,7 @@ export function launchDirection(direction: ConvDirection, variant: ConvVariant, 
   }
   if (direction === 'forward') return launchImplicitGemm(variant, g, false, a, b, bias);
   if (direction === 'input') return launchImplicitGemm(variant, g, true, a, b, null);
-  return launchWeightGrad(variant, g, a, b);
+  return variant === 'regblock' ? launchRegblockWeightGrad(g, a, b) : launchTiledWeightGrad(g, a, b);
 }
 
 /** The variant for one direction of a geometry: forced by CSG_CONV_VARIANT, tuned, or the default. */
