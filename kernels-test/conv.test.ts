@@ -60,8 +60,9 @@ const tol = { atol: 2e-4, rtol: 1e-3 };
 // fixture; the default variant on lavapipe runs them all. Pipelines are compiled per shape, which dominates the
 // time here, so the other tests reuse these shapes.
 // The tiled variant compiles slowest on lavapipe (its loops hold barriers): it runs the fewest.
-const allVariants = ['regblock', 'panel', 'tiled'] as const;
+const allVariants = ['tall', 'regblock', 'panel', 'tiled'] as const;
 const coreCases: Record<string, string[]> = {
+  regblock: ['1x1 s1', '3x3 s2 p1 odd sizes', '3x3 d4 p4, 33 outputs', '40 channels', 'pairs'],
   panel: ['1x1 s1', '3x3 s2 p1 odd sizes', '3x3 d4 p4, 33 outputs', 'pairs'],
   tiled: ['3x3 s2 p1 odd sizes', '3x3 d4 p4, 33 outputs'],
 };
@@ -78,7 +79,7 @@ describe.each(allVariants)('conv2d, variant %s', (variant) => {
 
   for (const c of casesFor(variant)) {
     test(`${c.name}: forward, dx, dW, db against the float64 reference`, async () => {
-      if (!convVariants().includes(variant)) return; // panel and regblock need subgroups (every test device here has them)
+      if (!convVariants().includes(variant)) return; // all but tiled need subgroups (every test device here has them)
       const g = refGeometry(c);
       const x = randn(size(c.x), 1);
       const w = randn(size(c.w), 2, 0.5);
@@ -187,7 +188,7 @@ describe('autotune', () => {
     const before = await runConv(x, w, null, randn(5 * 7 * 6, 13), c);
     const queued = pendingTuning().filter((k) => k.includes('n1 c3 13x11 o5'));
     expect(queued.length).toBe(convVariants().length > 1 ? 3 : 0);
-    expect(convVariants()[0]).toBe(gpu().hasSubgroups ? 'regblock' : 'tiled');
+    expect(convVariants()[0]).toBe(gpu().hasSubgroups ? 'tall' : 'tiled');
     const report = await tunePending(1);
     for (const k of queued) expect(Object.keys(report.get(k)!.ms).sort()).toEqual([...convVariants()].sort());
     expect(pendingTuning()).toEqual([]);

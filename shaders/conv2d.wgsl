@@ -2,13 +2,14 @@
 // activation operand is gathered tap by tap. Shapes are `override` constants so the JIT folds them.
 // Every reduction runs in a fixed order (no atomics): results are deterministic.
 //
-// Three variants (src/ops/conv.ts picks one per adapter and shape by timing them, src/gpu/autotune.ts):
+// Four variants (src/ops/conv.ts picks one per adapter and shape by timing them, src/gpu/autotune.ts):
 // - gemm_panel (section below the RB marker, needs subgroups): the uniform-panel GEMM described there;
 //   forward and input gradient gather a channels-last copy of the source, the weight gradient
 //   multiplies transposed im2col chunks of 512 pixels by dy. A 1×1 stride-1 conv is a plain GEMM (GATHER = false).
 // - igemm_rb / wgrad_rb (needs subgroups): one 8-lane subgroup per workgroup, an 8×32 register tile
-//   read straight from NCHW storage, each lane gathers the source of its own row and spreads it with
-//   subgroupBroadcast (no shared memory, no re-layout of the activations).
+//   ("regblock") or a 16×32 one (TALL, "tall") read straight from NCHW storage, each lane gathers the
+//   source of its own row(s) and spreads it with subgroupBroadcast (no shared memory, no re-layout of
+//   the activations).
 // - igemm_tiled / wgrad_tiled: 64 lanes sharing 32×32 tiles through workgroup memory (portable).
 // igemm_*: forward (TRANSPOSED = false) and input gradient (TRANSPOSED = true, the gather form of the
 //   transposed conv). Rows are the destination pixels, columns its channels, the reduction runs over
@@ -46,8 +47,12 @@ override WG_COUNT: u32 = 1u;
 // Weight gradient: output pixels per chunk (a multiple of 4) and channels padded to 32.
 override P_CHUNK: u32 = 4u;
 override C_PAD: u32 = 32u;
-// wgrad_rb: rows C·KH·KW padded to 8.
+// wgrad_rb: rows C·KH·KW padded to the tile (8, or 16 when TALL).
 override ROWS_P: u32 = 8u;
+// Tile rows of the register-blocked kernels: 8, or 16 when TALL (lane l gathers rows l and l + 8, so
+// each load of B feeds twice the multiply-adds; the 16 × 32 accumulators no longer fit lavapipe's
+// registers, yet the spills cost less than the loads they save).
+override TALL: bool = false;
 
 struct PackParams {
   rows: u32,      // real rows of the packed matrix per tap (or pixels)
@@ -183,69 +188,102 @@ fn igemm_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   if (flat >= WG_COUNT) { return; }
   let panel = flat / ROW_BLOCKS;
   let rowBlock = flat % ROW_BLOCKS;
-  let p = dst_pixel(min(rowBlock * 8u + lane, BATCH * DST_H * DST_W - 1u));
+  let row0 = rowBlock * select(8u, 16u, TALL);
+  let lastRow = BATCH * DST_H * DST_W - 1u;
+  let p = dst_pixel(min(row0 + lane, lastRow));
+  let pHigh = dst_pixel(min(row0 + 8u + lane, lastRow));
   let colVec = panel * 8u + lane;
   var acc: array<vec4<f32>, 8>;
+  var accHigh: array<vec4<f32>, 8>;
   for (var ky = 0u; ky < KH; ky++) {
     for (var kx = 0u; kx < KW; kx++) {
       let at = tap_offset(p, ky, kx);
+      let atHigh = tap_offset(pHigh, ky, kx);
       var w = ((panel * KH + ky) * KW + kx) * SRC_CP * 8u + lane;
       for (var c = 0u; c < SRC_C; c += 4u) {
         let a = gather4(at, c);
-        spread(&acc, a.x, packed[w]);
-        spread(&acc, a.y, packed[w + 8u]);
-        spread(&acc, a.z, packed[w + 16u]);
-        spread(&acc, a.w, packed[w + 24u]);
+        let b0 = packed[w];
+        let b1 = packed[w + 8u];
+        let b2 = packed[w + 16u];
+        let b3 = packed[w + 24u];
+        spread(&acc, a.x, b0);
+        spread(&acc, a.y, b1);
+        spread(&acc, a.z, b2);
+        spread(&acc, a.w, b3);
+        if (TALL) {
+          let aHigh = gather4(atHigh, c);
+          spread(&accHigh, aHigh.x, b0);
+          spread(&accHigh, aHigh.y, b1);
+          spread(&accHigh, aHigh.z, b2);
+          spread(&accHigh, aHigh.w, b3);
+        }
         w += 32u;
       }
     }
   }
-  let row0 = rowBlock * 8u;
-  write_dst(row0, colVec, acc[0]);
-  write_dst(row0 + 1u, colVec, acc[1]);
-  write_dst(row0 + 2u, colVec, acc[2]);
-  write_dst(row0 + 3u, colVec, acc[3]);
-  write_dst(row0 + 4u, colVec, acc[4]);
-  write_dst(row0 + 5u, colVec, acc[5]);
-  write_dst(row0 + 6u, colVec, acc[6]);
-  write_dst(row0 + 7u, colVec, acc[7]);
+  for (var r = 0u; r < 8u; r++) {
+    write_dst(row0 + r, colVec, acc[r]);
+    if (TALL) { write_dst(row0 + 8u + r, colVec, accHigh[r]); }
+  }
 }
 
-// Workgroup = (chunk, block of 8 rows, 32-column panel); a row is (c, tap) in OIHW order (row =
-// c·KH·KW + tap), lane = row. Writes the chunk's dW as [chunk][o][row pad 8]: two vec4 per column, so
-// a single chunk with C·KH·KW a multiple of 8 lands straight in OIHW (no transposing pass).
+// Workgroup = (chunk, block of 8 or 16 rows, 32-column panel); a row is (c, tap) in OIHW order (row =
+// c·KH·KW + tap), lane l = rows l (and l + 8). Writes the chunk's dW as [chunk][o][row pad]: vec4s of
+// rows per column, so a single chunk with C·KH·KW a multiple of the tile lands straight in OIHW (no
+// transposing pass).
+fn wgrad_row(row: u32) -> vec3<u32> {
+  let r = min(row, SRC_C * KH * KW - 1u);
+  let tap = r % (KH * KW);
+  return vec3<u32>(r / (KH * KW), tap / KW, tap % KW);
+}
+
 @compute @workgroup_size(8)
 fn wgrad_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
   let flat = wid.y * nwg.x + wid.x;
   if (flat >= WG_COUNT) { return; }
+  let tileRows = select(8u, 16u, TALL);
   let panels = COLS_P / 32u;
   let panel = flat % panels;
-  let rowBlock = (flat / panels) % (ROWS_P / 8u);
-  let chunk = flat / (panels * (ROWS_P / 8u));
-  let row = min(rowBlock * 8u + lane, SRC_C * KH * KW - 1u);
-  let c = row / (KH * KW);
-  let tap = row % (KH * KW);
+  let rowBlock = (flat / panels) % (ROWS_P / tileRows);
+  let chunk = flat / (panels * (ROWS_P / tileRows));
+  let src0 = wgrad_row(rowBlock * tileRows + lane);
+  let srcHigh = wgrad_row(rowBlock * tileRows + 8u + lane);
   let rowVecs = COLS_P / 4u;
   let colVec = panel * 8u + lane;
   var acc: array<vec4<f32>, 8>;
+  var accHigh: array<vec4<f32>, 8>;
   for (var q = chunk * P_CHUNK; q < (chunk + 1u) * P_CHUNK; q += 4u) {
-    let a = gather_pixels(q, tap / KW, tap % KW, c);
+    let a = gather_pixels(q, src0.y, src0.z, src0.x);
     let w = q * rowVecs + colVec;
-    spread(&acc, a.x, packed[w]);
-    spread(&acc, a.y, packed[w + rowVecs]);
-    spread(&acc, a.z, packed[w + 2u * rowVecs]);
-    spread(&acc, a.w, packed[w + 3u * rowVecs]);
+    let b0 = packed[w];
+    let b1 = packed[w + rowVecs];
+    let b2 = packed[w + 2u * rowVecs];
+    let b3 = packed[w + 3u * rowVecs];
+    spread(&acc, a.x, b0);
+    spread(&acc, a.y, b1);
+    spread(&acc, a.z, b2);
+    spread(&acc, a.w, b3);
+    if (TALL) {
+      let aHigh = gather_pixels(q, srcHigh.y, srcHigh.z, srcHigh.x);
+      spread(&accHigh, aHigh.x, b0);
+      spread(&accHigh, aHigh.y, b1);
+      spread(&accHigh, aHigh.z, b2);
+      spread(&accHigh, aHigh.w, b3);
+    }
   }
   for (var j = 0u; j < 4u; j++) {
     let o = colVec * 4u + j;
     if (o < DST_C) {
-      let out = ((chunk * DST_C + o) * ROWS_P + rowBlock * 8u) / 4u;
+      let out = ((chunk * DST_C + o) * ROWS_P + rowBlock * tileRows) / 4u;
       dst4[out] = vec4<f32>(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
       dst4[out + 1u] = vec4<f32>(acc[4][j], acc[5][j], acc[6][j], acc[7][j]);
+      if (TALL) {
+        dst4[out + 2u] = vec4<f32>(accHigh[0][j], accHigh[1][j], accHigh[2][j], accHigh[3][j]);
+        dst4[out + 3u] = vec4<f32>(accHigh[4][j], accHigh[5][j], accHigh[6][j], accHigh[7][j]);
+      }
     }
   }
 }
-
 // ---- uniform-panel variant: the GEMM that is fastest on lavapipe -----------------------------------
 // C[rows][cols] (+)= A[rows][k] · B[k][cols] for one 32-column panel and one slice of ≤ 512 reduction
 // rows, one dispatch each. B (packed weights, or an im2col chunk for the weight gradient) is bound as

@@ -1,8 +1,8 @@
 // conv2d (NCHW, OIHW as PyTorch) with gradients to input, weight and bias, as implicit GEMM
 // (shaders/conv2d.wgsl). Kernel variants, chosen per adapter and shape by src/gpu/autotune:
 // 'panel' (channels-last activations, weights through 64 KiB uniform panels, subgroup broadcasts: the
-// fastest on lavapipe), 'regblock' (8-lane subgroup register tiles straight from NCHW storage) and
-// 'tiled' (workgroup-memory tiles, portable).
+// fastest GEMM on lavapipe), 'regblock' and 'tall' (8-lane subgroup register tiles of 8 or 16 rows
+// straight from NCHW storage) and 'tiled' (workgroup-memory tiles, portable).
 import { gpu, grid, chooseVariant, type Trial, type KernelSpec } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
 import { sum } from './reduce.js';
@@ -35,10 +35,13 @@ export interface ConvGeometry {
   wo: number;
 }
 
-export type ConvVariant = 'panel' | 'regblock' | 'tiled';
+export type ConvVariant = 'panel' | 'regblock' | 'tall' | 'tiled';
 export type ConvDirection = 'forward' | 'input' | 'weight';
 
 const ceilTo = (v: number, m: number): number => Math.ceil(v / m) * m;
+
+/** Rows of a workgroup's tile in the implicit-GEMM kernels (the panel GEMM's are 8). */
+const tileRowsOf = (variant: ConvVariant): number => ({ tall: 16, regblock: 8, panel: 8, tiled: 32 })[variant];
 
 function pair(v: Pair, what: string): [number, number] {
   const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
@@ -69,8 +72,8 @@ export function convGeometry(xShape: readonly number[], wShape: readonly number[
 }
 
 export function convVariants(): ConvVariant[] {
-  // Best guess first (used until tuned): regblock won nearly every shape on lavapipe.
-  return gpu().hasSubgroups ? ['regblock', 'panel', 'tiled'] : ['tiled'];
+  // Best guess first (used until tuned): the register-blocked kernels won nearly every shape on lavapipe.
+  return gpu().hasSubgroups ? ['tall', 'regblock', 'panel', 'tiled'] : ['tiled'];
 }
 
 function kernel(entry: string, variant: ConvVariant, overrides: Record<string, number> = {}): KernelSpec {
@@ -195,7 +198,7 @@ function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: b
   const { srcC, dstC, dstH, dstW } = sides(g, transposed);
   const packed = packWeight(weight, g, transposed, 4);
   const dst = Tensor.empty([g.n, dstC, dstH, dstW]);
-  const tileRows = variant === 'regblock' ? 8 : 32;
+  const tileRows = tileRowsOf(variant);
   const rowBlocks = Math.ceil((g.n * dstH * dstW) / tileRows);
   const colsPad = ceilTo(dstC, 32);
   const workgroups = rowBlocks * (colsPad / 32);
@@ -206,8 +209,9 @@ function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: b
     COLS_P: colsPad,
     ROW_BLOCKS: rowBlocks,
     WG_COUNT: workgroups,
+    TALL: variant === 'tall' ? 1 : 0,
   };
-  const entry = variant === 'regblock' ? 'igemm_rb' : 'igemm_tiled';
+  const entry = variant === 'tiled' ? 'igemm_tiled' : 'igemm_rb';
   const buffers = { src: src.buffer, packed: packed.buffer, bias: (bias ?? packed).buffer, dst: dst.buffer };
   gpu().run(kernel(entry, variant, overrides), buffers, {}, grid(workgroups));
   packed.dispose();
@@ -218,8 +222,9 @@ function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: b
 function weightGradChunks(g: ConvGeometry, variant: ConvVariant): { chunks: number; chunk: number } {
   const pixels = g.n * g.ho * g.wo;
   const taps = g.kh * g.kw;
-  const groups = variant === 'regblock' ? Math.ceil((g.c * taps) / 8) * Math.ceil(g.o / 32) : taps * Math.ceil(g.c / 32) * Math.ceil(g.o / 32);
-  const target = variant === 'regblock' ? 64 : 256;
+  const blocked = variant !== 'tiled';
+  const groups = blocked ? Math.ceil((g.c * taps) / tileRowsOf(variant)) * Math.ceil(g.o / 32) : taps * Math.ceil(g.c / 32) * Math.ceil(g.o / 32);
+  const target = blocked ? 64 : 256;
   const chunks = Math.max(1, Math.min(Math.ceil(target / groups), Math.ceil(pixels / 64)));
   const chunk = ceilTo(Math.ceil(pixels / chunks), 4);
   return { chunks: Math.ceil(pixels / chunk), chunk };
@@ -236,18 +241,19 @@ function packDy(g: ConvGeometry, dy: Tensor, pixelsPad: number, colsPad: number)
  * Weight gradient with the register-blocked kernel: rows (c, tap) in OIHW order, partial sums per
  * chunk as [chunk][o][rows pad 8]; one chunk with no row padding is dW itself.
  */
-function launchRegblockWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
+function launchRegblockWeightGrad(variant: 'regblock' | 'tall', g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const rows = g.c * g.kh * g.kw;
-  const rowsPad = ceilTo(rows, 8);
-  const { chunks, chunk } = weightGradChunks(g, 'regblock');
+  const tileRows = tileRowsOf(variant);
+  const rowsPad = ceilTo(rows, tileRows);
+  const { chunks, chunk } = weightGradChunks(g, variant);
   const colsPad = ceilTo(g.o, 32);
   const packedDy = packDy(g, dy, chunks * chunk, colsPad);
   const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
   const direct = chunks === 1 && rowsPad === rows;
   const partial = direct ? dw : Tensor.empty([chunks * g.o * rowsPad]);
-  const workgroups = chunks * (rowsPad / 8) * (colsPad / 32);
-  const overrides = { ...shapeOverrides(g, false), COLS_P: colsPad, ROWS_P: rowsPad, P_CHUNK: chunk, WG_COUNT: workgroups };
-  gpu().run(kernel('wgrad_rb', 'regblock', overrides), { src: x.buffer, packed: packedDy.buffer, dst4: partial.buffer }, {}, grid(workgroups));
+  const workgroups = chunks * (rowsPad / tileRows) * (colsPad / 32);
+  const overrides = { ...shapeOverrides(g, false), COLS_P: colsPad, ROWS_P: rowsPad, P_CHUNK: chunk, WG_COUNT: workgroups, TALL: variant === 'tall' ? 1 : 0 };
+  gpu().run(kernel('wgrad_rb', variant, overrides), { src: x.buffer, packed: packedDy.buffer, dst4: partial.buffer }, {}, grid(workgroups));
   packedDy.dispose();
   if (direct) return dw;
   launchLayout('wgrad_rows_sum', { src: partial.buffer, dst: dw.buffer }, { rows, rowsPad, cols: g.o, plane: chunks, total: dw.size }, {}, [Math.ceil(rows / 64), g.o, 1]);
@@ -296,7 +302,7 @@ export function launchDirection(direction: ConvDirection, variant: ConvVariant, 
   }
   if (direction === 'forward') return launchImplicitGemm(variant, g, false, a, b, bias);
   if (direction === 'input') return launchImplicitGemm(variant, g, true, a, b, null);
-  return variant === 'regblock' ? launchRegblockWeightGrad(g, a, b) : launchTiledWeightGrad(g, a, b);
+  return variant === 'tiled' ? launchTiledWeightGrad(g, a, b) : launchRegblockWeightGrad(variant, g, a, b);
 }
 
 /** The variant for one direction of a geometry: forced by CSG_CONV_VARIANT, tuned, or the default. */
