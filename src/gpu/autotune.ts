@@ -73,7 +73,8 @@ export function chooseVariant(choice: VariantChoice): string {
   const forced = forcedVariant(choice.op, choice.variants);
   if (forced) return forced;
   if (choice.variants.length === 1) return choice.variants[0]!;
-  const id = `${choice.op} ${choice.key}`;
+  // The candidates are part of the id: a choice made before a variant existed is made again.
+  const id = `${choice.op} ${choice.key} among ${choice.variants.join(',')}`;
   const tuned = loadedChoices().get(id);
   if (tuned && choice.variants.includes(tuned)) return tuned;
   if (!pending.has(id)) pending.set(id, choice);
