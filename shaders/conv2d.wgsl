@@ -53,6 +53,13 @@ override ROWS_P: u32 = 8u;
 // each load of B feeds twice the multiply-adds; the 16 × 32 accumulators no longer fit lavapipe's
 // registers, yet the spills cost less than the loads they save).
 override TALL: bool = false;
+// igemm_rb, input gradient with stride > 1 (PHASED): the row blocks are grouped by sub-pixel phase
+// (y mod SH, x mod SW), PHASE_BLOCKS per phase, each phase's pixels (n, y / SH, x / SW) on a
+// PHASE_H × PHASE_W grid padded to whole tiles, so that a tile's taps are live or dead all together.
+override PHASED: bool = false;
+override PHASE_H: u32 = 1u;
+override PHASE_W: u32 = 1u;
+override PHASE_BLOCKS: u32 = 1u;
 
 struct PackParams {
   rows: u32,      // real rows of the packed matrix per tap (or pixels)
@@ -152,19 +159,50 @@ fn gather_pixels(q: u32, ky: u32, kx: u32, c: u32) -> vec4<f32> {
   return a;
 }
 
-fn write_dst(row: u32, colVec: u32, v: vec4<f32>) {
-  if (row >= BATCH * DST_H * DST_W) { return; }
+// Writes this lane's 4 columns of destination pixel p (when it exists), plus bias.
+fn write_pixel(p: Pixel, live: bool, colVec: u32, v: vec4<f32>) {
+  if (!live) { return; }
   let plane = DST_H * DST_W;
-  let n = row / plane;
-  let pix = row % plane;
+  let pix = p.y * DST_W + p.x;
   for (var j = 0u; j < 4u; j++) {
     let col = colVec * 4u + j;
     if (col < DST_C) {
       var value = v[j];
       if (HAS_BIAS) { value += bias[col]; }
-      dst[(n * DST_C + col) * plane + pix] = value;
+      dst[(p.n * DST_C + col) * plane + pix] = value;
     }
   }
+}
+
+fn write_dst(row: u32, colVec: u32, v: vec4<f32>) {
+  write_pixel(dst_pixel(min(row, BATCH * DST_H * DST_W - 1u)), row < BATCH * DST_H * DST_W, colVec, v);
+}
+
+// Destination pixel of row i of a register-blocked tile (clamped to an existing one) and whether it
+// exists; see PHASED for the row order of strided input gradients.
+struct TilePixel {
+  p: Pixel,
+  live: bool,
+}
+
+fn tile_pixel(rowBlock: u32, tileRows: u32, i: u32) -> TilePixel {
+  if (!PHASED) {
+    let row = rowBlock * tileRows + i;
+    return TilePixel(dst_pixel(min(row, BATCH * DST_H * DST_W - 1u)), row < BATCH * DST_H * DST_W);
+  }
+  let phase = rowBlock / PHASE_BLOCKS;
+  let r = (rowBlock % PHASE_BLOCKS) * tileRows + i;
+  let n = r / (PHASE_H * PHASE_W);
+  let y = ((r / PHASE_W) % PHASE_H) * u32(SH) + phase / u32(SW);
+  let x = (r % PHASE_W) * u32(SW) + phase % u32(SW);
+  let live = n < BATCH && y < DST_H && x < DST_W;
+  return TilePixel(Pixel(min(n, BATCH - 1u), min(y, DST_H - 1u), min(x, DST_W - 1u)), live);
+}
+
+// PHASED: whether tap k reaches destination positions ≡ ph (mod stride) at all (the transposed
+// gather's source position (pos + pad − k·dil) / stride must be whole).
+fn phase_tap(ph: u32, k: u32, stride: i32, pad: i32, dil: i32) -> bool {
+  return (((i32(ph) + pad - i32(k) * dil) % stride) + stride) % stride == 0;
 }
 
 // ---- register-blocked subgroup variant --------------------------------------------------------
@@ -188,15 +226,17 @@ fn igemm_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   if (flat >= WG_COUNT) { return; }
   let panel = flat / ROW_BLOCKS;
   let rowBlock = flat % ROW_BLOCKS;
-  let row0 = rowBlock * select(8u, 16u, TALL);
-  let lastRow = BATCH * DST_H * DST_W - 1u;
-  let p = dst_pixel(min(row0 + lane, lastRow));
-  let pHigh = dst_pixel(min(row0 + 8u + lane, lastRow));
+  let tileRows = select(8u, 16u, TALL);
+  let phase = rowBlock / PHASE_BLOCKS;
+  let p = tile_pixel(rowBlock, tileRows, lane).p;
+  let pHigh = tile_pixel(rowBlock, tileRows, 8u + lane).p;
   let colVec = panel * 8u + lane;
   var acc: array<vec4<f32>, 8>;
   var accHigh: array<vec4<f32>, 8>;
   for (var ky = 0u; ky < KH; ky++) {
+    if (PHASED && !phase_tap(phase / u32(SW), ky, SH, PH, DH)) { continue; }
     for (var kx = 0u; kx < KW; kx++) {
+      if (PHASED && !phase_tap(phase % u32(SW), kx, SW, PW, DW)) { continue; }
       let at = tap_offset(p, ky, kx);
       let atHigh = tap_offset(pHigh, ky, kx);
       var w = ((panel * KH + ky) * KW + kx) * SRC_CP * 8u + lane;
@@ -222,8 +262,12 @@ fn igemm_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
   }
   for (var r = 0u; r < 8u; r++) {
-    write_dst(row0 + r, colVec, acc[r]);
-    if (TALL) { write_dst(row0 + 8u + r, colVec, accHigh[r]); }
+    let t = tile_pixel(rowBlock, tileRows, r);
+    write_pixel(t.p, t.live, colVec, acc[r]);
+    if (TALL) {
+      let tHigh = tile_pixel(rowBlock, tileRows, 8u + r);
+      write_pixel(tHigh.p, tHigh.live, colVec, accHigh[r]);
+    }
   }
 }
 

@@ -193,13 +193,28 @@ function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   return dw;
 }
 
+/**
+ * Row blocks of the implicit GEMM and, for a strided input gradient on the register-blocked kernels,
+ * the sub-pixel phase grid (see PHASED in the WGSL): a phase's tiles then skip its dead taps, which
+ * are 3 of 4 at stride 2.
+ */
+function rowBlocking(variant: ConvVariant, g: ConvGeometry, transposed: boolean): { rowBlocks: number; phase: Record<string, number> } {
+  const { dstH, dstW } = sides(g, transposed);
+  const tileRows = tileRowsOf(variant);
+  const phased = transposed && variant !== 'tiled' && (g.sh > 1 || g.sw > 1);
+  if (!phased) return { rowBlocks: Math.ceil((g.n * dstH * dstW) / tileRows), phase: {} };
+  const phaseH = Math.ceil(dstH / g.sh);
+  const phaseW = Math.ceil(dstW / g.sw);
+  const phaseBlocks = Math.ceil((g.n * phaseH * phaseW) / tileRows);
+  return { rowBlocks: g.sh * g.sw * phaseBlocks, phase: { PHASED: 1, PHASE_H: phaseH, PHASE_W: phaseW, PHASE_BLOCKS: phaseBlocks } };
+}
+
 /** Forward (x → y) or input gradient (dy → dx): destination pixels × channels, reduced over taps × source channels. */
 function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: boolean, src: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const { srcC, dstC, dstH, dstW } = sides(g, transposed);
   const packed = packWeight(weight, g, transposed, 4);
   const dst = Tensor.empty([g.n, dstC, dstH, dstW]);
-  const tileRows = tileRowsOf(variant);
-  const rowBlocks = Math.ceil((g.n * dstH * dstW) / tileRows);
+  const { rowBlocks, phase } = rowBlocking(variant, g, transposed);
   const colsPad = ceilTo(dstC, 32);
   const workgroups = rowBlocks * (colsPad / 32);
   const overrides = {
@@ -210,6 +225,7 @@ function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: b
     ROW_BLOCKS: rowBlocks,
     WG_COUNT: workgroups,
     TALL: variant === 'tall' ? 1 : 0,
+    ...phase,
   };
   const entry = variant === 'tiled' ? 'igemm_tiled' : 'igemm_rb';
   const buffers = { src: src.buffer, packed: packed.buffer, bias: (bias ?? packed).buffer, dst: dst.buffer };
