@@ -532,25 +532,27 @@ fn pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   }
 }
 
-// Activations [N, C, plane] → [pixel pad][c pad] (mode 0, channels last), [c pad][pixel pad] (mode 1)
-// or 32-channel panels [c / 32][pixel pad][c % 32] (mode 2: dy for the panel weight gradient);
-// pixel = n·plane + position, zero padded.
+// Activations [N, C, plane] → [pixel pad][c pad] (mode 0, channels last) or 32-channel panels
+// [c / 32][pixel pad][c % 32] (mode 2: dy for the panel weight gradient); pixel = n·plane + position,
+// zero padded. The divisors are override constants: lavapipe divides by a runtime value lane by lane,
+// which made this pass cost a tenth of the weight gradient.
+override PACK_PLANE: u32 = 1u;
+override PACK_COLS_PAD: u32 = 1u;
+override PACK_ROWS_PAD: u32 = 1u;
+
 @compute @workgroup_size(64)
 fn pack_pixels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * 64u + lid;
   if (i >= params.total) { return; }
-  var col = i % params.colsPad;
-  var row = i / params.colsPad;
+  var col = i % PACK_COLS_PAD;
+  var row = i / PACK_COLS_PAD;
   if (params.mode == 2u) {
-    col = (i / (32u * params.rowsPad)) * 32u + i % 32u;
-    row = (i / 32u) % params.rowsPad;
+    col = (i / (32u * PACK_ROWS_PAD)) * 32u + i % 32u;
+    row = (i / 32u) % PACK_ROWS_PAD;
   }
   var value = 0.0;
   if (row < params.rows && col < params.cols) {
-    let pixel = select(row, col, params.mode == 1u);
-    let c = select(col, row, params.mode == 1u);
-    let channels = select(params.cols, params.rows, params.mode == 1u);
-    value = src[((pixel / params.plane) * channels + c) * params.plane + pixel % params.plane];
+    value = src[((row / PACK_PLANE) * params.cols + col) * PACK_PLANE + row % PACK_PLANE];
   }
   dst[i] = value;
 }

@@ -106,6 +106,23 @@ function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBuffer>, p:
   gpu().run(kernel(entry, 'tiled', overrides), buffers, params, workgroups ?? grid(Math.ceil(params.total / 64)));
 }
 
+interface PixelPacking {
+  rows: number;
+  cols: number;
+  colsPad: number;
+  plane: number;
+  /** 32-channel panels [c / 32][rowsPad][32] instead of [pixel][colsPad]. */
+  panels?: boolean;
+  rowsPad?: number;
+}
+
+/** Activations [N, C, plane] → channels last (or 32-channel panels), zero padded to fill `out` (pack_pixels). */
+function launchPackPixels(src: Tensor, out: Tensor, p: PixelPacking): void {
+  const overrides = { PACK_PLANE: p.plane, PACK_COLS_PAD: p.colsPad, PACK_ROWS_PAD: p.rowsPad ?? 1 };
+  const total = p.panels ? p.colsPad * p.rowsPad! : out.size;
+  launchLayout('pack_pixels', { src: src.buffer, dst: out.buffer }, { rows: p.rows, cols: p.cols, mode: p.panels ? 2 : 0, total }, overrides);
+}
+
 /** Bytes of one uniform slice of a packed panel: 512 reduction rows × 32 columns (the 64 KiB binding limit). */
 const SLICE_ROWS = 512;
 const SLICE_BYTES = SLICE_ROWS * 32 * 4;
@@ -139,7 +156,7 @@ function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weig
   const dstCp = ceilTo(dstC, 32);
   const srcPixels = g.n * srcH * srcW;
   const channelsLast = Tensor.empty([srcPixels * srcCp]);
-  launchLayout('pack_pixels', { src: src.buffer, dst: channelsLast.buffer }, { rows: srcPixels, cols: srcC, colsPad: srcCp, plane: srcH * srcW, total: channelsLast.size });
+  launchPackPixels(src, channelsLast, { rows: srcPixels, cols: srcC, colsPad: srcCp, plane: srcH * srcW });
   const packed = packWeight(weight, g, transposed, 32, SLICE_BYTES / 4);
   const rows = g.n * dstH * dstW;
   const result = Tensor.empty([ceilTo(rows, 8) * dstCp]);
@@ -172,8 +189,7 @@ function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const rows = taps * g.c;
   const rowsPad = ceilTo(rows, 8);
   const dyPanels = Tensor.empty([oPad * pixelsPad + SLICE_BYTES / 4]);
-  const pack = { rows: pixels, rowsPad: pixelsPad, cols: g.o, colsPad: oPad, plane: g.ho * g.wo, mode: 2, total: oPad * pixelsPad };
-  launchLayout('pack_pixels', { src: dy.buffer, dst: dyPanels.buffer }, pack);
+  launchPackPixels(dy, dyPanels, { rows: pixels, rowsPad: pixelsPad, cols: g.o, colsPad: oPad, plane: g.ho * g.wo, panels: true });
   const chunk = Math.min(SLICE_ROWS, pixelsPad);
   const im2col = Tensor.empty([rowsPad * chunk]);
   const result = Tensor.empty([rowsPad * oPad]);
@@ -249,7 +265,7 @@ function weightGradChunks(g: ConvGeometry, variant: ConvVariant): { chunks: numb
 /** dy packed as [pixel pad][out channel pad 32] for the weight-gradient GEMMs. */
 function packDy(g: ConvGeometry, dy: Tensor, pixelsPad: number, colsPad: number): Tensor {
   const packedDy = Tensor.empty([pixelsPad * colsPad]);
-  launchLayout('pack_pixels', { src: dy.buffer, dst: packedDy.buffer }, { rows: g.n * g.ho * g.wo, cols: g.o, colsPad, plane: g.ho * g.wo, total: packedDy.size });
+  launchPackPixels(dy, packedDy, { rows: g.n * g.ho * g.wo, cols: g.o, colsPad, plane: g.ho * g.wo });
   return packedDy;
 }
 
