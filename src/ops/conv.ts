@@ -1,8 +1,8 @@
 // conv2d (NCHW, OIHW as PyTorch) with gradients to input, weight and bias, as implicit GEMM
 // (shaders/conv2d.wgsl). Kernel variants, chosen per adapter and shape by src/gpu/autotune:
-// 'panel' (channels-last activations, weights through 64 KiB uniform panels, subgroup broadcasts: the
-// fastest GEMM on lavapipe), 'regblock' and 'tall' (8-lane subgroup register tiles of 8 or 16 rows
-// straight from NCHW storage) and 'tiled' (workgroup-memory tiles, portable).
+// 'tall' and 'regblock' (8-lane subgroup register tiles of 16 or 8 rows straight from NCHW storage:
+// the fastest on lavapipe), 'panel' (channels-last activations, weights through 64 KiB uniform panels,
+// as in the subgroup matmul) and 'tiled' (workgroup-memory tiles, portable).
 import { gpu, grid, chooseVariant, type Trial, type KernelSpec } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
 import { sum } from './reduce.js';
