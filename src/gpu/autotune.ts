@@ -81,18 +81,12 @@ export function chooseVariant(choice: VariantChoice): string {
   return choice.variants[0]!;
 }
 
-async function timeTrial(trial: Trial, repeats: number): Promise<number> {
-  const encoder = gpu().encoder;
-  trial.run(); // compiles the pipelines
-  await encoder.sync();
-  let best = Infinity;
-  for (let i = 0; i < repeats; i++) {
-    const t0 = performance.now();
-    trial.run();
-    await encoder.sync();
-    best = Math.min(best, performance.now() - t0);
-  }
-  return best;
+/** Wall time of one run of a trial, its work waited for. */
+async function timeRun(trial: Trial): Promise<number> {
+  const t0 = performance.now();
+  trial.run();
+  await gpu().encoder.sync();
+  return performance.now() - t0;
 }
 
 /** Times every variant of every key queued by chooseVariant() and records the fastest. */
@@ -103,17 +97,27 @@ export async function tunePending(repeats = 3): Promise<Map<string, { variant: s
   for (const [id, choice] of [...pending]) {
     pending.delete(id);
     const ms: Record<string, number> = {};
-    for (const variant of choice.variants) {
-      const trial = choice.trial(variant);
-      try {
-        ms[variant] = await timeTrial(trial, repeats);
-      } catch (e) {
-        // A variant this device cannot compile or run is never chosen.
-        if (!(e instanceof GpuError)) throw e;
+    const runnable = new Map<string, Trial>();
+    try {
+      for (const variant of choice.variants) {
+        const trial = choice.trial(variant);
         ms[variant] = Infinity;
-      } finally {
-        trial.dispose();
+        try {
+          await timeRun(trial); // compiles the pipelines
+          runnable.set(variant, trial);
+        } catch (e) {
+          // A variant this device cannot compile or run is never chosen.
+          trial.dispose();
+          if (!(e instanceof GpuError)) throw e;
+        }
       }
+      // Rounds alternate the variants, so that a burst of load from elsewhere (a shared machine)
+      // does not land on one variant's timings only; each keeps its best.
+      for (let i = 0; i < repeats; i++) {
+        for (const [variant, trial] of runnable) ms[variant] = Math.min(ms[variant]!, await timeRun(trial));
+      }
+    } finally {
+      runnable.forEach((trial) => trial.dispose());
     }
     const variant = Object.entries(ms).sort((a, b) => a[1] - b[1])[0]![0];
     loadedChoices().set(id, variant);
