@@ -532,6 +532,44 @@ fn pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   }
 }
 
+// pack_weight with vec4 stores, when the channels (C, and O for the forward) are multiples of 4 and,
+// for the forward, the rows need no padding. The 8 lanes of a subgroup write one 32-column row of a
+// panel. Forward (mode 0): a lane moves a 4 × 4 block, 4 output channels × 4 consecutive (c, tap) of
+// OIHW, with 4 vec4 loads (`packed`, a vec4 view of the weights) and 4 vec4 stores, a transpose in
+// registers. Input gradient (mode 1): a lane moves 4 input channels of one output channel, 4 scalar
+// loads and one vec4 store per tap. Half the time of the scalar kernel.
+@compute @workgroup_size(64)
+fn pack_weight_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let taps = KH * KW;
+  let panelBase = wid.y * taps * params.rowsPad;
+  if (params.mode == 1u) {
+    let o = wid.x * 8u + lid / 8u;
+    if (o >= params.rowsPad) { return; }
+    let c = (wid.y * 8u + lid % 8u) * 4u;
+    let live = o < params.rows && c < params.cols;
+    let at = (min(o, params.rows - 1u) * params.cols + min(c, params.cols - 4u)) * taps;
+    for (var t = 0u; t < taps; t++) {
+      let v = vec4<f32>(src[at + t], src[at + taps + t], src[at + 2u * taps + t], src[at + 3u * taps + t]);
+      dst4[(panelBase + t * params.rowsPad + o) * 8u + lid % 8u] = select(vec4<f32>(0.0), v, live);
+    }
+    return;
+  }
+  let flatCount = params.rows * taps;
+  let quad = wid.x * 8u + lid / 8u;
+  if (quad * 4u >= flatCount) { return; }
+  let o = (wid.y * 8u + lid % 8u) * 4u;
+  let live = o < params.cols;
+  let at = (min(o, params.cols - 4u) * flatCount) / 4u + quad;
+  let v0 = select(vec4<f32>(0.0), packed[at], live);
+  let v1 = select(vec4<f32>(0.0), packed[at + flatCount / 4u], live);
+  let v2 = select(vec4<f32>(0.0), packed[at + flatCount / 2u], live);
+  let v3 = select(vec4<f32>(0.0), packed[at + 3u * flatCount / 4u], live);
+  for (var m = 0u; m < 4u; m++) {
+    let f = quad * 4u + m;
+    dst4[(panelBase + (f % taps) * params.rowsPad + f / taps) * 8u + lid % 8u] = vec4<f32>(v0[m], v1[m], v2[m], v3[m]);
+  }
+}
+
 // Activations [N, C, plane] → [pixel pad][c pad] (mode 0, channels last) or 32-channel panels
 // [c / 32][pixel pad][c % 32] (mode 2: dy for the panel weight gradient); pixel = n·plane + position,
 // zero padded. The divisors are override constants: lavapipe divides by a runtime value lane by lane,

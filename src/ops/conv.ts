@@ -98,7 +98,7 @@ function shapeOverrides(g: ConvGeometry, transposed: boolean): Record<string, nu
   };
 }
 
-type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'wgrad_sum' | 'wgrad_rows_sum' | 'unpack_pixels' | 'im2col_rows';
+type LayoutEntry = 'pack_weight' | 'pack_weight_vec4' | 'pack_pixels' | 'wgrad_sum' | 'wgrad_rows_sum' | 'unpack_pixels' | 'im2col_rows';
 
 /** Re-layout kernels: one invocation per output element, on a flat grid unless `workgroups` is given. */
 function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBuffer>, p: Record<string, number>, overrides: Record<string, number> = {}, workgroups?: [number, number, number]): void {
@@ -138,8 +138,15 @@ function packWeight(weight: Tensor, g: ConvGeometry, transposed: boolean, rowAli
   const colsPad = ceilTo(cols, 32);
   const total = taps * rowsPad * colsPad;
   const out = Tensor.empty([total + slack]);
+  const params = { rows, rowsPad, cols, colsPad, taps, mode: transposed ? 1 : 0, total };
+  const vec4 = transposed ? g.c % 4 === 0 : g.c % 4 === 0 && g.o % 4 === 0 && rowsPad === rows;
+  if (vec4) {
+    const workgroups: [number, number, number] = [Math.ceil(transposed ? rowsPad / 8 : (rows * taps) / 32), colsPad / 32, 1];
+    launchLayout('pack_weight_vec4', { src: weight.buffer, packed: weight.buffer, dst4: out.buffer }, params, { KH: g.kh, KW: g.kw }, workgroups);
+    return out;
+  }
   const workgroups: [number, number, number] = [Math.ceil(rowsPad / 8), colsPad / 32, 1];
-  launchLayout('pack_weight', { src: weight.buffer, dst: out.buffer }, { rows, rowsPad, cols, colsPad, taps, mode: transposed ? 1 : 0, total }, {}, workgroups);
+  launchLayout('pack_weight', { src: weight.buffer, dst: out.buffer }, params, {}, workgroups);
   return out;
 }
 
