@@ -239,6 +239,8 @@ fn igemm_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       if (PHASED && !phase_tap(phase % u32(SW), kx, SW, PW, DW)) { continue; }
       let at = tap_offset(p, ky, kx);
       let atHigh = tap_offset(pHigh, ky, kx);
+      // A tap that reads only padding for the whole tile adds nothing (dilated taps on small maps).
+      if (subgroupAll(at < 0 && (!TALL || atHigh < 0))) { continue; }
       var w = ((panel * KH + ky) * KW + kx) * SRC_CP * 8u + lane;
       for (var c = 0u; c < SRC_C; c += 4u) {
         let a = gather4(at, c);

@@ -78,7 +78,8 @@ export function convVariants(): ConvVariant[] {
 
 function kernel(entry: string, variant: ConvVariant, overrides: Record<string, number> = {}): KernelSpec {
   const rb = variant !== 'tiled';
-  const defines = { ENABLE: rb ? 'enable subgroups;' : '', RB_BEGIN: rb ? '' : '/*', RB_END: rb ? '' : '*/' };
+  // subgroupAll's result is uniform across the subgroup, which WGSL's uniformity analysis cannot see.
+  const defines = { ENABLE: rb ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);' : '', RB_BEGIN: rb ? '' : '/*', RB_END: rb ? '' : '*/' };
   return { family: 'conv2d', entry, defines, overrides };
 }
 
