@@ -13,10 +13,13 @@
 // - igemm_tiled / wgrad_tiled: 64 lanes sharing 32×32 tiles through workgroup memory (portable).
 // igemm_*: forward (TRANSPOSED = false) and input gradient (TRANSPOSED = true, the gather form of the
 //   transposed conv). Rows are the destination pixels, columns its channels, the reduction runs over
-//   (tap, source channel) against weights packed by pack_weight into 32-column panels.
-// wgrad_*: rows are (tap, input channel), columns output channels, the reduction runs over output
-//   pixels in fixed chunks against dy packed by pack_pixels as [pixel][out channel pad 32]; chunk
-//   partials are summed in chunk order by wgrad_sum.
+//   (tap, source channel) against weights packed by pack_weight(_vec4) into 32-column panels.
+//   Strided input gradients group their rows by sub-pixel phase on igemm_rb (PHASED), and igemm_rb
+//   skips a tap that reads only padding for a whole tile.
+// wgrad_*: rows are (input channel, tap) pairs, columns output channels, the reduction runs over output
+//   pixels in fixed chunks against dy packed by pack_pixels as [pixel][out channel pad 32]. wgrad_rb
+//   writes OIHW partials (tiles of one tap when the channels fill them, TAP_TILES), summed in chunk
+//   order by wgrad_rows_sum; wgrad_tiled writes [chunk][tap][c][o] partials, summed by wgrad_sum.
 {{ENABLE}}
 
 override TRANSPOSED: bool = false;
@@ -47,8 +50,6 @@ override WG_COUNT: u32 = 1u;
 // Weight gradient: output pixels per chunk (a multiple of 4) and channels padded to 32.
 override P_CHUNK: u32 = 4u;
 override C_PAD: u32 = 32u;
-// wgrad_rb: rows C·KH·KW padded to the tile (8, or 16 when TALL).
-override ROWS_P: u32 = 8u;
 // Tile rows of the register-blocked kernels: 8, or 16 when TALL (lane l gathers rows l and l + 8, so
 // each load of B feeds twice the multiply-adds; the 16 × 32 accumulators no longer fit lavapipe's
 // registers, yet the spills cost less than the loads they save).
@@ -273,16 +274,45 @@ fn igemm_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
 }
 
-// Workgroup = (chunk, block of 8 or 16 rows, 32-column panel); a row is (c, tap) in OIHW order (row =
-// c·KH·KW + tap), lane l = rows l (and l + 8). Writes the chunk's dW as [chunk][o][row pad]: vec4s of
-// rows per column, so a single chunk with C·KH·KW a multiple of the tile lands straight in OIHW (no
-// transposing pass).
-fn wgrad_row(row: u32) -> vec3<u32> {
-  let r = min(row, SRC_C * KH * KW - 1u);
-  let tap = r % (KH * KW);
-  return vec3<u32>(r / (KH * KW), tap / KW, tap % KW);
+// A row of the weight gradient is (input channel c, tap), numbered c·KH·KW + tap as in OIHW. With
+// TAP_TILES a tile holds one tap and 8 or 16 consecutive channels: the source offsets of a pixel are
+// then the same for every lane (only the channel differs) and a pixel quad that reads only padding
+// through the tap is skipped (dilated taps on small maps). Without it (channels fewer than a tile, the
+// stem's 3) a tile holds consecutive rows, so no lane idles.
+override TAP_TILES: bool = false;
+
+// Row i of tile `tile` as (c, tap, and whether the row exists).
+fn wgrad_row(tile: u32, tileRows: u32, i: u32) -> vec3<u32> {
+  var c: u32;
+  var tap: u32;
+  if (TAP_TILES) {
+    let cBlocks = (SRC_C + tileRows - 1u) / tileRows;
+    c = (tile % cBlocks) * tileRows + i;
+    tap = tile / cBlocks;
+  } else {
+    let row = tile * tileRows + i;
+    c = row / (KH * KW);
+    tap = row % (KH * KW);
+  }
+  return vec3<u32>(min(c, SRC_C - 1u), tap % (KH * KW), select(0u, 1u, c < SRC_C && tap < KH * KW));
 }
 
+// Source offsets (channel 0) of output pixels q .. q + 3 through a tap, −1 in padding.
+fn quad_offsets(q: u32, tap: u32) -> vec4<i32> {
+  let last = BATCH * DST_H * DST_W - 1u;
+  let ky = tap / KW;
+  let kx = tap % KW;
+  return vec4<i32>(tap_offset(dst_pixel(min(q, last)), ky, kx), tap_offset(dst_pixel(min(q + 1u, last)), ky, kx),
+                   tap_offset(dst_pixel(min(q + 2u, last)), ky, kx), tap_offset(dst_pixel(min(q + 3u, last)), ky, kx));
+}
+
+fn quad_values(at: vec4<i32>, c: u32) -> vec4<f32> {
+  let base = vec4<u32>(max(at, vec4<i32>(0))) + c * SRC_H * SRC_W;
+  return select(vec4<f32>(0.0), vec4<f32>(src[base.x], src[base.y], src[base.z], src[base.w]), at >= vec4<i32>(0));
+}
+
+// Workgroup = (chunk, row tile, 32-column panel); lane l = rows l (and l + 8) of the tile. Writes the
+// chunk's dW as [chunk][o][c][tap], OIHW itself for a single chunk (no transposing pass).
 @compute @workgroup_size(8)
 fn wgrad_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
   let flat = wid.y * nwg.x + wid.x;
@@ -290,16 +320,19 @@ fn wgrad_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let tileRows = select(8u, 16u, TALL);
   let panels = COLS_P / 32u;
   let panel = flat % panels;
-  let rowBlock = (flat / panels) % (ROWS_P / tileRows);
-  let chunk = flat / (panels * (ROWS_P / tileRows));
-  let src0 = wgrad_row(rowBlock * tileRows + lane);
-  let srcHigh = wgrad_row(rowBlock * tileRows + 8u + lane);
+  let tile = (flat / panels) % ROW_BLOCKS;
+  let chunk = flat / (panels * ROW_BLOCKS);
+  let row = wgrad_row(tile, tileRows, lane);
+  let rowHigh = wgrad_row(tile, tileRows, 8u + lane);
   let rowVecs = COLS_P / 4u;
   let colVec = panel * 8u + lane;
   var acc: array<vec4<f32>, 8>;
   var accHigh: array<vec4<f32>, 8>;
   for (var q = chunk * P_CHUNK; q < (chunk + 1u) * P_CHUNK; q += 4u) {
-    let a = gather_pixels(q, src0.y, src0.z, src0.x);
+    let at = quad_offsets(q, row.y);
+    let atHigh = quad_offsets(q, rowHigh.y);
+    if (subgroupAll(all(at < vec4<i32>(0)) && (!TALL || all(atHigh < vec4<i32>(0))))) { continue; }
+    let a = quad_values(at, row.x);
     let w = q * rowVecs + colVec;
     let b0 = packed[w];
     let b1 = packed[w + rowVecs];
@@ -310,22 +343,22 @@ fn wgrad_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     spread(&acc, a.z, b2);
     spread(&acc, a.w, b3);
     if (TALL) {
-      let aHigh = gather_pixels(q, srcHigh.y, srcHigh.z, srcHigh.x);
+      let aHigh = quad_values(atHigh, rowHigh.x);
       spread(&accHigh, aHigh.x, b0);
       spread(&accHigh, aHigh.y, b1);
       spread(&accHigh, aHigh.z, b2);
       spread(&accHigh, aHigh.w, b3);
     }
   }
-  for (var j = 0u; j < 4u; j++) {
-    let o = colVec * 4u + j;
-    if (o < DST_C) {
-      let out = ((chunk * DST_C + o) * ROWS_P + rowBlock * tileRows) / 4u;
-      dst4[out] = vec4<f32>(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
-      dst4[out + 1u] = vec4<f32>(acc[4][j], acc[5][j], acc[6][j], acc[7][j]);
-      if (TALL) {
-        dst4[out + 2u] = vec4<f32>(accHigh[0][j], accHigh[1][j], accHigh[2][j], accHigh[3][j]);
-        dst4[out + 3u] = vec4<f32>(accHigh[4][j], accHigh[5][j], accHigh[6][j], accHigh[7][j]);
+  for (var r = 0u; r < 8u; r++) {
+    let low = wgrad_row(tile, tileRows, r);
+    let high = wgrad_row(tile, tileRows, 8u + r);
+    for (var j = 0u; j < 4u; j++) {
+      let o = colVec * 4u + j;
+      if (o < DST_C) {
+        let out = (chunk * DST_C + o) * SRC_C * KH * KW;
+        if (low.z != 0u) { dst[out + low.x * KH * KW + low.y] = acc[r][j]; }
+        if (TALL && high.z != 0u) { dst[out + high.x * KH * KW + high.y] = accHigh[r][j]; }
       }
     }
   }
@@ -612,7 +645,7 @@ fn wgrad_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
   dst[(o * params.rows + c) * params.taps + tap] = total;
 }
 
-// dW[o][row] = Σ over chunks, in chunk order, of partial[chunk][o][row pad] (wgrad_rb's layout; row =
+// dW[o][row] = Σ over chunks, in chunk order, of partial[chunk][o][row pad] (wgrad_rb's layout, row =
 // c·taps + tap). A workgroup per (64 rows, o): no divisions.
 @compute @workgroup_size(64)
 fn wgrad_rows_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

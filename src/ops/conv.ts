@@ -263,7 +263,7 @@ function weightGradChunks(g: ConvGeometry, variant: ConvVariant): { chunks: numb
   const pixels = g.n * g.ho * g.wo;
   const taps = g.kh * g.kw;
   const blocked = variant !== 'tiled';
-  const groups = blocked ? Math.ceil((g.c * taps) / tileRowsOf(variant)) * Math.ceil(g.o / 32) : taps * Math.ceil(g.c / 32) * Math.ceil(g.o / 32);
+  const groups = (blocked ? Math.ceil((g.c * taps) / tileRowsOf(variant)) : taps * Math.ceil(g.c / 32)) * Math.ceil(g.o / 32);
   const target = blocked ? 64 : 256;
   const chunks = Math.max(1, Math.min(Math.ceil(target / groups), Math.ceil(pixels / 64)));
   const chunk = ceilTo(Math.ceil(pixels / chunks), 4);
@@ -278,25 +278,34 @@ function packDy(g: ConvGeometry, dy: Tensor, pixelsPad: number, colsPad: number)
 }
 
 /**
- * Weight gradient with the register-blocked kernel: rows (c, tap) in OIHW order, partial sums per
- * chunk as [chunk][o][rows pad 8]; one chunk with no row padding is dW itself.
+ * Weight gradient with the register-blocked kernels: tiles of 8 or 16 rows (c, tap), one tap per tile
+ * when the channels fill whole tiles (see TAP_TILES in the WGSL), partial sums per chunk as
+ * [chunk][o][c][tap]; a single chunk is dW itself.
  */
 function launchRegblockWeightGrad(variant: 'regblock' | 'tall', g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const rows = g.c * g.kh * g.kw;
   const tileRows = tileRowsOf(variant);
-  const rowsPad = ceilTo(rows, tileRows);
+  const tapTiles = g.c % tileRows === 0;
+  const rowTiles = tapTiles ? (g.kh * g.kw * g.c) / tileRows : Math.ceil(rows / tileRows);
   const { chunks, chunk } = weightGradChunks(g, variant);
   const colsPad = ceilTo(g.o, 32);
   const packedDy = packDy(g, dy, chunks * chunk, colsPad);
   const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
-  const direct = chunks === 1 && rowsPad === rows;
-  const partial = direct ? dw : Tensor.empty([chunks * g.o * rowsPad]);
-  const workgroups = chunks * (rowsPad / tileRows) * (colsPad / 32);
-  const overrides = { ...shapeOverrides(g, false), COLS_P: colsPad, ROWS_P: rowsPad, P_CHUNK: chunk, WG_COUNT: workgroups, TALL: variant === 'tall' ? 1 : 0 };
-  gpu().run(kernel('wgrad_rb', variant, overrides), { src: x.buffer, packed: packedDy.buffer, dst4: partial.buffer }, {}, grid(workgroups));
+  const partial = chunks === 1 ? dw : Tensor.empty([chunks * g.o * rows]);
+  const workgroups = chunks * rowTiles * (colsPad / 32);
+  const overrides = {
+    ...shapeOverrides(g, false),
+    COLS_P: colsPad,
+    P_CHUNK: chunk,
+    ROW_BLOCKS: rowTiles,
+    WG_COUNT: workgroups,
+    TALL: variant === 'tall' ? 1 : 0,
+    TAP_TILES: tapTiles ? 1 : 0,
+  };
+  gpu().run(kernel('wgrad_rb', variant, overrides), { src: x.buffer, packed: packedDy.buffer, dst: partial.buffer }, {}, grid(workgroups));
   packedDy.dispose();
-  if (direct) return dw;
-  launchLayout('wgrad_rows_sum', { src: partial.buffer, dst: dw.buffer }, { rows, rowsPad, cols: g.o, plane: chunks, total: dw.size }, {}, [Math.ceil(rows / 64), g.o, 1]);
+  if (chunks === 1) return dw;
+  launchLayout('wgrad_rows_sum', { src: partial.buffer, dst: dw.buffer }, { rows, rowsPad: rows, cols: g.o, plane: chunks, total: dw.size }, {}, [Math.ceil(rows / 64), g.o, 1]);
   partial.dispose();
   return dw;
 }
