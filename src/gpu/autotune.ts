@@ -90,7 +90,7 @@ async function timeRun(trial: Trial): Promise<number> {
 }
 
 /** Times every variant of every key queued by chooseVariant() and records the fastest. */
-export async function tunePending(repeats = 3): Promise<Map<string, { variant: string; ms: Record<string, number> }>> {
+export async function tunePending(repeats = 5): Promise<Map<string, { variant: string; ms: Record<string, number> }>> {
   const report = new Map<string, { variant: string; ms: Record<string, number> }>();
   if (pending.size === 0) return report;
   await gpu().encoder.sync(); // earlier work must not count against the first variant
@@ -112,10 +112,13 @@ export async function tunePending(repeats = 3): Promise<Map<string, { variant: s
         }
       }
       // Rounds alternate the variants, so that a burst of load from elsewhere (a shared machine)
-      // does not land on one variant's timings only; each keeps its best.
+      // does not land on one variant's timings only; each is judged by its median, as runs are (the
+      // best single run favoured a kernel whose typical run was slower).
+      const times = new Map<string, number[]>([...runnable.keys()].map((v) => [v, []]));
       for (let i = 0; i < repeats; i++) {
-        for (const [variant, trial] of runnable) ms[variant] = Math.min(ms[variant]!, await timeRun(trial));
+        for (const [variant, trial] of runnable) times.get(variant)!.push(await timeRun(trial));
       }
+      times.forEach((t, variant) => (ms[variant] = t.sort((a, b) => a - b)[t.length >> 1]!));
     } finally {
       runnable.forEach((trial) => trial.dispose());
     }
