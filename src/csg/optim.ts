@@ -10,8 +10,8 @@ import { Tensor, TensorError, shapeStr } from '../tensor/index.js';
 
 function runOptim(entry: 'ema' | 'sgd', p: Tensor, g: Tensor, buf: Tensor | null, values: { first?: number; lr?: number; momentum?: number; weightDecay?: number; decay?: number }): void {
   const vec4 = p.size % 4 === 0;
-  const buffers: Record<string, GPUBuffer> = vec4 ? { p4: p.buffer, g4: g.buffer } : { p: p.buffer, g: g.buffer };
-  if (buf) buffers[vec4 ? 'buf4' : 'buf'] = buf.buffer;
+  const buffers: Record<string, GPUBufferBinding> = vec4 ? { p4: p.binding, g4: g.binding } : { p: p.binding, g: g.binding };
+  if (buf) buffers[vec4 ? 'buf4' : 'buf'] = buf.binding;
   gpu().run(
     { family: 'optim', entry: vec4 ? `${entry}_vec4` : entry },
     buffers,

@@ -98,7 +98,7 @@ function shapeOverrides(g: ConvGeometry, transposed: boolean): Record<string, nu
 type LayoutEntry = 'pack_weight' | 'pack_pixels' | 'wgrad_sum' | 'unpack_pixels' | 'unpack_weight' | 'im2col_rows';
 
 /** Re-layout kernels: one invocation per output element, on a flat grid unless `workgroups` is given. */
-function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBuffer>, p: Record<string, number>, overrides: Record<string, number> = {}, workgroups?: [number, number, number]): void {
+function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBufferBinding>, p: Record<string, number>, overrides: Record<string, number> = {}, workgroups?: [number, number, number]): void {
   const params = { rows: 0, rowsPad: 0, cols: 0, colsPad: 0, taps: 0, mode: 0, plane: 0, total: 0, start: 0, ...p };
   gpu().run(kernel(entry, 'tiled', overrides), buffers, params, workgroups ?? grid(Math.ceil(params.total / 64)));
 }
@@ -119,13 +119,13 @@ function packWeight(weight: Tensor, g: ConvGeometry, transposed: boolean, rowAli
   const total = taps * rowsPad * colsPad;
   const out = Tensor.empty([total + slack]);
   const workgroups: [number, number, number] = [Math.ceil(rowsPad / 8), taps, colsPad / 32];
-  launchLayout('pack_weight', { src: weight.buffer, dst: out.buffer }, { rows, rowsPad, cols, colsPad, taps, mode: transposed ? 1 : 0, total }, {}, workgroups);
+  launchLayout('pack_weight', { src: weight.binding, dst: out.binding }, { rows, rowsPad, cols, colsPad, taps, mode: transposed ? 1 : 0, total }, {}, workgroups);
   return out;
 }
 
 /** One dispatch of the uniform-panel GEMM: rows of A against a ≤ 512-row slice of one B panel. */
 function panelDispatch(overrides: Record<string, number>, a: Tensor, b: Tensor, bRow: number, c: Tensor, slice: { kOffset: number; kCount: number; cOffset: number; accumulate: number }, workgroups: number): void {
-  const buffers = { a4: a.buffer, bPanel: { buffer: b.buffer, offset: bRow * 128, size: SLICE_BYTES }, dst4: c.buffer };
+  const buffers = { a4: a.binding, bPanel: b.bindRange(bRow * 128, SLICE_BYTES), dst4: c.binding };
   gpu().run(kernel('gemm_panel', 'panel', { ...overrides, WG_COUNT: workgroups }), buffers, slice, grid(workgroups));
 }
 
@@ -136,7 +136,7 @@ function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weig
   const dstCp = ceilTo(dstC, 32);
   const srcPixels = g.n * srcH * srcW;
   const channelsLast = Tensor.empty([srcPixels * srcCp]);
-  launchLayout('pack_pixels', { src: src.buffer, dst: channelsLast.buffer }, { rows: srcPixels, cols: srcC, colsPad: srcCp, plane: srcH * srcW, total: channelsLast.size });
+  launchLayout('pack_pixels', { src: src.binding, dst: channelsLast.binding }, { rows: srcPixels, cols: srcC, colsPad: srcCp, plane: srcH * srcW, total: channelsLast.size });
   const packed = packWeight(weight, g, transposed, 32, SLICE_BYTES / 4);
   const rows = g.n * dstH * dstW;
   const result = Tensor.empty([ceilTo(rows, 8) * dstCp]);
@@ -152,7 +152,7 @@ function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weig
   }
   const dst = Tensor.empty([g.n, dstC, dstH, dstW]);
   const unpack = { plane: dstH * dstW, cols: dstC, colsPad: dstCp, mode: bias ? 1 : 0, total: dst.size };
-  launchLayout('unpack_pixels', { src: result.buffer, bias: (bias ?? result).buffer, dst: dst.buffer }, unpack);
+  launchLayout('unpack_pixels', { src: result.binding, bias: (bias ?? result).binding, dst: dst.binding }, unpack);
   [channelsLast, packed, result].forEach((t) => t.dispose());
   return dst;
 }
@@ -170,21 +170,21 @@ function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const rowsPad = ceilTo(rows, 8);
   const dyPanels = Tensor.empty([oPad * pixelsPad + SLICE_BYTES / 4]);
   const pack = { rows: pixels, rowsPad: pixelsPad, cols: g.o, colsPad: oPad, plane: g.ho * g.wo, mode: 2, total: oPad * pixelsPad };
-  launchLayout('pack_pixels', { src: dy.buffer, dst: dyPanels.buffer }, pack);
+  launchLayout('pack_pixels', { src: dy.binding, dst: dyPanels.binding }, pack);
   const chunk = Math.min(SLICE_ROWS, pixelsPad);
   const im2col = Tensor.empty([rowsPad * chunk]);
   const result = Tensor.empty([rowsPad * oPad]);
   const geometry = shapeOverrides(g, false);
   const overrides = { ...geometry, GATHER: 0, A_STRIDE: chunk / 4, C_STRIDE: oPad / 4 };
   for (let start = 0; start < pixelsPad; start += chunk) {
-    launchLayout('im2col_rows', { src: x.buffer, dst: im2col.buffer }, { rows: chunk, start, total: im2col.size }, geometry);
+    launchLayout('im2col_rows', { src: x.binding, dst: im2col.binding }, { rows: chunk, start, total: im2col.size }, geometry);
     for (let panel = 0; panel < oPad / 32; panel++) {
       const slice = { kOffset: 0, kCount: Math.min(chunk, pixelsPad - start), cOffset: panel * 8, accumulate: start > 0 ? 1 : 0 };
       panelDispatch(overrides, im2col, dyPanels, panel * pixelsPad + start, result, slice, rowsPad / 8);
     }
   }
   const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
-  launchLayout('unpack_weight', { src: result.buffer, dst: dw.buffer }, { rows: g.c, colsPad: oPad, taps, total: dw.size });
+  launchLayout('unpack_weight', { src: result.binding, dst: dw.binding }, { rows: g.c, colsPad: oPad, taps, total: dw.size });
   [dyPanels, im2col, result].forEach((t) => t.dispose());
   return dw;
 }
@@ -207,7 +207,7 @@ function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: b
     WG_COUNT: workgroups,
   };
   const entry = variant === 'regblock' ? 'igemm_rb' : 'igemm_tiled';
-  const buffers = { src: src.buffer, packed: packed.buffer, bias: (bias ?? packed).buffer, dst: dst.buffer };
+  const buffers = { src: src.binding, packed: packed.binding, bias: (bias ?? packed).binding, dst: dst.binding };
   gpu().run(kernel(entry, variant, overrides), buffers, {}, grid(workgroups));
   packed.dispose();
   return dst;
@@ -231,7 +231,7 @@ function launchWeightGrad(variant: ConvVariant, g: ConvGeometry, x: Tensor, dy: 
   const colsPad = ceilTo(g.o, 32);
   const cPad = ceilTo(g.c, 32);
   const packedDy = Tensor.empty([chunks * chunk * colsPad]);
-  launchLayout('pack_pixels', { src: dy.buffer, dst: packedDy.buffer }, { rows: pixels, cols: g.o, colsPad, plane: g.ho * g.wo, total: packedDy.size });
+  launchLayout('pack_pixels', { src: dy.binding, dst: packedDy.binding }, { rows: pixels, cols: g.o, colsPad, plane: g.ho * g.wo, total: packedDy.size });
   const partial = Tensor.empty([chunks * taps * cPad * colsPad]);
   const rowsPerGroup = variant === 'regblock' ? 8 : 32;
   const workgroups = chunks * taps * (cPad / rowsPerGroup) * (colsPad / 32);
@@ -243,9 +243,9 @@ function launchWeightGrad(variant: ConvVariant, g: ConvGeometry, x: Tensor, dy: 
     WG_COUNT: workgroups,
   };
   const entry = variant === 'regblock' ? 'wgrad_rb' : 'wgrad_tiled';
-  gpu().run(kernel(entry, variant, overrides), { src: x.buffer, packed: packedDy.buffer, dst4: partial.buffer }, {}, grid(workgroups));
+  gpu().run(kernel(entry, variant, overrides), { src: x.binding, packed: packedDy.binding, dst4: partial.binding }, {}, grid(workgroups));
   const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
-  launchLayout('wgrad_sum', { src: partial.buffer, dst: dw.buffer }, { rows: g.c, rowsPad: cPad, cols: g.o, colsPad, taps, plane: chunks, total: dw.size }, {}, [Math.ceil(g.o / 64), g.c, taps]);
+  launchLayout('wgrad_sum', { src: partial.binding, dst: dw.binding }, { rows: g.c, rowsPad: cPad, cols: g.o, colsPad, taps, plane: chunks, total: dw.size }, {}, [Math.ceil(g.o / 64), g.c, taps]);
   packedDy.dispose();
   partial.dispose();
   return dw;

@@ -38,7 +38,7 @@ interface Geo {
 
 const unusedGeo: Geo = { batch: 1, channels: 1, height: 1, width: 1, ph: 1, pw: 1, gr: 1, gc: 1 };
 
-function runCsg(entry: string, buffers: Record<string, GPUBuffer>, geo: Geo, n: number, flags: { unitWeight?: boolean; byCount?: boolean; eps?: number } = {}): void {
+function runCsg(entry: string, buffers: Record<string, GPUBufferBinding>, geo: Geo, n: number, flags: { unitWeight?: boolean; byCount?: boolean; eps?: number } = {}): void {
   gpu().run(
     { family: 'csg', entry },
     buffers,
@@ -65,15 +65,15 @@ const l2NormalizeOp = defineOp<{ eps: number }>({
     const [n, d] = x!.shape as [number, number];
     const geo = { ...unusedGeo, channels: d };
     const norms = Tensor.empty([n]);
-    runCsg('l2_norms', { x: x!.buffer, out: norms.buffer }, geo, n, { eps });
+    runCsg('l2_norms', { x: x!.binding, out: norms.binding }, geo, n, { eps });
     const out = Tensor.empty(x!.shape);
-    runCsg('l2_forward', { x: x!.buffer, den: norms.buffer, out: out.buffer }, geo, n * d, { eps });
+    runCsg('l2_forward', { x: x!.binding, den: norms.binding, out: out.binding }, geo, n * d, { eps });
     return { out, saved: [norms] };
   },
   backward: ({ grad, out, saved: [norms], attrs: { eps } }) => {
     const [n, d] = out.shape as [number, number];
     const dx = Tensor.empty(out.shape);
-    runCsg('l2_backward', { v: out.buffer, w: grad.buffer, den: norms!.buffer, out: dx.buffer }, { ...unusedGeo, channels: d }, n * d, { eps });
+    runCsg('l2_backward', { v: out.binding, w: grad.binding, den: norms!.binding, out: dx.binding }, { ...unusedGeo, channels: d }, n * d, { eps });
     return [dx];
   },
 });
@@ -92,12 +92,12 @@ const patchGridOp = defineOp<{ geo: Geo }>({
   name: 'patchGrid',
   forward: ([x], { geo }) => {
     const out = Tensor.empty([pieceVectors(geo), geo.channels, geo.ph, geo.pw]);
-    runCsg('patch_grid', { x: x!.buffer, out: out.buffer }, geo, out.size);
+    runCsg('patch_grid', { x: x!.binding, out: out.binding }, geo, out.size);
     return { out };
   },
   backward: ({ grad, inputs: [x], attrs: { geo } }) => {
     const dx = Tensor.empty(x!.shape);
-    runCsg('patch_ungrid', { x: grad.buffer, out: dx.buffer }, geo, grad.size);
+    runCsg('patch_ungrid', { x: grad.binding, out: dx.binding }, geo, grad.size);
     return [dx];
   },
 });
@@ -121,13 +121,13 @@ const aPoolOp = defineOp<{ geo: Geo }>({
     const vectors = pieceVectors(geo);
     const pixels = geo.batch * geo.height * geo.width;
     const pieceMean = Tensor.empty([vectors, geo.channels]);
-    runCsg('piece_weighted_sum', { x: src!.buffer, w: src!.buffer, den: src!.buffer, out: pieceMean.buffer }, geo, pieceMean.size, { unitWeight: true, byCount: true });
+    runCsg('piece_weighted_sum', { x: src!.binding, w: src!.binding, den: src!.binding, out: pieceMean.binding }, geo, pieceMean.size, { unitWeight: true, byCount: true });
     const logits = Tensor.empty([geo.batch, geo.height, geo.width]);
-    runCsg('pixel_dot', { x: src!.buffer, v: pieceMean.buffer, out: logits.buffer }, geo, pixels);
+    runCsg('pixel_dot', { x: src!.binding, v: pieceMean.binding, out: logits.binding }, geo, pixels);
     const total = Tensor.empty([vectors]);
-    runCsg('piece_pixel_sum', { x: logits.buffer, w: logits.buffer, out: total.buffer }, geo, vectors);
+    runCsg('piece_pixel_sum', { x: logits.binding, w: logits.binding, out: total.binding }, geo, vectors);
     const out = Tensor.empty([vectors, geo.channels]);
-    runCsg('piece_weighted_sum', { x: values!.buffer, w: logits.buffer, den: total.buffer, out: out.buffer }, geo, out.size);
+    runCsg('piece_weighted_sum', { x: values!.binding, w: logits.binding, den: total.binding, out: out.binding }, geo, out.size);
     return { out, saved: [pieceMean, logits, total] };
   },
   backward: ({ grad, inputs: [src, values], saved: [pieceMean, logits, total], attrs: { geo } }) => {
@@ -135,20 +135,20 @@ const aPoolOp = defineOp<{ geo: Geo }>({
     let dValues: Tensor | null = null;
     if (values!.requiresGrad) {
       dValues = Tensor.empty(values!.shape);
-      runCsg('apool_values_grad', { w: logits!.buffer, v: grad.buffer, den: total!.buffer, out: dValues.buffer }, geo, dValues.size);
+      runCsg('apool_values_grad', { w: logits!.binding, v: grad.binding, den: total!.binding, out: dValues.binding }, geo, dValues.size);
     }
     if (!src!.requiresGrad) return [null, dValues];
     // h_i = <g, V_i>; u_i = (h_i − Σ a h) / Z; dS = u_i·v̄ + Σ_k u_k S_k / count.
     const h = Tensor.empty([geo.batch, geo.height, geo.width]);
-    runCsg('pixel_dot', { x: values!.buffer, v: grad.buffer, out: h.buffer }, geo, pixels);
+    runCsg('pixel_dot', { x: values!.binding, v: grad.binding, out: h.binding }, geo, pixels);
     const weightedH = Tensor.empty([pieceVectors(geo)]);
-    runCsg('piece_pixel_sum', { x: h.buffer, w: logits!.buffer, out: weightedH.buffer }, geo, weightedH.size, { unitWeight: true });
+    runCsg('piece_pixel_sum', { x: h.binding, w: logits!.binding, out: weightedH.binding }, geo, weightedH.size, { unitWeight: true });
     const u = Tensor.empty(h.shape);
-    runCsg('apool_logit_grad', { x: h.buffer, v: weightedH.buffer, den: total!.buffer, out: u.buffer }, geo, pixels);
+    runCsg('apool_logit_grad', { x: h.binding, v: weightedH.binding, den: total!.binding, out: u.binding }, geo, pixels);
     const r = Tensor.empty(grad.shape);
-    runCsg('piece_weighted_sum', { x: src!.buffer, w: u.buffer, den: total!.buffer, out: r.buffer }, geo, r.size, { byCount: true });
+    runCsg('piece_weighted_sum', { x: src!.binding, w: u.binding, den: total!.binding, out: r.binding }, geo, r.size, { byCount: true });
     const dSrc = Tensor.empty(src!.shape);
-    runCsg('apool_source_grad', { w: u.buffer, v: pieceMean!.buffer, x: r.buffer, out: dSrc.buffer }, geo, dSrc.size);
+    runCsg('apool_source_grad', { w: u.binding, v: pieceMean!.binding, x: r.binding, out: dSrc.binding }, geo, dSrc.size);
     for (const t of [h, weightedH, u, r]) t.dispose();
     return [dSrc, dValues];
   },
@@ -172,12 +172,12 @@ const patchAvgPoolOp = defineOp<{ geo: Geo }>({
   name: 'patchAvgPool',
   forward: ([x], { geo }) => {
     const out = Tensor.empty([pieceVectors(geo), geo.channels]);
-    runCsg('piece_weighted_sum', { x: x!.buffer, w: x!.buffer, den: x!.buffer, out: out.buffer }, geo, out.size, { unitWeight: true, byCount: true });
+    runCsg('piece_weighted_sum', { x: x!.binding, w: x!.binding, den: x!.binding, out: out.binding }, geo, out.size, { unitWeight: true, byCount: true });
     return { out };
   },
   backward: ({ grad, inputs: [x], attrs: { geo } }) => {
     const dx = Tensor.empty(x!.shape);
-    runCsg('apool_values_grad', { w: grad.buffer, v: grad.buffer, den: grad.buffer, out: dx.buffer }, geo, dx.size, { unitWeight: true, byCount: true });
+    runCsg('apool_values_grad', { w: grad.binding, v: grad.binding, den: grad.binding, out: dx.binding }, geo, dx.size, { unitWeight: true, byCount: true });
     return [dx];
   },
 });
@@ -233,14 +233,14 @@ export function nceRows(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGr
   const parts = splitsUsed * 8;
   const params = { n, keys, keysPerSplit, parts, invTau: 1 / tau, gradScale: 0 };
   const partial = Tensor.empty([parts, n, dim + 3]);
-  gpu().run(nceKernel('nce_partial', dim, withGrad), { q: q.buffer, kpos: k.buffer, queue: queue.buffer, partial: partial.buffer }, params, [tiles, splitsUsed]);
+  gpu().run(nceKernel('nce_partial', dim, withGrad), { q: q.binding, kpos: k.binding, queue: queue.binding, partial: partial.binding }, params, [tiles, splitsUsed]);
   const rowLoss = Tensor.empty([n]);
   const ranks = Tensor.empty([n], 'u32');
   const expect = withGrad ? Tensor.empty([n, dim]) : null;
   const unusedExpect = expect ? null : Tensor.empty([1]);
   gpu().run(
     nceKernel('nce_combine', dim, withGrad),
-    { q: q.buffer, kpos: k.buffer, partial: partial.buffer, rowLoss: rowLoss.buffer, rank: ranks.buffer, expect: (expect ?? unusedExpect!).buffer },
+    { q: q.binding, kpos: k.binding, partial: partial.binding, rowLoss: rowLoss.binding, rank: ranks.binding, expect: (expect ?? unusedExpect!).binding },
     params,
     grid(Math.ceil(n / 64)),
   );
@@ -269,7 +269,7 @@ const infoNceOp = defineOp<NceAttrs>({
     const dq = Tensor.empty(q!.shape);
     gpu().run(
       nceKernel('nce_grad', dim, true),
-      { kpos: k!.buffer, expect: expect!.buffer, grad: grad.buffer, dq: dq.buffer },
+      { kpos: k!.binding, expect: expect!.binding, grad: grad.binding, dq: dq.binding },
       { n, keys: 0, keysPerSplit: 0, parts: 0, invTau: 1 / tau, gradScale: 1 / (tau * n) },
       grid(Math.ceil((n * dim) / 64)),
     );
@@ -297,6 +297,6 @@ export function infoNce(q: Tensor, k: Tensor, queue: Tensor, tau = 0.07): Tensor
 export function rankAccuracy(ranks: Tensor): Tensor {
   assertDtype(ranks, 'u32', 'rankAccuracy');
   const out = Tensor.empty([2]);
-  gpu().run(nceKernel('nce_accuracy', 1, false), { rank: ranks.buffer, expect: out.buffer }, { n: ranks.size, keys: 0, keysPerSplit: 0, parts: 0, invTau: 0, gradScale: 0 }, [1]);
+  gpu().run(nceKernel('nce_accuracy', 1, false), { rank: ranks.binding, expect: out.binding }, { n: ranks.size, keys: 0, keysPerSplit: 0, parts: 0, invTau: 0, gradScale: 0 }, [1]);
   return out;
 }
