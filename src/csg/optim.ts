@@ -144,10 +144,7 @@ export class Sgd {
   private writeActive(state: GroupState, hasGrad: boolean[]): void {
     if (state.activeFor && state.activeFor.every((h, i) => h === hasGrad[i])) return;
     const flags = new Uint32Array(state.arena.spans);
-    state.arena.tensors.forEach((p, i) => {
-      const first = state.arena.offsets[i]! / ARENA_SPAN;
-      if (hasGrad[i]) flags.fill(1, first, first + Math.ceil(Math.max(p.size, 1) / ARENA_SPAN));
-    });
+    hasGrad.forEach((has, i) => has && flags.fill(1, ...state.arena.slotSpans(i)));
     state.active.write(flags);
     state.activeFor = hasGrad;
   }

@@ -11,6 +11,8 @@ export const ARENA_SPAN = 1024;
 
 const arenaOf = new WeakMap<Tensor, ParamArena>();
 
+const spansOf = (t: Tensor): number => Math.ceil(Math.max(t.size, 1) / ARENA_SPAN);
+
 export class ParamArena {
   /** Element offset of each tensor's slot. */
   readonly offsets: readonly number[];
@@ -22,7 +24,7 @@ export class ParamArena {
     let size = 0;
     for (const t of tensors) {
       offsets.push(size);
-      size += Math.ceil(Math.max(t.size, 1) / ARENA_SPAN) * ARENA_SPAN;
+      size += spansOf(t) * ARENA_SPAN;
     }
     this.offsets = offsets;
     this.size = size;
@@ -58,6 +60,12 @@ export class ParamArena {
   /** Number of spans (workgroups of the update kernels). */
   get spans(): number {
     return this.size / ARENA_SPAN;
+  }
+
+  /** The spans of tensor `index`'s slot: [first, end). */
+  slotSpans(index: number): [number, number] {
+    const first = this.offsets[index]! / ARENA_SPAN;
+    return [first, first + spansOf(this.tensors[index]!)];
   }
 
   /** `count` elements of the arena from `first` on, for a kernel. */
