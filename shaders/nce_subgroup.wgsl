@@ -112,7 +112,6 @@ fn nce_window_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 // Packing (plain kernels, one invocation per packed value).
 @group(0) @binding(11) var<storage, read> src: array<f32>;
 @group(0) @binding(12) var<storage, read_write> packed: array<f32>;
-@group(0) @binding(13) var<storage, read_write> packedT: array<f32>;
 
 // qU rows: q/τ padded to DP, rows past N zero; and lposOut = q·k/τ per row (zero past N).
 @group(0) @binding(14) var<storage, read_write> lposOut: array<f32>;
@@ -136,17 +135,30 @@ fn nce_pack_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 }
 
 // The queue [D, K] cut into windows of W keys: packed [window][DP][W], packedT [window][W][DP]; keys
-// past K and dims past D are zeros (nce_window masks keys past K).
+// past K and dims past D are zeros (nce_window masks keys past K). One invocation moves a 4 × 4 block
+// (4 dims × 4 keys) with vec4 loads and stores: per-lane storage accesses are what costs on lavapipe.
+@group(0) @binding(23) var<storage, read> src4: array<vec4<f32>>;
+@group(0) @binding(24) var<storage, read_write> packed4: array<vec4<f32>>;
+@group(0) @binding(25) var<storage, read_write> packedT4: array<vec4<f32>>;
+
 @compute @workgroup_size(64)
 fn nce_pack_queue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * 64u + lid;
   if (i >= params.total) { return; }
-  let window = i / (DP * W);
-  let within = i % (DP * W);
-  let d = within / W;
-  let key = window * W + within % W;
-  let inside = d < params.dim && key < params.keys;
-  let v = select(0.0, src[min(d, params.dim - 1u) * params.keys + min(key, params.keys - 1u)], inside);
-  packed[i] = v;
-  packedT[window * DP * W + (within % W) * DP + d] = v;
+  let blocksPerWindow = (DP / 4u) * (W / 4u);
+  let window = i / blocksPerWindow;
+  let d0 = (i % blocksPerWindow) / (W / 4u) * 4u;
+  let k0 = (i % (W / 4u)) * 4u;
+  let key = window * W + k0;
+  var rows: array<vec4<f32>, 4>;
+  for (var j = 0u; j < 4u; j++) {
+    let d = d0 + j;
+    rows[j] = select(vec4<f32>(0.0), src4[(min(d, params.dim - 1u) * params.keys + min(key, params.keys - 4u)) / 4u], d < params.dim && key < params.keys);
+    packed4[(window * DP * W + d * W + k0) / 4u] = rows[j];
+  }
+  let t = window * W * DP + k0 * DP + d0;
+  packedT4[t / 4u] = vec4<f32>(rows[0].x, rows[1].x, rows[2].x, rows[3].x);
+  packedT4[(t + DP) / 4u] = vec4<f32>(rows[0].y, rows[1].y, rows[2].y, rows[3].y);
+  packedT4[(t + 2u * DP) / 4u] = vec4<f32>(rows[0].z, rows[1].z, rows[2].z, rows[3].z);
+  packedT4[(t + 3u * DP) / 4u] = vec4<f32>(rows[0].w, rows[1].w, rows[2].w, rows[3].w);
 }

@@ -358,7 +358,7 @@ function nceRowsWindow(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGra
   gpu().run(spec('nce_pack_q'), { src: q.buffer, kpos: k.buffer, packed: qPacked.buffer, lposOut: lpos.buffer }, { ...base, total: np * dp }, grid(Math.ceil((np * dp) / 64)));
   const dkPacked = Tensor.empty([windows * dp * w + UNIFORM_FLOATS]);
   const kdPacked = Tensor.empty([windows * dp * w + UNIFORM_FLOATS]);
-  gpu().run(spec('nce_pack_queue'), { src: queue.buffer, packed: dkPacked.buffer, packedT: kdPacked.buffer }, { ...base, total: windows * dp * w }, grid(Math.ceil((windows * dp * w) / 64)));
+  gpu().run(spec('nce_pack_queue'), { src4: queue.buffer, packed4: dkPacked.buffer, packedT4: kdPacked.buffer }, { ...base, total: (windows * dp * w) / 16 }, grid(Math.ceil((windows * dp * w) / 16 / 64)));
   // Two generations of state (each dispatch reads one through uniforms and writes the other), with
   // slack for the 64 KiB bindings of the last super-tile.
   const state = [0, 1].map(() => ({
