@@ -21,7 +21,7 @@
 // storage; src/ops/csg.ts alternates two pairs of buffers. nce_window_combine adds the positive.
 enable subgroups;
 
-const R: u32 = 8u;
+const R: u32 = {{R}}u;    // queries per workgroup
 const DP: u32 = {{DP}}u;        // dim padded to 32
 const W: u32 = {{W}}u;          // keys per window (DP · W ≤ 16384)
 const ACC: bool = {{ACC}};
@@ -62,14 +62,7 @@ fn nce_window(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocatio
   for (var b = 0u; b < W / 32u; b++) {
     let key = params.keyBase + b * 32u + 4u * lane;
     let valid = (vec4<u32>(key) + vec4<u32>(0u, 1u, 2u, 3u)) < vec4<u32>(params.keys);
-    var l0 = vec4<f32>(0.0);
-    var l1 = vec4<f32>(0.0);
-    var l2 = vec4<f32>(0.0);
-    var l3 = vec4<f32>(0.0);
-    var l4 = vec4<f32>(0.0);
-    var l5 = vec4<f32>(0.0);
-    var l6 = vec4<f32>(0.0);
-    var l7 = vec4<f32>(0.0);
+{{LOGITS}}
 {{PHASE1}}
 {{SOFTMAX}}
 {{PHASE2}}

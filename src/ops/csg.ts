@@ -224,6 +224,8 @@ export function setNceVariant(v: NceVariant | null): void {
 /** Largest padded dim the window kernel takes: a window must hold 32 keys in 64 KiB. */
 const WINDOW_MAX_DP = 512;
 const UNIFORM_FLOATS = 16384;
+/** Queries per workgroup of the window kernel (4 is as fast, 16 slower: register pressure). */
+const NCE_WINDOW_ROWS = 8;
 
 /**
  * 'window' (nce_subgroup.wgsl, every operand through 64 KiB uniform windows) is lavapipe's fast form
@@ -267,7 +269,7 @@ function windowDefines(dp: number, w: number, withGrad: boolean): Record<string,
   const key = `${dp}/${withGrad}`;
   const cached = windowSource.get(key);
   if (cached) return cached;
-  const rows = [0, 1, 2, 3, 4, 5, 6, 7];
+  const rows = Array.from({ length: NCE_WINDOW_ROWS }, (_, r) => r);
   const blocks = Array.from({ length: dp / 32 }, (_, db) => db);
   const xyzw = 'xyzw';
   const init: string[] = [];
@@ -327,6 +329,8 @@ function windowDefines(dp: number, w: number, withGrad: boolean): Record<string,
     }
   }
   const defines = {
+    R: NCE_WINDOW_ROWS,
+    LOGITS: rows.map((r) => `    var l${r} = vec4<f32>(0.0);`).join('\n'),
     DP: dp,
     W: w,
     ACC: withGrad ? 'true' : 'false',
@@ -346,8 +350,8 @@ function nceRowsWindow(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGra
   const keys = queue.shape[1]!;
   const dp = roundUp(dim, 32);
   const w = Math.floor(UNIFORM_FLOATS / dp / 32) * 32;
-  const superRows = Math.floor(UNIFORM_FLOATS / dp / 8) * 8;
-  const np = roundUp(n, 8);
+  const superRows = Math.floor(UNIFORM_FLOATS / dp / NCE_WINDOW_ROWS) * NCE_WINDOW_ROWS;
+  const np = roundUp(n, NCE_WINDOW_ROWS);
   const windows = Math.ceil(keys / w);
   const defines = windowDefines(dp, w, withGrad);
   const spec = (entry: string) => ({ family: 'nce_subgroup', entry, defines });
@@ -377,7 +381,7 @@ function nceRowsWindow(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGra
         stats: next.stats.buffer,
         ...(withGrad ? { kd: uniform(kdPacked, win * dp * w), accIn: uniform(prev.acc, rowBase * dp), acc: next.acc.buffer } : {}),
       };
-      gpu().run(spec('nce_window'), buffers, { ...base, keyBase: win * w, rowBase, first: win === 0 ? 1 : 0 }, [Math.min(superRows, np - rowBase) / 8]);
+      gpu().run(spec('nce_window'), buffers, { ...base, keyBase: win * w, rowBase, first: win === 0 ? 1 : 0 }, [Math.min(superRows, np - rowBase) / NCE_WINDOW_ROWS]);
     }
   }
   const { stats, acc } = state[(windows - 1) % 2]!;
