@@ -359,27 +359,27 @@ function nceRowsWindow(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGra
   // Each packed operand has 64 KiB of slack: every window / super-tile is bound as a full 64 KiB.
   const qPacked = Tensor.empty([np * dp + UNIFORM_FLOATS]);
   const lpos = Tensor.empty([np]);
-  gpu().run(spec('nce_pack_q'), { src: q.buffer, kpos: k.buffer, packed: qPacked.buffer, lposOut: lpos.buffer }, { ...base, total: np * dp }, grid(Math.ceil((np * dp) / 64)));
+  gpu().run(spec('nce_pack_q'), { src: q.binding, kpos: k.binding, packed: qPacked.binding, lposOut: lpos.binding }, { ...base, total: np * dp }, grid(Math.ceil((np * dp) / 64)));
   const dkPacked = Tensor.empty([windows * dp * w + UNIFORM_FLOATS]);
   const kdPacked = Tensor.empty([windows * dp * w + UNIFORM_FLOATS]);
-  gpu().run(spec('nce_pack_queue'), { src4: queue.buffer, packed4: dkPacked.buffer, packedT4: kdPacked.buffer }, { ...base, total: (windows * dp * w) / 16 }, grid(Math.ceil((windows * dp * w) / 16 / 64)));
+  gpu().run(spec('nce_pack_queue'), { src4: queue.binding, packed4: dkPacked.binding, packedT4: kdPacked.binding }, { ...base, total: (windows * dp * w) / 16 }, grid(Math.ceil((windows * dp * w) / 16 / 64)));
   // Two generations of state (each dispatch reads one through uniforms and writes the other), with
   // slack for the 64 KiB bindings of the last super-tile.
   const state = [0, 1].map(() => ({
     stats: Tensor.empty([np * 8 * 4 + UNIFORM_FLOATS]),
     acc: Tensor.empty([withGrad ? np * dp + UNIFORM_FLOATS : 4]),
   }));
-  const uniform = (t: Tensor, floatOffset: number) => ({ buffer: t.buffer, offset: floatOffset * 4, size: UNIFORM_FLOATS * 4 });
+  const uniform = (t: Tensor, floatOffset: number) => t.bindRange(floatOffset * 4, UNIFORM_FLOATS * 4);
   for (let win = 0; win < windows; win++) {
     const [prev, next] = [state[(win + 1) % 2]!, state[win % 2]!];
     for (let rowBase = 0; rowBase < np; rowBase += superRows) {
       const buffers = {
         qU: uniform(qPacked, rowBase * dp),
         dk: uniform(dkPacked, win * dp * w),
-        lpos: lpos.buffer,
+        lpos: lpos.binding,
         statsIn: uniform(prev.stats, rowBase * 32),
-        stats: next.stats.buffer,
-        ...(withGrad ? { kd: uniform(kdPacked, win * dp * w), accIn: uniform(prev.acc, rowBase * dp), acc: next.acc.buffer } : {}),
+        stats: next.stats.binding,
+        ...(withGrad ? { kd: uniform(kdPacked, win * dp * w), accIn: uniform(prev.acc, rowBase * dp), acc: next.acc.binding } : {}),
       };
       gpu().run(spec('nce_window'), buffers, { ...base, keyBase: win * w, rowBase, first: win === 0 ? 1 : 0 }, [Math.min(superRows, np - rowBase) / NCE_WINDOW_ROWS]);
     }
@@ -394,7 +394,7 @@ function nceRowsWindow(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGra
   const unusedExpect = expect ? null : Tensor.empty([1]);
   gpu().run(
     spec('nce_window_combine'),
-    { lpos: lpos.buffer, stats: stats.buffer, acc: acc.buffer, kpos: k.buffer, rowLoss: rowLoss.buffer, rank: ranks.buffer, expect: (expect ?? unusedExpect!).buffer },
+    { lpos: lpos.binding, stats: stats.binding, acc: acc.binding, kpos: k.binding, rowLoss: rowLoss.binding, rank: ranks.binding, expect: (expect ?? unusedExpect!).binding },
     base,
     grid(Math.ceil(n / 64)),
   );
