@@ -102,7 +102,7 @@ fn nce_window_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
   }
 }
 
-// Packing (plain kernels, one invocation per packed value).
+// Packing: the queries once per call and the queue into windows (plain kernels, no subgroups).
 @group(0) @binding(11) var<storage, read> src: array<f32>;
 @group(0) @binding(12) var<storage, read_write> packed: array<f32>;
 
