@@ -2,7 +2,7 @@
 // and against finite differences through the GPU (gradCheck).
 import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
-import { l2Normalize, patchGrid, aPool, patchAvgPool, globalAvgPoolVectors, infoNce, infoNceWithRanks, rankAccuracy, mul, sumAll } from '../src/ops/index.js';
+import { l2Normalize, patchGrid, aPool, patchAvgPool, globalAvgPoolVectors, infoNce, infoNceWithRanks, rankAccuracy, mul, sumAll, nceVariants, setNceVariant } from '../src/ops/index.js';
 import { useGpu, randn, uniform, expectClose, gradCheck } from './helpers.js';
 import { l2NormalizeRef, patchGridRef, poolPiecesRef, infoNceRef, numericGradient, dotWith, type MapShape } from './ref/csg.js';
 
@@ -119,20 +119,30 @@ function unitColumns(d: number, k: number, seed: number): Float64Array {
 }
 
 describe('infoNce', () => {
-  // K not a multiple of the 32-column block, N not a multiple of the 8-query tile, odd D.
+  // K not a multiple of the 32-column block, N not a multiple of the 8-query tile, odd D; the last
+  // case has two query super-tiles and three queue windows of the window kernel, and vectors of norm 2
+  // (logits up to ±57) so that its running maxima grow and rescale across windows.
   const cases = [
-    [5, 8, 36],
-    [19, 12, 100],
-    [40, 16, 1000],
-    [3, 128, 2048],
+    [5, 8, 36, 1],
+    [19, 12, 100, 1],
+    [40, 16, 1000, 1],
+    [3, 128, 2048, 1],
+    [136, 128, 300, 2],
   ] as const;
-  for (const [n, d, k] of cases) {
-    test(`N ${n}, D ${d}, K ${k}: loss, ranks, accuracy and gradient against float64`, async () => {
-      const q = unitRows(n, d, 20 + n);
+  for (const variant of ['window', 'stream'] as const) for (const [n, d, k, norm] of cases) {
+    test(`${variant}: N ${n}, D ${d}, K ${k}, norm ${norm}: loss, ranks, accuracy and gradient against float64`, async () => {
+      setNceVariant(variant);
+      if (!nceVariants().includes(variant)) {
+        // Adapters without subgroups of 8 refuse the window kernel by name.
+        expect(() => scope(() => infoNce(Tensor.from(new Float32Array(n * d), [n, d]), Tensor.from(new Float32Array(n * d), [n, d]), Tensor.from(new Float32Array(d * k), [d, k])))).toThrow(/window kernel/);
+        setNceVariant(null);
+        return;
+      }
+      const q = unitRows(n, d, 20 + n).map((v) => v * norm);
       const kp = unitRows(n, d, 21 + n);
       // Pull some positives towards their queries so ranks vary.
       for (let i = 0; i < n; i += 2) for (let j = 0; j < d; j++) kp[i * d + j] = q[i * d + j]! + 0.3 * kp[i * d + j]!;
-      const queue = unitColumns(d, k, 22 + n);
+      const queue = unitColumns(d, k, 22 + n).map((v) => v * norm);
       const ref = infoNceRef(q, kp, queue, n, d, k, 0.07);
       const { loss, ranks, grad, acc } = await scopeAsync(async () => {
         const qt = Tensor.from(q, [n, d]);
@@ -148,6 +158,7 @@ describe('infoNce', () => {
       const top5 = ref.ranks.filter((r) => r < 5).length / n;
       expectClose(acc, [top1, top5], { atol: 1e-6, rtol: 0 }, 'accuracy');
       expectClose(grad, ref.dq, { atol: 2e-5, rtol: 1e-3 }, 'dq');
+      setNceVariant(null);
     });
   }
   test('no-grad forward matches; k and the queue take no gradient; finite differences', async () => {

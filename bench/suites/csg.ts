@@ -1,5 +1,5 @@
 // CSG's kernels at paper scale: InfoNCE against a 65536-key queue (forward + backward), A-Pool over
-// the 8×8 patch grid of a stage-3-sized map, and the key-head EMA.
+// the 8×8 patch grid of a stage-3-sized map, and the EMA and SGD parameter updates.
 import { Tensor } from '../../src/tensor/index.js';
 import { backward } from '../../src/autograd/index.js';
 import { aPool, infoNce } from '../../src/ops/index.js';
@@ -29,22 +29,44 @@ export function csgCases(): BenchCase[] {
   const mapSize = mapShape.reduce((a, b) => a * b);
   let src: Tensor, values: Tensor;
 
-  // fc_csg heads of stages 3 and 4: Linear(C, C) → ReLU → Linear(C, 128).
+  // EMA and SGD over parameter lists: the fc_csg heads of stages 3 and 4 (Linear(C, C) → ReLU →
+  // Linear(C, 128)), and 300 ResNet-like tensors (3×3 convolutions with their BN weight and bias),
+  // where the per-dispatch cost of one update per tensor showed.
   const headShapes = [1024, 2048].flatMap((c) => [[c, c], [c], [128, c], [128]]);
-  const headSize = headShapes.reduce((a, s) => a + s.reduce((x, y) => x * y), 0);
-  let keyHeads: Tensor[], queryHeads: Tensor[], sgd: Sgd;
-  const heads = () => {
-    keyHeads = headShapes.map((s, i) => Tensor.from(randomData(s.reduce((x, y) => x * y), 10 + i), s));
-    queryHeads = headShapes.map((s, i) => Tensor.from(randomData(s.reduce((x, y) => x * y), 20 + i), s));
-    for (const p of queryHeads) p.grad = Tensor.from(randomData(p.size, 30), p.shape);
-    sgd = new Sgd([{ params: queryHeads, lr: 1e-3 }]);
+  const backboneShapes = Array.from({ length: 100 }, () => [[64, 64, 3, 3], [64], [64]]).flat();
+  let keyParams: Tensor[], queryParams: Tensor[], sgd: Sgd;
+  const makeParams = (shapes: number[][]) => {
+    keyParams = shapes.map((s, i) => Tensor.from(randomData(s.reduce((x, y) => x * y), 10 + i), s));
+    queryParams = shapes.map((s, i) => Tensor.from(randomData(s.reduce((x, y) => x * y), 20 + i), s));
+    for (const p of queryParams) p.grad = Tensor.from(randomData(p.size, 30), p.shape);
+    sgd = new Sgd([{ params: queryParams, lr: 1e-3 }]);
   };
-  const headsFree = () => {
+  const paramsFree = () => {
     sgd.dispose();
-    for (const t of [...keyHeads, ...queryHeads]) {
+    for (const t of [...keyParams, ...queryParams]) {
       t.grad?.dispose();
       t.dispose();
     }
+  };
+  const updateCases = (shapes: number[][], names: { ema: string; sgd: string }): BenchCase[] => {
+    const size = shapes.reduce((a, s) => a + s.reduce((x, y) => x * y), 0);
+    return [
+      {
+        name: names.ema,
+        shape: `${shapes.length} tensors, ${size} values`,
+        bytes: 12 * size,
+        setup: () => (makeParams(shapes), () => emaUpdate(keyParams, queryParams, 0.999)),
+        dispose: paramsFree,
+      },
+      {
+        name: names.sgd,
+        shape: `${shapes.length} tensors, ${size} values`,
+        // The update's 20 bytes a value and the gradient's gathering into the group's flat buffer (8).
+        bytes: 28 * size,
+        setup: () => (makeParams(shapes), () => sgd.step([1e-3])),
+        dispose: paramsFree,
+      },
+    ];
   };
 
   return [
@@ -91,19 +113,7 @@ export function csgCases(): BenchCase[] {
       },
       dispose: () => src.dispose(),
     },
-    {
-      name: 'csg ema key heads (stages 3+4)',
-      shape: `${headShapes.length} tensors, ${headSize} values`,
-      bytes: 12 * headSize,
-      setup: () => (heads(), () => emaUpdate(keyHeads, queryHeads, 0.999)),
-      dispose: headsFree,
-    },
-    {
-      name: 'csg sgd query heads (stages 3+4)',
-      shape: `${headShapes.length} tensors, ${headSize} values`,
-      bytes: 20 * headSize,
-      setup: () => (heads(), () => sgd.step([1e-3])),
-      dispose: headsFree,
-    },
+    ...updateCases(headShapes, { ema: 'csg ema key heads (stages 3+4)', sgd: 'csg sgd query heads (stages 3+4)' }),
+    ...updateCases(backboneShapes, { ema: 'csg ema 300 backbone-like tensors', sgd: 'csg sgd 300 backbone-like tensors' }),
   ];
 }

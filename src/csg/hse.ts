@@ -30,7 +30,7 @@ export function hypersphericalEnergy(x: Tensor, { s, reduction = 'mean', eps = 1
   return noGrad(() => {
     const unit = l2Normalize(x);
     const rows = Tensor.empty([n]);
-    gpu().run({ family: 'hse', entry: 'hse_rows' }, { x: unit.buffer, out: rows.buffer }, { n, dim, s, eps }, grid(Math.ceil(n / 64)));
+    gpu().run({ family: 'hse', entry: 'hse_rows' }, { x: unit.binding, out: rows.binding }, { n, dim, s, eps }, grid(Math.ceil(n / 64)));
     const total = sumAll(rows);
     const out = reduction === 'mean' ? scale(total, 1 / (n * (n - 1))) : total.view([]);
     for (const t of [unit, rows, total]) t.dispose();

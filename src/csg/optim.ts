@@ -2,35 +2,39 @@
 // head, and SGD with the learning rate folded into the momentum buffer, parameter groups and the
 // poly schedule with a quadratic warm-up.
 //
-// One dispatch per parameter tensor: every tensor is its own GPU buffer (there are no offset views),
-// so a group cannot be updated in one dispatch without copying it into a flat buffer and back. At
-// ~20 µs a dispatch, ResNet-101 + heads (~330 tensors) cost ~7 ms a step, small next to the step.
+// Each list of parameters lives in a parameter arena (src/tensor/arena.ts: one flat buffer, each
+// tensor a slice of it), so the EMA is one dispatch and SGD one dispatch per group. SGD keeps its
+// momentum and the step's gradients in flat buffers of the group's layout; the gradients are gathered
+// into theirs with buffer copies (not dispatches), the only per-step copying.
 import { gpu, grid } from '../gpu/index.js';
-import { Tensor, TensorError, shapeStr } from '../tensor/index.js';
-
-function runOptim(entry: 'ema' | 'sgd', p: Tensor, g: Tensor, buf: Tensor | null, values: { first?: number; lr?: number; momentum?: number; weightDecay?: number; decay?: number }): void {
-  const vec4 = p.size % 4 === 0;
-  const buffers: Record<string, GPUBuffer> = vec4 ? { p4: p.buffer, g4: g.buffer } : { p: p.buffer, g: g.buffer };
-  if (buf) buffers[vec4 ? 'buf4' : 'buf'] = buf.buffer;
-  gpu().run(
-    { family: 'optim', entry: vec4 ? `${entry}_vec4` : entry },
-    buffers,
-    { n: p.size, first: values.first ?? 0, lr: values.lr ?? 0, momentum: values.momentum ?? 0, weightDecay: values.weightDecay ?? 0, decay: values.decay ?? 0 },
-    grid(Math.ceil(p.size / (vec4 ? 1024 : 256))),
-  );
-}
+import { ARENA_SPAN, ParamArena, Tensor, TensorError, shapeStr } from '../tensor/index.js';
+import { fill } from '../ops/index.js';
 
 function sameShape(a: Tensor, b: Tensor, where: string): void {
   if (a.size !== b.size || a.shape.some((d, i) => d !== b.shape[i])) throw new TensorError(`${where}: ${a} ${shapeStr(a.shape)} and ${b} ${shapeStr(b.shape)} differ in shape`);
 }
 
-/** k = m·k + (1 − m)·q for each pair of key and query parameters (in place, off the tape). */
+/** Runs fn over [first, first + count) spans that fit one storage binding (all of them but on huge groups). */
+function forEachBindableChunk(spans: number, fn: (first: number, count: number) => void): void {
+  const perChunk = Math.floor(gpu().device.limits.maxStorageBufferBindingSize / (ARENA_SPAN * 4));
+  for (let first = 0; first < spans; first += perChunk) fn(first, Math.min(perChunk, spans - first));
+}
+
+/** k = m·k + (1 − m)·q for each pair of key and query parameters (in place, off the tape, one dispatch). */
 export function emaUpdate(keyParams: readonly Tensor[], queryParams: readonly Tensor[], m = 0.999): void {
   if (keyParams.length !== queryParams.length) throw new TensorError(`emaUpdate: ${keyParams.length} key parameters for ${queryParams.length} query parameters`);
-  keyParams.forEach((k, i) => {
-    const q = queryParams[i]!;
-    sameShape(k, q, 'emaUpdate');
-    runOptim('ema', k, q, null, { decay: m });
+  keyParams.forEach((k, i) => sameShape(k, queryParams[i]!, 'emaUpdate'));
+  if (keyParams.length === 0) return;
+  const keys = ParamArena.of(keyParams);
+  const queries = ParamArena.of(queryParams);
+  forEachBindableChunk(keys.spans, (first, count) => {
+    const range = [first * ARENA_SPAN, count * ARENA_SPAN] as const;
+    gpu().run(
+      { family: 'optim', entry: 'ema' },
+      { p: keys.range(...range), g: queries.range(...range) },
+      { spans: count, spanBase: first, lr: 0, momentum: 0, weightDecay: 0, decay: m },
+      grid(count),
+    );
   });
 }
 
@@ -51,14 +55,32 @@ export interface SgdOptions {
   weightDecay?: number;
 }
 
+/** A group's flat buffers, in its arena's layout, and per parameter its slices of them. */
+interface GroupState {
+  arena: ParamArena;
+  /** Zero until a parameter's first step. */
+  momentum: Tensor;
+  grads: Tensor;
+  /** u32 per span: 1 where the parameter has a gradient this step. */
+  active: Tensor;
+  /** Which parameters had a gradient when `active` was last written. */
+  activeFor: boolean[] | null;
+  momentumSlots: Tensor[];
+  gradSlots: Tensor[];
+}
+
 /**
  * SGD as the reference's: d = g + wd·p; buf = lr·d on a parameter's first step, else
- * buf = μ·buf + lr·d; p −= buf. Parameters without a gradient are skipped.
+ * buf = μ·buf + lr·d; p −= buf. Parameters without a gradient are skipped. The constructor packs
+ * each group's parameters into a parameter arena.
  */
 export class Sgd {
   readonly momentum: number;
   readonly weightDecay: number;
-  private buffers = new Map<Tensor, Tensor>();
+  private states: (GroupState | null)[];
+  private slotOf = new Map<Tensor, { state: GroupState; index: number }>();
+  /** Parameters that have had a step (or a restored momentum): their momentum is live. */
+  private stepped = new Set<Tensor>();
 
   constructor(
     readonly groups: readonly ParamGroup[],
@@ -66,24 +88,65 @@ export class Sgd {
   ) {
     this.momentum = options.momentum ?? 0.9;
     this.weightDecay = options.weightDecay ?? 5e-4;
+    this.states = groups.map((g) => (g.params.length ? this.groupState(g.params) : null));
+  }
+
+  private groupState(params: readonly Tensor[]): GroupState {
+    const arena = ParamArena.of(params);
+    const momentum = fill([arena.size], 0).keep();
+    const grads = Tensor.empty([arena.size]).keep();
+    const state: GroupState = {
+      arena,
+      momentum,
+      grads,
+      active: Tensor.empty([arena.spans], 'u32').keep(),
+      activeFor: null,
+      momentumSlots: params.map((p, i) => momentum.slice(arena.offsets[i]!, p.shape).keep()),
+      gradSlots: params.map((p, i) => grads.slice(arena.offsets[i]!, p.shape).keep()),
+    };
+    params.forEach((p, index) => this.slotOf.set(p, { state, index }));
+    return state;
   }
 
   /** One step with learning rates lrs[g] per group (see polyWarmupLr and scheduledStep). */
   step(lrs: readonly number[]): void {
     if (lrs.length !== this.groups.length) throw new TensorError(`Sgd.step: ${lrs.length} learning rates for ${this.groups.length} groups`);
     this.groups.forEach((group, gi) => {
-      for (const p of group.params) {
-        if (!p.grad) continue;
+      const state = this.states[gi];
+      if (!state) return;
+      const hasGrad = group.params.map((p) => p.grad !== null);
+      if (!hasGrad.some(Boolean)) return;
+      group.params.forEach((p, i) => {
+        if (!p.grad) return;
         sameShape(p, p.grad, 'Sgd.step');
-        let buf = this.buffers.get(p);
-        const first = !buf;
-        if (!buf) {
-          buf = Tensor.empty(p.shape).keep();
-          this.buffers.set(p, buf);
-        }
-        runOptim('sgd', p, p.grad, buf, { first: first ? 1 : 0, lr: lrs[gi]!, momentum: this.momentum, weightDecay: this.weightDecay });
-      }
+        state.gradSlots[i]!.copyFrom(p.grad);
+        this.stepped.add(p);
+      });
+      this.writeActive(state, hasGrad);
+      forEachBindableChunk(state.arena.spans, (first, count) => {
+        const [from, bytes] = [first * ARENA_SPAN * 4, count * ARENA_SPAN * 4];
+        gpu().run(
+          { family: 'optim', entry: 'sgd' },
+          {
+            p: state.arena.range(first * ARENA_SPAN, count * ARENA_SPAN),
+            g: state.grads.bindRange(from, bytes),
+            buf: state.momentum.bindRange(from, bytes),
+            spanActive: state.active.binding,
+          },
+          { spans: count, spanBase: first, lr: lrs[gi]!, momentum: this.momentum, weightDecay: this.weightDecay, decay: 0 },
+          grid(count),
+        );
+      });
     });
+  }
+
+  /** Rewrites the span table only when the set of parameters with a gradient changes (a CPU write flushes). */
+  private writeActive(state: GroupState, hasGrad: boolean[]): void {
+    if (state.activeFor && state.activeFor.every((h, i) => h === hasGrad[i])) return;
+    const flags = new Uint32Array(state.arena.spans);
+    hasGrad.forEach((has, i) => has && flags.fill(1, ...state.arena.slotSpans(i)));
+    state.active.write(flags);
+    state.activeFor = hasGrad;
   }
 
   /** A step at iteration `it` of `itMax` with every group's rate on the poly/warm-up schedule. */
@@ -93,23 +156,27 @@ export class Sgd {
     return lrs;
   }
 
-  /** The momentum buffer of a parameter (null before its first step). */
+  /** The momentum buffer of a parameter (null before its first step): a slice of the group's. */
   momentumOf(p: Tensor): Tensor | null {
-    return this.buffers.get(p) ?? null;
+    const slot = this.slotOf.get(p);
+    return slot && this.stepped.has(p) ? slot.state.momentumSlots[slot.index]! : null;
   }
 
   /** Restores a parameter's momentum buffer from a checkpoint (its next step is not a first step). */
   restoreMomentum(p: Tensor, data: ArrayLike<number>): void {
-    let buf = this.buffers.get(p);
-    if (!buf) {
-      buf = Tensor.empty(p.shape).keep();
-      this.buffers.set(p, buf);
-    }
-    buf.write(data);
+    const slot = this.slotOf.get(p);
+    if (!slot) throw new TensorError(`Sgd.restoreMomentum: ${p} is in none of the groups`);
+    slot.state.momentumSlots[slot.index]!.write(data);
+    this.stepped.add(p);
   }
 
   dispose(): void {
-    for (const b of this.buffers.values()) b.dispose();
-    this.buffers.clear();
+    for (const s of this.states) {
+      if (!s) continue;
+      for (const t of [s.momentum, s.grads, s.active, ...s.momentumSlots, ...s.gradSlots]) t.dispose();
+    }
+    this.states = [];
+    this.slotOf.clear();
+    this.stepped.clear();
   }
 }

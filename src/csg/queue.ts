@@ -55,7 +55,7 @@ export class KeyQueue {
     if (n > this.size) throw new TensorError(`KeyQueue.enqueue: ${n} keys do not fit a queue of ${this.size}`);
     gpu().run(
       { family: 'csg', entry: 'enqueue' },
-      { x: keys.buffer, out: this.queue.buffer },
+      { x: keys.binding, out: this.queue.binding },
       // The geometry struct carries the pointer in `height` and K in `width`.
       { batch: 1, channels: this.dim, height: this.ptr, width: this.size, ph: 1, pw: 1, gr: 1, gc: 1, unitWeight: 0, byCount: 0, n, eps: 0 },
       grid(Math.ceil((n * this.dim) / 64)),

@@ -1,7 +1,7 @@
 // The one place that opens Dawn. It keeps the `create()` result alive for the life of the process
 // (if it is garbage-collected the next dispatch crashes), picks the adapter, and turns WebGPU's
 // asynchronous errors into thrown errors that name the kernel that caused them.
-import { create } from './dawn.js';
+import { create, throttleDawnPolling } from './dawn.js';
 import { BufferPool } from './pool.js';
 import { Encoder, type BufferBinding } from './encoder.js';
 import { KernelCache, type KernelSpec } from './kernel.js';
@@ -157,6 +157,7 @@ async function open(options: GpuOptions): Promise<Gpu> {
     subgroupSize: info.subgroupMinSize === info.subgroupMaxSize ? (info.subgroupMinSize ?? 0) : 0,
     isFallback: info.isFallbackAdapter ?? false,
   };
+  if (description.isFallback) throttleDawnPolling();
   if (options.verbose) {
     const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ');
     process.stderr.write(`[gpu] adapter: ${name} (backend ${description.backend}); features: ${description.features.join(', ')}\n`);

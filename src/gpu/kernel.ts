@@ -97,8 +97,19 @@ function slotKind(v: VariableInfo): BindingSlot['kind'] {
   throw new GpuError(`binding ${v.name}: only buffers are supported`);
 }
 
+// Serialised defines by object: generated kernel bodies (matmul's STEPS, the InfoNCE window
+// kernel's phases) are defines of hundreds of KiB that their ops keep in one object, and serialising
+// them again on every dispatch cost more than the dispatch.
+const definesKeys = new WeakMap<object, string>();
+
 function keyOf(spec: KernelSpec): string {
-  return JSON.stringify([spec.family, spec.entry, spec.defines ?? {}, spec.overrides ?? {}]);
+  const defines = spec.defines ?? {};
+  let definesKey = definesKeys.get(defines);
+  if (definesKey === undefined) {
+    definesKey = JSON.stringify(defines);
+    definesKeys.set(defines, definesKey);
+  }
+  return JSON.stringify([spec.family, spec.entry, spec.overrides ?? {}]) + definesKey;
 }
 
 export function compileKernel(gpu: Gpu, spec: KernelSpec): Kernel {

@@ -1,6 +1,5 @@
 // Modules in the PyTorch manner: parameters, buffers and children registered by name, so that the
 // dotted paths of namedParameters()/stateDict() are exactly PyTorch's state_dict keys.
-import { gpu } from '../gpu/index.js';
 import { Tensor, TensorError, shapeStr, sizeOf, type Shape } from '../tensor/index.js';
 
 /** An integer buffer kept on the CPU (num_batches_tracked, queue pointers); int64 in files. */
@@ -167,7 +166,7 @@ export abstract class Module {
       if (!src) throw new TensorError(`copyStateFrom: the source has no '${name}'`);
       if (mine instanceof Tensor && src instanceof Tensor) {
         if (mine.size !== src.size) throw new TensorError(`copyStateFrom: '${name}' is ${shapeStr(src.shape)} in the source, ${shapeStr(mine.shape)} here`);
-        gpu().encoder.copy(src.buffer, 0, mine.buffer, 0, mine.bytes);
+        mine.copyFrom(src);
       } else if (!(mine instanceof Tensor) && !(src instanceof Tensor)) {
         mine.value = src.value;
       } else {

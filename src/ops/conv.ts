@@ -102,7 +102,7 @@ function shapeOverrides(g: ConvGeometry, transposed: boolean): Record<string, nu
 type LayoutEntry = 'pack_weight' | 'pack_weight_vec4' | 'pack_pixels' | 'wgrad_sum' | 'wgrad_rows_sum' | 'unpack_pixels' | 'im2col_rows';
 
 /** Re-layout kernels: one invocation per output element, on a flat grid unless `workgroups` is given. */
-function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBuffer>, p: Record<string, number>, overrides: Record<string, number> = {}, workgroups?: [number, number, number]): void {
+function launchLayout(entry: LayoutEntry, buffers: Record<string, GPUBufferBinding>, p: Record<string, number>, overrides: Record<string, number> = {}, workgroups?: [number, number, number]): void {
   const params = { rows: 0, rowsPad: 0, cols: 0, colsPad: 0, taps: 0, mode: 0, plane: 0, total: 0, start: 0, ...p };
   gpu().run(kernel(entry, 'tiled', overrides), buffers, params, workgroups ?? grid(Math.ceil(params.total / 64)));
 }
@@ -121,7 +121,7 @@ interface PixelPacking {
 function launchPackPixels(src: Tensor, out: Tensor, p: PixelPacking): void {
   const overrides = { PACK_PLANE: p.plane, PACK_COLS_PAD: p.colsPad, PACK_ROWS_PAD: p.rowsPad ?? 1 };
   const total = p.panels ? p.colsPad * p.rowsPad! : out.size;
-  launchLayout('pack_pixels', { src: src.buffer, dst: out.buffer }, { rows: p.rows, cols: p.cols, mode: p.panels ? 2 : 0, total }, overrides);
+  launchLayout('pack_pixels', { src: src.binding, dst: out.binding }, { rows: p.rows, cols: p.cols, mode: p.panels ? 2 : 0, total }, overrides);
 }
 
 /** Bytes of one uniform slice of a packed panel: 512 reduction rows × 32 columns (the 64 KiB binding limit). */
@@ -143,17 +143,17 @@ function packWeight(weight: Tensor, g: ConvGeometry, transposed: boolean, rowAli
   const vec4 = transposed ? g.c % 4 === 0 : g.c % 4 === 0 && g.o % 4 === 0 && rowsPad === rows;
   if (vec4) {
     const workgroups: [number, number, number] = [Math.ceil(transposed ? rowsPad / 8 : (rows * taps) / 32), colsPad / 32, 1];
-    launchLayout('pack_weight_vec4', { src: weight.buffer, packed: weight.buffer, dst4: out.buffer }, params, { KH: g.kh, KW: g.kw }, workgroups);
+    launchLayout('pack_weight_vec4', { src: weight.binding, packed: weight.binding, dst4: out.binding }, params, { KH: g.kh, KW: g.kw }, workgroups);
     return out;
   }
   const workgroups: [number, number, number] = [Math.ceil(rowsPad / 8), colsPad / 32, 1];
-  launchLayout('pack_weight', { src: weight.buffer, dst: out.buffer }, params, {}, workgroups);
+  launchLayout('pack_weight', { src: weight.binding, dst: out.binding }, params, {}, workgroups);
   return out;
 }
 
 /** One dispatch of the uniform-panel GEMM: rows of A against a ≤ 512-row slice of one B panel. */
 function panelDispatch(overrides: Record<string, number>, a: Tensor, b: Tensor, bRow: number, c: Tensor, slice: { kOffset: number; kCount: number; cOffset: number; accumulate: number }, workgroups: number): void {
-  const buffers = { a4: a.buffer, bPanel: { buffer: b.buffer, offset: bRow * 128, size: SLICE_BYTES }, dst4: c.buffer };
+  const buffers = { a4: a.binding, bPanel: b.bindRange(bRow * 128, SLICE_BYTES), dst4: c.binding };
   gpu().run(kernel('gemm_panel', 'panel', { ...overrides, WG_COUNT: workgroups }), buffers, slice, grid(workgroups));
 }
 
@@ -180,7 +180,7 @@ function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weig
   }
   const dst = Tensor.empty([g.n, dstC, dstH, dstW]);
   const unpack = { plane: dstH * dstW, cols: dstC, colsPad: dstCp, mode: bias ? 1 : 0, total: dst.size };
-  launchLayout('unpack_pixels', { src: result.buffer, bias: (bias ?? result).buffer, dst: dst.buffer }, unpack);
+  launchLayout('unpack_pixels', { src: result.binding, bias: (bias ?? result).binding, dst: dst.binding }, unpack);
   [channelsLast, packed, result].forEach((t) => t.dispose());
   return dst;
 }
@@ -204,7 +204,7 @@ function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const geometry = shapeOverrides(g, false);
   const overrides = { ...geometry, GATHER: 0, A_STRIDE: chunk / 4, C_STRIDE: oPad / 4 };
   for (let start = 0; start < pixelsPad; start += chunk) {
-    launchLayout('im2col_rows', { src: x.buffer, dst: im2col.buffer }, { rows: chunk, start, total: im2col.size }, geometry);
+    launchLayout('im2col_rows', { src: x.binding, dst: im2col.binding }, { rows: chunk, start, total: im2col.size }, geometry);
     for (let panel = 0; panel < oPad / 32; panel++) {
       const slice = { kOffset: 0, kCount: Math.min(chunk, pixelsPad - start), cOffset: panel * 8, accumulate: start > 0 ? 1 : 0 };
       panelDispatch(overrides, im2col, dyPanels, panel * pixelsPad + start, result, slice, rowsPad / 8);
@@ -212,7 +212,7 @@ function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   }
   const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
   // The result is [tap][c][o pad]: wgrad_sum over a single chunk turns it into OIHW.
-  launchLayout('wgrad_sum', { src: result.buffer, dst: dw.buffer }, { rows: g.c, rowsPad: g.c, cols: g.o, colsPad: oPad, taps, plane: 1, total: dw.size }, {}, [Math.ceil(g.o / 64), g.c, taps]);
+  launchLayout('wgrad_sum', { src: result.binding, dst: dw.binding }, { rows: g.c, rowsPad: g.c, cols: g.o, colsPad: oPad, taps, plane: 1, total: dw.size }, {}, [Math.ceil(g.o / 64), g.c, taps]);
   [dyPanels, im2col, result].forEach((t) => t.dispose());
   return dw;
 }
@@ -252,7 +252,7 @@ function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: b
     ...phase,
   };
   const entry = variant === 'tiled' ? 'igemm_tiled' : 'igemm_rb';
-  const buffers = { src: src.buffer, packed: packed.buffer, bias: (bias ?? packed).buffer, dst: dst.buffer };
+  const buffers = { src: src.binding, packed: packed.binding, bias: (bias ?? packed).binding, dst: dst.binding };
   gpu().run(kernel(entry, variant, overrides), buffers, {}, grid(workgroups));
   packed.dispose();
   return dst;
@@ -302,10 +302,10 @@ function launchRegblockWeightGrad(variant: 'regblock' | 'tall', g: ConvGeometry,
     TALL: variant === 'tall' ? 1 : 0,
     TAP_TILES: tapTiles ? 1 : 0,
   };
-  gpu().run(kernel('wgrad_rb', variant, overrides), { src: x.buffer, packed: packedDy.buffer, dst: partial.buffer }, {}, grid(workgroups));
+  gpu().run(kernel('wgrad_rb', variant, overrides), { src: x.binding, packed: packedDy.binding, dst: partial.binding }, {}, grid(workgroups));
   packedDy.dispose();
   if (chunks === 1) return dw;
-  launchLayout('wgrad_rows_sum', { src: partial.buffer, dst: dw.buffer }, { rows, rowsPad: rows, cols: g.o, plane: chunks, total: dw.size }, {}, [Math.ceil(rows / 64), g.o, 1]);
+  launchLayout('wgrad_rows_sum', { src: partial.binding, dst: dw.binding }, { rows, rowsPad: rows, cols: g.o, plane: chunks, total: dw.size }, {}, [Math.ceil(rows / 64), g.o, 1]);
   partial.dispose();
   return dw;
 }
@@ -320,9 +320,9 @@ function launchTiledWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const partial = Tensor.empty([chunks * taps * cPad * colsPad]);
   const workgroups = chunks * taps * (cPad / 32) * (colsPad / 32);
   const overrides = { ...shapeOverrides(g, false), COLS_P: colsPad, C_PAD: cPad, P_CHUNK: chunk, WG_COUNT: workgroups };
-  gpu().run(kernel('wgrad_tiled', 'tiled', overrides), { src: x.buffer, packed: packedDy.buffer, dst4: partial.buffer }, {}, grid(workgroups));
+  gpu().run(kernel('wgrad_tiled', 'tiled', overrides), { src: x.binding, packed: packedDy.binding, dst4: partial.binding }, {}, grid(workgroups));
   const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
-  launchLayout('wgrad_sum', { src: partial.buffer, dst: dw.buffer }, { rows: g.c, rowsPad: cPad, cols: g.o, colsPad, taps, plane: chunks, total: dw.size }, {}, [Math.ceil(g.o / 64), g.c, taps]);
+  launchLayout('wgrad_sum', { src: partial.binding, dst: dw.binding }, { rows: g.c, rowsPad: cPad, cols: g.o, colsPad, taps, plane: chunks, total: dw.size }, {}, [Math.ceil(g.o / 64), g.c, taps]);
   packedDy.dispose();
   partial.dispose();
   return dw;

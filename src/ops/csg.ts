@@ -38,7 +38,7 @@ interface Geo {
 
 const unusedGeo: Geo = { batch: 1, channels: 1, height: 1, width: 1, ph: 1, pw: 1, gr: 1, gc: 1 };
 
-function runCsg(entry: string, buffers: Record<string, GPUBuffer>, geo: Geo, n: number, flags: { unitWeight?: boolean; byCount?: boolean; eps?: number } = {}): void {
+function runCsg(entry: string, buffers: Record<string, GPUBufferBinding>, geo: Geo, n: number, flags: { unitWeight?: boolean; byCount?: boolean; eps?: number } = {}): void {
   gpu().run(
     { family: 'csg', entry },
     buffers,
@@ -65,15 +65,15 @@ const l2NormalizeOp = defineOp<{ eps: number }>({
     const [n, d] = x!.shape as [number, number];
     const geo = { ...unusedGeo, channels: d };
     const norms = Tensor.empty([n]);
-    runCsg('l2_norms', { x: x!.buffer, out: norms.buffer }, geo, n, { eps });
+    runCsg('l2_norms', { x: x!.binding, out: norms.binding }, geo, n, { eps });
     const out = Tensor.empty(x!.shape);
-    runCsg('l2_forward', { x: x!.buffer, den: norms.buffer, out: out.buffer }, geo, n * d, { eps });
+    runCsg('l2_forward', { x: x!.binding, den: norms.binding, out: out.binding }, geo, n * d, { eps });
     return { out, saved: [norms] };
   },
   backward: ({ grad, out, saved: [norms], attrs: { eps } }) => {
     const [n, d] = out.shape as [number, number];
     const dx = Tensor.empty(out.shape);
-    runCsg('l2_backward', { v: out.buffer, w: grad.buffer, den: norms!.buffer, out: dx.buffer }, { ...unusedGeo, channels: d }, n * d, { eps });
+    runCsg('l2_backward', { v: out.binding, w: grad.binding, den: norms!.binding, out: dx.binding }, { ...unusedGeo, channels: d }, n * d, { eps });
     return [dx];
   },
 });
@@ -92,12 +92,12 @@ const patchGridOp = defineOp<{ geo: Geo }>({
   name: 'patchGrid',
   forward: ([x], { geo }) => {
     const out = Tensor.empty([pieceVectors(geo), geo.channels, geo.ph, geo.pw]);
-    runCsg('patch_grid', { x: x!.buffer, out: out.buffer }, geo, out.size);
+    runCsg('patch_grid', { x: x!.binding, out: out.binding }, geo, out.size);
     return { out };
   },
   backward: ({ grad, inputs: [x], attrs: { geo } }) => {
     const dx = Tensor.empty(x!.shape);
-    runCsg('patch_ungrid', { x: grad.buffer, out: dx.buffer }, geo, grad.size);
+    runCsg('patch_ungrid', { x: grad.binding, out: dx.binding }, geo, grad.size);
     return [dx];
   },
 });
@@ -121,13 +121,13 @@ const aPoolOp = defineOp<{ geo: Geo }>({
     const vectors = pieceVectors(geo);
     const pixels = geo.batch * geo.height * geo.width;
     const pieceMean = Tensor.empty([vectors, geo.channels]);
-    runCsg('piece_weighted_sum', { x: src!.buffer, w: src!.buffer, den: src!.buffer, out: pieceMean.buffer }, geo, pieceMean.size, { unitWeight: true, byCount: true });
+    runCsg('piece_weighted_sum', { x: src!.binding, w: src!.binding, den: src!.binding, out: pieceMean.binding }, geo, pieceMean.size, { unitWeight: true, byCount: true });
     const logits = Tensor.empty([geo.batch, geo.height, geo.width]);
-    runCsg('pixel_dot', { x: src!.buffer, v: pieceMean.buffer, out: logits.buffer }, geo, pixels);
+    runCsg('pixel_dot', { x: src!.binding, v: pieceMean.binding, out: logits.binding }, geo, pixels);
     const total = Tensor.empty([vectors]);
-    runCsg('piece_pixel_sum', { x: logits.buffer, w: logits.buffer, out: total.buffer }, geo, vectors);
+    runCsg('piece_pixel_sum', { x: logits.binding, w: logits.binding, out: total.binding }, geo, vectors);
     const out = Tensor.empty([vectors, geo.channels]);
-    runCsg('piece_weighted_sum', { x: values!.buffer, w: logits.buffer, den: total.buffer, out: out.buffer }, geo, out.size);
+    runCsg('piece_weighted_sum', { x: values!.binding, w: logits.binding, den: total.binding, out: out.binding }, geo, out.size);
     return { out, saved: [pieceMean, logits, total] };
   },
   backward: ({ grad, inputs: [src, values], saved: [pieceMean, logits, total], attrs: { geo } }) => {
@@ -135,20 +135,20 @@ const aPoolOp = defineOp<{ geo: Geo }>({
     let dValues: Tensor | null = null;
     if (values!.requiresGrad) {
       dValues = Tensor.empty(values!.shape);
-      runCsg('apool_values_grad', { w: logits!.buffer, v: grad.buffer, den: total!.buffer, out: dValues.buffer }, geo, dValues.size);
+      runCsg('apool_values_grad', { w: logits!.binding, v: grad.binding, den: total!.binding, out: dValues.binding }, geo, dValues.size);
     }
     if (!src!.requiresGrad) return [null, dValues];
     // h_i = <g, V_i>; u_i = (h_i − Σ a h) / Z; dS = u_i·v̄ + Σ_k u_k S_k / count.
     const h = Tensor.empty([geo.batch, geo.height, geo.width]);
-    runCsg('pixel_dot', { x: values!.buffer, v: grad.buffer, out: h.buffer }, geo, pixels);
+    runCsg('pixel_dot', { x: values!.binding, v: grad.binding, out: h.binding }, geo, pixels);
     const weightedH = Tensor.empty([pieceVectors(geo)]);
-    runCsg('piece_pixel_sum', { x: h.buffer, w: logits!.buffer, out: weightedH.buffer }, geo, weightedH.size, { unitWeight: true });
+    runCsg('piece_pixel_sum', { x: h.binding, w: logits!.binding, out: weightedH.binding }, geo, weightedH.size, { unitWeight: true });
     const u = Tensor.empty(h.shape);
-    runCsg('apool_logit_grad', { x: h.buffer, v: weightedH.buffer, den: total!.buffer, out: u.buffer }, geo, pixels);
+    runCsg('apool_logit_grad', { x: h.binding, v: weightedH.binding, den: total!.binding, out: u.binding }, geo, pixels);
     const r = Tensor.empty(grad.shape);
-    runCsg('piece_weighted_sum', { x: src!.buffer, w: u.buffer, den: total!.buffer, out: r.buffer }, geo, r.size, { byCount: true });
+    runCsg('piece_weighted_sum', { x: src!.binding, w: u.binding, den: total!.binding, out: r.binding }, geo, r.size, { byCount: true });
     const dSrc = Tensor.empty(src!.shape);
-    runCsg('apool_source_grad', { w: u.buffer, v: pieceMean!.buffer, x: r.buffer, out: dSrc.buffer }, geo, dSrc.size);
+    runCsg('apool_source_grad', { w: u.binding, v: pieceMean!.binding, x: r.binding, out: dSrc.binding }, geo, dSrc.size);
     for (const t of [h, weightedH, u, r]) t.dispose();
     return [dSrc, dValues];
   },
@@ -172,12 +172,12 @@ const patchAvgPoolOp = defineOp<{ geo: Geo }>({
   name: 'patchAvgPool',
   forward: ([x], { geo }) => {
     const out = Tensor.empty([pieceVectors(geo), geo.channels]);
-    runCsg('piece_weighted_sum', { x: x!.buffer, w: x!.buffer, den: x!.buffer, out: out.buffer }, geo, out.size, { unitWeight: true, byCount: true });
+    runCsg('piece_weighted_sum', { x: x!.binding, w: x!.binding, den: x!.binding, out: out.binding }, geo, out.size, { unitWeight: true, byCount: true });
     return { out };
   },
   backward: ({ grad, inputs: [x], attrs: { geo } }) => {
     const dx = Tensor.empty(x!.shape);
-    runCsg('apool_values_grad', { w: grad.buffer, v: grad.buffer, den: grad.buffer, out: dx.buffer }, geo, dx.size, { unitWeight: true, byCount: true });
+    runCsg('apool_values_grad', { w: grad.binding, v: grad.binding, den: grad.binding, out: dx.binding }, geo, dx.size, { unitWeight: true, byCount: true });
     return [dx];
   },
 });
@@ -213,6 +213,40 @@ export interface NceRows {
   expect: Tensor | null;
 }
 
+export type NceVariant = 'window' | 'stream';
+let forcedNceVariant: NceVariant | null = null;
+
+/** Forces the InfoNCE kernel (tests, benchmarks); null restores the automatic choice. */
+export function setNceVariant(v: NceVariant | null): void {
+  forcedNceVariant = v;
+}
+
+/** Largest padded dim the window kernel takes: a window must hold 32 keys in 64 KiB. */
+const WINDOW_MAX_DP = 512;
+const UNIFORM_FLOATS = 16384;
+/** Queries per workgroup of the window kernel (4 is as fast, 16 slower: register pressure). */
+const NCE_WINDOW_ROWS = 8;
+
+/**
+ * 'window' (nce_subgroup.wgsl, every operand through 64 KiB uniform windows) is lavapipe's fast form
+ * and needs subgroups of 8 on a CPU adapter; 'stream' (nce.wgsl) runs anywhere.
+ */
+export function nceVariant(dim: number): NceVariant {
+  const windowOk = nceVariants().includes('window') && roundUp(dim, 32) <= WINDOW_MAX_DP;
+  if (forcedNceVariant === 'window' && !windowOk) throw new TensorError(`infoNce: the window kernel needs subgroups of 8 and D ≤ ${WINDOW_MAX_DP}`);
+  return forcedNceVariant ?? (windowOk && gpu().adapter.isFallback ? 'window' : 'stream');
+}
+
+/** The InfoNCE kernels that run on this adapter. */
+export function nceVariants(): NceVariant[] {
+  const g = gpu();
+  return g.hasSubgroups && g.adapter.subgroupSize === 8 ? ['window', 'stream'] : ['stream'];
+}
+
+function roundUp(x: number, m: number): number {
+  return Math.ceil(x / m) * m;
+}
+
 /** The streaming pass (no tape): one read of the queue gives the losses, the ranks and (withGrad) E[kv]. */
 export function nceRows(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGrad: boolean): NceRows {
   for (const t of [q, k, queue]) assertDtype(t, 'f32', 'infoNce');
@@ -225,6 +259,155 @@ export function nceRows(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGr
   if (keys < 4 || keys % 4 !== 0) throw new TensorError(`infoNce: the queue length K = ${keys} must be a positive multiple of 4`);
   if (n === 0) throw new TensorError('infoNce: no queries');
   if (!(tau > 0)) throw new TensorError(`infoNce: tau must be positive, got ${tau}`);
+  return nceVariant(dim) === 'window' ? nceRowsWindow(q, k, queue, tau, withGrad) : nceRowsStream(q, k, queue, tau, withGrad);
+}
+
+const windowSource = new Map<string, Record<string, string | number>>();
+
+/** Defines of nce_subgroup.wgsl for a padded dim: the unrolled bodies (names unique per step, see matmul.ts). */
+function windowDefines(dp: number, w: number, withGrad: boolean): Record<string, string | number> {
+  const key = `${dp}/${withGrad}`;
+  const cached = windowSource.get(key);
+  if (cached) return cached;
+  const rows = Array.from({ length: NCE_WINDOW_ROWS }, (_, r) => r);
+  const blocks = Array.from({ length: dp / 32 }, (_, db) => db);
+  const xyzw = 'xyzw';
+  const init: string[] = [];
+  const phase1: string[] = [];
+  const softmax: string[] = [];
+  const phase2: string[] = [];
+  const store: string[] = [];
+  for (const r of rows) {
+    init.push(`  let st${r} = statsIn[(tileRow + ${r}u) * 8u + lane];`);
+    // m is the same in every lane; taking lane 0's makes that visible to the compiler (uniform branches).
+    init.push(`  var m${r} = select(subgroupBroadcast(st${r}.z, 0u), NEG, params.first != 0u);`);
+    init.push(`  var s${r} = vec4<f32>(select(st${r}.x, 0.0, params.first != 0u), 0.0, 0.0, 0.0);`);
+    init.push(`  var c${r} = vec4<f32>(select(st${r}.y, 0.0, params.first != 0u), 0.0, 0.0, 0.0);`);
+    init.push(`  let p${r} = lpos[row0 + ${r}u];`);
+    store.push(`  stats[(row0 + ${r}u) * 8u + lane] = vec4<f32>((s${r}.x + s${r}.y) + (s${r}.z + s${r}.w), (c${r}.x + c${r}.y) + (c${r}.z + c${r}.w), m${r}, 0.0);`);
+    if (withGrad) {
+      for (const db of blocks) {
+        init.push(`  var a${r}_${db} = select(accIn[(tileRow + ${r}u) * ${dp / 4}u + ${db * 8}u + lane], vec4<f32>(0.0), params.first != 0u);`);
+        store.push(`  acc[(row0 + ${r}u) * ${dp / 4}u + ${db * 8}u + lane] = a${r}_${db};`);
+      }
+    }
+  }
+  phase1.push(`    let kb = b * 8u + lane;`);
+  for (const db of blocks) {
+    for (const r of rows) phase1.push(`    let q${db}_${r} = qU[qRow + ${r * (dp / 4) + db * 8}u];`);
+    for (let lp = 0; lp < 8; lp++) {
+      for (const r of rows) phase1.push(`    let x${db}_${lp}_${r} = subgroupBroadcast(q${db}_${r}, ${lp}u);`);
+      for (let c = 0; c < 4; c++) {
+        phase1.push(`    let k${db}_${lp}_${c} = dk[kb + ${(db * 32 + 4 * lp + c) * (w / 4)}u];`);
+        for (const r of rows) phase1.push(`    l${r} = l${r} + x${db}_${lp}_${r}.${xyzw[c]} * k${db}_${lp}_${c};`);
+      }
+    }
+  }
+  for (const r of rows) {
+    softmax.push(`    let lm${r} = select(vec4<f32>(NEG), l${r}, valid);`);
+    softmax.push(`    let bm${r} = subgroupMax(max(max(lm${r}.x, lm${r}.y), max(lm${r}.z, lm${r}.w)));`);
+    softmax.push(`    if (bm${r} > m${r} + GROW) {`);
+    softmax.push(`      let f = exp(m${r} - bm${r});`);
+    softmax.push(`      s${r} = s${r} * f;`);
+    if (withGrad) for (const db of blocks) softmax.push(`      a${r}_${db} = a${r}_${db} * f;`);
+    softmax.push(`      m${r} = bm${r};`);
+    softmax.push(`    }`);
+    softmax.push(`    let e${r} = select(vec4<f32>(0.0), exp(l${r} - m${r}), valid);`);
+    softmax.push(`    s${r} = s${r} + e${r};`);
+    softmax.push(`    c${r} = c${r} + select(vec4<f32>(0.0), vec4<f32>(1.0), (l${r} > vec4<f32>(p${r})) & valid);`);
+  }
+  if (withGrad) {
+    phase2.push(`    let kdBase = b * ${32 * (dp / 4)}u + lane;`);
+    for (const db of blocks) {
+      for (let lp = 0; lp < 8; lp++) {
+        for (const r of rows) phase2.push(`    let y${db}_${lp}_${r} = subgroupBroadcast(e${r}, ${lp}u);`);
+        for (let c = 0; c < 4; c++) {
+          phase2.push(`    let v${db}_${lp}_${c} = kd[kdBase + ${(4 * lp + c) * (dp / 4) + db * 8}u];`);
+          for (const r of rows) phase2.push(`    a${r}_${db} = a${r}_${db} + y${db}_${lp}_${r}.${xyzw[c]} * v${db}_${lp}_${c};`);
+        }
+      }
+    }
+  }
+  const defines = {
+    R: NCE_WINDOW_ROWS,
+    LOGITS: rows.map((r) => `    var l${r} = vec4<f32>(0.0);`).join('\n'),
+    DP: dp,
+    W: w,
+    ACC: withGrad ? 'true' : 'false',
+    INIT: init.join('\n'),
+    PHASE1: phase1.join('\n'),
+    SOFTMAX: softmax.join('\n'),
+    PHASE2: phase2.join('\n'),
+    STORE: store.join('\n'),
+  };
+  windowSource.set(key, defines);
+  return defines;
+}
+
+/** The window pass: one dispatch per (query super-tile, queue window), state carried in storage. */
+function nceRowsWindow(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGrad: boolean): NceRows {
+  const [n, dim] = q.shape as [number, number];
+  const keys = queue.shape[1]!;
+  const dp = roundUp(dim, 32);
+  const w = Math.floor(UNIFORM_FLOATS / dp / 32) * 32;
+  const superRows = Math.floor(UNIFORM_FLOATS / dp / NCE_WINDOW_ROWS) * NCE_WINDOW_ROWS;
+  const np = roundUp(n, NCE_WINDOW_ROWS);
+  const windows = Math.ceil(keys / w);
+  const defines = windowDefines(dp, w, withGrad);
+  const spec = (entry: string) => ({ family: 'nce_subgroup', entry, defines });
+  const base = { n, keys, keyBase: 0, rowBase: 0, first: 0, dim, total: 0, invTau: 1 / tau };
+  // Each packed operand has 64 KiB of slack: every window / super-tile is bound as a full 64 KiB.
+  const qPacked = Tensor.empty([np * dp + UNIFORM_FLOATS]);
+  const lpos = Tensor.empty([np]);
+  gpu().run(spec('nce_pack_q'), { src: q.binding, kpos: k.binding, packed: qPacked.binding, lposOut: lpos.binding }, { ...base, total: np * dp }, grid(Math.ceil((np * dp) / 64)));
+  const dkPacked = Tensor.empty([windows * dp * w + UNIFORM_FLOATS]);
+  const kdPacked = Tensor.empty([windows * dp * w + UNIFORM_FLOATS]);
+  gpu().run(spec('nce_pack_queue'), { src4: queue.binding, packed4: dkPacked.binding, packedT4: kdPacked.binding }, { ...base, total: (windows * dp * w) / 16 }, grid(Math.ceil((windows * dp * w) / 16 / 64)));
+  // Two generations of state (each dispatch reads one through uniforms and writes the other), with
+  // slack for the 64 KiB bindings of the last super-tile.
+  const state = [0, 1].map(() => ({
+    stats: Tensor.empty([np * 8 * 4 + UNIFORM_FLOATS]),
+    acc: Tensor.empty([withGrad ? np * dp + UNIFORM_FLOATS : 4]),
+  }));
+  const uniform = (t: Tensor, floatOffset: number) => t.bindRange(floatOffset * 4, UNIFORM_FLOATS * 4);
+  for (let win = 0; win < windows; win++) {
+    const [prev, next] = [state[(win + 1) % 2]!, state[win % 2]!];
+    for (let rowBase = 0; rowBase < np; rowBase += superRows) {
+      const buffers = {
+        qU: uniform(qPacked, rowBase * dp),
+        dk: uniform(dkPacked, win * dp * w),
+        lpos: lpos.binding,
+        statsIn: uniform(prev.stats, rowBase * 32),
+        stats: next.stats.binding,
+        ...(withGrad ? { kd: uniform(kdPacked, win * dp * w), accIn: uniform(prev.acc, rowBase * dp), acc: next.acc.binding } : {}),
+      };
+      gpu().run(spec('nce_window'), buffers, { ...base, keyBase: win * w, rowBase, first: win === 0 ? 1 : 0 }, [Math.min(superRows, np - rowBase) / NCE_WINDOW_ROWS]);
+    }
+  }
+  const { stats, acc } = state[(windows - 1) % 2]!;
+  qPacked.dispose();
+  dkPacked.dispose();
+  kdPacked.dispose();
+  const rowLoss = Tensor.empty([n]);
+  const ranks = Tensor.empty([n], 'u32');
+  const expect = withGrad ? Tensor.empty([n, dim]) : null;
+  const unusedExpect = expect ? null : Tensor.empty([1]);
+  gpu().run(
+    spec('nce_window_combine'),
+    { lpos: lpos.binding, stats: stats.binding, acc: acc.binding, kpos: k.binding, rowLoss: rowLoss.binding, rank: ranks.binding, expect: (expect ?? unusedExpect!).binding },
+    base,
+    grid(Math.ceil(n / 64)),
+  );
+  lpos.dispose();
+  for (const t of state) [t.stats, t.acc].forEach((x) => x.dispose());
+  unusedExpect?.dispose();
+  return { rowLoss, ranks, expect };
+}
+
+/** The portable streaming pass (nce.wgsl): queue and queries read from storage. */
+function nceRowsStream(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGrad: boolean): NceRows {
+  const [n, dim] = q.shape as [number, number];
+  const keys = queue.shape[1]!;
   const tiles = Math.ceil(n / NCE_ROWS);
   const blocks = Math.ceil(keys / 32);
   const splits = Math.min(blocks, Math.max(1, Math.ceil(NCE_TARGET_WORKGROUPS / tiles)));
@@ -233,14 +416,14 @@ export function nceRows(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGr
   const parts = splitsUsed * 8;
   const params = { n, keys, keysPerSplit, parts, invTau: 1 / tau, gradScale: 0 };
   const partial = Tensor.empty([parts, n, dim + 3]);
-  gpu().run(nceKernel('nce_partial', dim, withGrad), { q: q.buffer, kpos: k.buffer, queue: queue.buffer, partial: partial.buffer }, params, [tiles, splitsUsed]);
+  gpu().run(nceKernel('nce_partial', dim, withGrad), { q: q.binding, kpos: k.binding, queue: queue.binding, partial: partial.binding }, params, [tiles, splitsUsed]);
   const rowLoss = Tensor.empty([n]);
   const ranks = Tensor.empty([n], 'u32');
   const expect = withGrad ? Tensor.empty([n, dim]) : null;
   const unusedExpect = expect ? null : Tensor.empty([1]);
   gpu().run(
     nceKernel('nce_combine', dim, withGrad),
-    { q: q.buffer, kpos: k.buffer, partial: partial.buffer, rowLoss: rowLoss.buffer, rank: ranks.buffer, expect: (expect ?? unusedExpect!).buffer },
+    { q: q.binding, kpos: k.binding, partial: partial.binding, rowLoss: rowLoss.binding, rank: ranks.binding, expect: (expect ?? unusedExpect!).binding },
     params,
     grid(Math.ceil(n / 64)),
   );
@@ -269,7 +452,7 @@ const infoNceOp = defineOp<NceAttrs>({
     const dq = Tensor.empty(q!.shape);
     gpu().run(
       nceKernel('nce_grad', dim, true),
-      { kpos: k!.buffer, expect: expect!.buffer, grad: grad.buffer, dq: dq.buffer },
+      { kpos: k!.binding, expect: expect!.binding, grad: grad.binding, dq: dq.binding },
       { n, keys: 0, keysPerSplit: 0, parts: 0, invTau: 1 / tau, gradScale: 1 / (tau * n) },
       grid(Math.ceil((n * dim) / 64)),
     );
@@ -297,6 +480,6 @@ export function infoNce(q: Tensor, k: Tensor, queue: Tensor, tau = 0.07): Tensor
 export function rankAccuracy(ranks: Tensor): Tensor {
   assertDtype(ranks, 'u32', 'rankAccuracy');
   const out = Tensor.empty([2]);
-  gpu().run(nceKernel('nce_accuracy', 1, false), { rank: ranks.buffer, expect: out.buffer }, { n: ranks.size, keys: 0, keysPerSplit: 0, parts: 0, invTau: 0, gradScale: 0 }, [1]);
+  gpu().run(nceKernel('nce_accuracy', 1, false), { rank: ranks.binding, expect: out.binding }, { n: ranks.size, keys: 0, keysPerSplit: 0, parts: 0, invTau: 0, gradScale: 0 }, [1]);
   return out;
 }

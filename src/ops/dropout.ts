@@ -14,7 +14,7 @@ type DropoutParams = {
 
 function applyMask(t: Tensor, params: DropoutParams): Tensor {
   const out = Tensor.empty(t.shape);
-  gpu().run({ family: 'dropout', entry: 'apply_mask' }, { x: t.buffer, out: out.buffer }, { ...params, n: t.size }, grid(Math.ceil(t.size / 256)));
+  gpu().run({ family: 'dropout', entry: 'apply_mask' }, { x: t.binding, out: out.binding }, { ...params, n: t.size }, grid(Math.ceil(t.size / 256)));
   return out;
 }
 

@@ -49,9 +49,9 @@ function launchUnary(expr: string, x: Tensor, alpha = 0, beta = 0): Tensor {
   const out = Tensor.empty(x.shape);
   const params = { n: x.size, alpha, beta, ...noBroadcast };
   if (x.size % 4 === 0) {
-    gpu().run(unaryKernel(expr, 'unary_vec4'), { a4: x.buffer, out4: out.buffer }, params, grid(Math.ceil(x.size / VEC4_WORKGROUP_ELEMENTS)));
+    gpu().run(unaryKernel(expr, 'unary_vec4'), { a4: x.binding, out4: out.binding }, params, grid(Math.ceil(x.size / VEC4_WORKGROUP_ELEMENTS)));
   } else {
-    gpu().run(unaryKernel(expr, 'unary'), { a: x.buffer, out: out.buffer }, params, grid(Math.ceil(x.size / 256)));
+    gpu().run(unaryKernel(expr, 'unary'), { a: x.binding, out: out.binding }, params, grid(Math.ceil(x.size / 256)));
   }
   return out;
 }
@@ -76,9 +76,9 @@ export function launchBinary(expr: string, a: Tensor, b: Tensor, alpha = 0, wher
         bStrides: pad8(broadcastStrides(b.shape, shape)),
       };
   if (same && out.size % 4 === 0) {
-    gpu().run(binaryKernel(expr, 'binary_same_vec4'), { a4: a.buffer, b4: b.buffer, out4: out.buffer }, params, grid(Math.ceil(out.size / VEC4_WORKGROUP_ELEMENTS)));
+    gpu().run(binaryKernel(expr, 'binary_same_vec4'), { a4: a.binding, b4: b.binding, out4: out.binding }, params, grid(Math.ceil(out.size / VEC4_WORKGROUP_ELEMENTS)));
   } else {
-    gpu().run(binaryKernel(expr, same ? 'binary_same' : 'binary_broadcast'), { a: a.buffer, b: b.buffer, out: out.buffer }, params, grid(Math.ceil(out.size / 256)));
+    gpu().run(binaryKernel(expr, same ? 'binary_same' : 'binary_broadcast'), { a: a.binding, b: b.binding, out: out.binding }, params, grid(Math.ceil(out.size / 256)));
   }
   return out;
 }
@@ -105,7 +105,7 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
 export function fill(shape: Shape, value: number): Tensor {
   const out = Tensor.empty(shape);
   const params = { n: out.size, alpha: value, beta: 0, ...noBroadcast };
-  gpu().run({ family: 'elementwise', entry: 'fill_vec4', defines: { UNARY: 'x', BINARY: 'x' } }, { out4: out.buffer }, params, grid(Math.ceil(out.size / VEC4_WORKGROUP_ELEMENTS)));
+  gpu().run({ family: 'elementwise', entry: 'fill_vec4', defines: { UNARY: 'x', BINARY: 'x' } }, { out4: out.binding }, params, grid(Math.ceil(out.size / VEC4_WORKGROUP_ELEMENTS)));
   return out;
 }
 

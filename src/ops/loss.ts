@@ -20,9 +20,9 @@ const crossEntropyOp = defineOp<{ params: LossParams }>({
     const logSumExp = Tensor.empty([params.pixels]);
     const out = Tensor.empty([]);
     const validCount = Tensor.empty([1]);
-    const buffers = { logits: logits!.buffer, labels: labels!.buffer, pixelLoss: pixelLoss.buffer, logSumExp: logSumExp.buffer };
+    const buffers = { logits: logits!.binding, labels: labels!.binding, pixelLoss: pixelLoss.binding, logSumExp: logSumExp.binding };
     gpu().run({ family: 'loss', entry: 'pixel_loss' }, buffers, params, pixelGrid(params));
-    gpu().run({ family: 'loss', entry: 'mean_loss' }, { pixelLoss: pixelLoss.buffer, meanLoss: out.buffer, validCount: validCount.buffer }, params, [1]);
+    gpu().run({ family: 'loss', entry: 'mean_loss' }, { pixelLoss: pixelLoss.binding, meanLoss: out.binding, validCount: validCount.binding }, params, [1]);
     pixelLoss.dispose();
     return { out, saved: [logSumExp, validCount] };
   },
@@ -30,7 +30,7 @@ const crossEntropyOp = defineOp<{ params: LossParams }>({
     const gradLogits = Tensor.empty(logits!.shape);
     gpu().run(
       { family: 'loss', entry: 'backward' },
-      { logits: logits!.buffer, labels: labels!.buffer, logSumExp: logSumExp!.buffer, validCount: validCount!.buffer, dy: grad.buffer, grad: gradLogits.buffer },
+      { logits: logits!.binding, labels: labels!.binding, logSumExp: logSumExp!.binding, validCount: validCount!.binding, dy: grad.binding, grad: gradLogits.binding },
       params,
       pixelGrid(params),
     );

@@ -135,7 +135,7 @@ interface PackLayout {
 const PACK_ROWS = 4;
 const MAX_GROUPS = 65535;
 
-function launchPack(src: GPUBuffer, dst: GPUBuffer, p: PackLayout): void {
+function launchPack(src: GPUBufferBinding, dst: GPUBufferBinding, p: PackLayout): void {
   const panel = p.panel ?? p.colsP;
   const panels = p.colsP / panel;
   const rowsPerDispatch = MAX_GROUPS * PACK_ROWS;
@@ -176,13 +176,13 @@ function operandLayout(t: Tensor, trans: boolean, batch: number, rowsP: number, 
 }
 
 /** op(t) as a dense padded [batch][rowsP][colsP] buffer; t's own buffer when that is already it. */
-function packed(t: Tensor, trans: boolean, batch: number, rowsP: number, colsP: number, temps: Tensor[]): GPUBuffer {
+function packed(t: Tensor, trans: boolean, batch: number, rowsP: number, colsP: number, temps: Tensor[]): GPUBufferBinding {
   const layout = operandLayout(t, trans, batch, rowsP, colsP);
-  if (!trans && layout.rows === rowsP && layout.cols === colsP) return t.buffer;
+  if (!trans && layout.rows === rowsP && layout.cols === colsP) return t.binding;
   const out = Tensor.empty([batch * rowsP * colsP]);
   temps.push(out);
-  launchPack(t.buffer, out.buffer, layout);
-  return out.buffer;
+  launchPack(t.binding, out.binding, layout);
+  return out.binding;
 }
 
 /** The unrolled body of gemm_subgroup's K loop: 4 steps of k per lane (see the WGSL). */
@@ -233,7 +233,7 @@ export function launchMatmul(a: Tensor, b: Tensor, transA: boolean, transB: bool
     // Slack after the last panel: every slice is bound as a full 64 KiB uniform (one pipeline for all shapes).
     const panels = Tensor.empty([nP * kP + SLICE_FLOATS]);
     temps.push(panels);
-    launchPack(b.buffer, panels.buffer, { ...operandLayout(b, transB, 1, kP, nP), panel });
+    launchPack(b.binding, panels.binding, { ...operandLayout(b, transB, 1, kP, nP), panel });
     if (!stepsSource.has(lanes)) stepsSource.set(lanes, subgroupSteps(lanes));
     const spec = { family: 'matmul_subgroup', entry: 'gemm_subgroup', defines: { LANES: lanes, STEPS: stepsSource.get(lanes)! } };
     const rowsTotal = d.batch * mP; // batches of A stacked as rows (B is shared)
@@ -241,7 +241,7 @@ export function launchMatmul(a: Tensor, b: Tensor, transA: boolean, transB: bool
       for (let k0 = 0; k0 < kP; k0 += sliceK) {
         gpu().run(
           spec,
-          { a4: aBuf, bPanel: { buffer: panels.buffer, offset: (p * kP + k0) * panel * 4, size: SLICE_FLOATS * 4 }, c4: c.buffer },
+          { a4: aBuf, bPanel: panels.bindRange((p * kP + k0) * panel * 4, SLICE_FLOATS * 4), c4: c.binding },
           {
             kSteps: Math.min(sliceK, kP - k0),
             kOffset: k0 / 4,
@@ -265,15 +265,15 @@ export function launchMatmul(a: Tensor, b: Tensor, transA: boolean, transB: bool
       cBatchStride: mP * nP,
     };
     if (variant === 'register') {
-      const bufs = { a4: aBuf, b4: bBuf, c4: c.buffer };
+      const bufs = { a4: aBuf, b4: bBuf, c4: c.binding };
       gpu().run({ family: 'matmul', entry: 'gemm_register' }, bufs, params, [...grid(Math.ceil(((mP / 8) * nP) / 4 / 64)), d.batch]);
     } else {
-      const bufs = { a: aBuf, b: bBuf, c: c.buffer };
+      const bufs = { a: aBuf, b: bBuf, c: c.binding };
       gpu().run({ family: 'matmul', entry: 'gemm_tiled' }, bufs, params, [Math.ceil(nP / 16), Math.ceil(mP / 16), d.batch]);
     }
   }
   if (!direct) {
-    launchPack(c.buffer, out.buffer, { batch: d.batch, rows: d.m, cols: d.n, rowsP: d.m, colsP: d.n, rowStride: nP, colStride: 1, batchStride: mP * nP });
+    launchPack(c.binding, out.binding, { batch: d.batch, rows: d.m, cols: d.n, rowsP: d.m, colsP: d.n, rowStride: nP, colStride: 1, batchStride: mP * nP });
   }
   for (const t of temps) t.dispose();
   return out;

@@ -31,18 +31,18 @@ const batchNormOp = defineOp<BatchNormAttrs>({
     const invstd = Tensor.empty([params.c]);
     const scaleShift = Tensor.empty([params.c, 2]);
     const stats = {
-      weight: weight!.buffer,
-      bias: bias!.buffer,
-      mean: mean.buffer,
-      invstd: invstd.buffer,
-      scaleShift: scaleShift.buffer,
-      runningMean: runningMean.buffer,
-      runningVar: runningVar.buffer,
+      weight: weight!.binding,
+      bias: bias!.binding,
+      mean: mean.binding,
+      invstd: invstd.binding,
+      scaleShift: scaleShift.binding,
+      runningMean: runningMean.binding,
+      runningVar: runningVar.binding,
     };
-    if (training) gpu().run(kernel('stats_train'), { ...stats, x: x!.buffer }, params, grid(params.c));
+    if (training) gpu().run(kernel('stats_train'), { ...stats, x: x!.binding }, params, grid(params.c));
     else gpu().run(kernel('stats_frozen'), stats, params, [Math.ceil(params.c / 64)]);
     const out = Tensor.empty(x!.shape);
-    gpu().run(kernel('normalize'), { x: x!.buffer, scaleShift: scaleShift.buffer, out: out.buffer }, params, planeGrid(params));
+    gpu().run(kernel('normalize'), { x: x!.binding, scaleShift: scaleShift.binding, out: out.binding }, params, planeGrid(params));
     return { out, saved: [mean, invstd, scaleShift] };
   },
   backward: ({ grad, inputs: [x, weight, bias], saved: [mean, invstd, scaleShift], attrs: { training, affineGrad, params } }) => {
@@ -59,14 +59,14 @@ const batchNormOp = defineOp<BatchNormAttrs>({
       gpu().run(
         kernel('grad_affine'),
         {
-          x: x!.buffer,
-          dy: grad.buffer,
-          weight: weight!.buffer,
-          mean: mean!.buffer,
-          invstd: invstd!.buffer,
-          gradWeight: gradWeight.buffer,
-          gradBias: gradBias.buffer,
-          gradCoeffs: gradCoeffs.buffer,
+          x: x!.binding,
+          dy: grad.binding,
+          weight: weight!.binding,
+          mean: mean!.binding,
+          invstd: invstd!.binding,
+          gradWeight: gradWeight.binding,
+          gradBias: gradBias.binding,
+          gradCoeffs: gradCoeffs.binding,
         },
         params,
         grid(params.c),
@@ -76,9 +76,9 @@ const batchNormOp = defineOp<BatchNormAttrs>({
     if (wantInput) {
       gradX = Tensor.empty(x!.shape);
       if (training) {
-        gpu().run(kernel('grad_input_train'), { dy: grad.buffer, x: x!.buffer, gradCoeffs: gradCoeffs!.buffer, out: gradX.buffer }, params, planeGrid(params));
+        gpu().run(kernel('grad_input_train'), { dy: grad.binding, x: x!.binding, gradCoeffs: gradCoeffs!.binding, out: gradX.binding }, params, planeGrid(params));
       } else {
-        gpu().run(kernel('grad_input_frozen'), { dy: grad.buffer, scaleShift: scaleShift!.buffer, out: gradX.buffer }, params, planeGrid(params));
+        gpu().run(kernel('grad_input_frozen'), { dy: grad.binding, scaleShift: scaleShift!.binding, out: gradX.binding }, params, planeGrid(params));
       }
     }
     gradCoeffs?.dispose();

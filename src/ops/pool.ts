@@ -23,7 +23,7 @@ const maxPoolOp = defineOp<MaxPoolAttrs>({
     const argmax = Tensor.empty(out.shape, 'u32');
     gpu().run(
       { family: 'pool', entry: 'max_forward', overrides: window },
-      { x: x!.buffer, out: out.buffer, argmax: argmax.buffer },
+      { x: x!.binding, out: out.binding, argmax: argmax.binding },
       params,
       [Math.ceil(params.outW / 64), params.outH, planes],
     );
@@ -33,7 +33,7 @@ const maxPoolOp = defineOp<MaxPoolAttrs>({
     const gx = Tensor.empty(x!.shape);
     gpu().run(
       { family: 'pool', entry: 'max_backward', overrides: window },
-      { dy: grad.buffer, argmax: argmax!.buffer, out: gx.buffer },
+      { dy: grad.binding, argmax: argmax!.binding, out: gx.binding },
       params,
       [Math.ceil(params.w / 64), params.h, planes],
     );

@@ -36,9 +36,9 @@ function launchSum(x: Tensor, axis: number, keepdim: boolean, scale: number): Te
   const out = Tensor.empty(reducedShape(x.shape, axis, keepdim));
   const params = { outer, r, inner, scale };
   if (useRows(outer, r, inner)) {
-    gpu().run({ family: 'reduce', entry: 'sum_rows' }, { x: x.buffer, out: out.buffer }, params, grid(outer));
+    gpu().run({ family: 'reduce', entry: 'sum_rows' }, { x: x.binding, out: out.binding }, params, grid(outer));
   } else {
-    gpu().run({ family: 'reduce', entry: 'sum_strided' }, { x: x.buffer, out: out.buffer }, params, grid(Math.ceil((outer * inner) / 64)));
+    gpu().run({ family: 'reduce', entry: 'sum_strided' }, { x: x.binding, out: out.binding }, params, grid(Math.ceil((outer * inner) / 64)));
   }
   return out;
 }
@@ -51,7 +51,7 @@ function expandAlong(g: Tensor, shape: Shape, axis: number, scale: number): Tens
   // Reuse the elementwise broadcast path: out = g (broadcast) * scale.
   gpu().run(
     { family: 'elementwise', entry: 'binary_broadcast', defines: { UNARY: 'x', BINARY: 'x * alpha' } },
-    { a: keep.buffer, b: keep.buffer, out: out.buffer },
+    { a: keep.binding, b: keep.binding, out: out.binding },
     {
       n: out.size,
       rank: 3,
@@ -84,7 +84,7 @@ function launchMax(x: Tensor, axis: number, keepdim: boolean): { out: Tensor; ar
   const out = Tensor.empty(reducedShape(x.shape, axis, keepdim));
   const argmax = Tensor.empty(out.shape, 'u32');
   const params = { outer, r, inner, scale: 1 };
-  const buffers = { x: x.buffer, out: out.buffer, argmax: argmax.buffer };
+  const buffers = { x: x.binding, out: out.binding, argmax: argmax.binding };
   if (useRows(outer, r, inner)) gpu().run({ family: 'reduce', entry: 'max_rows' }, buffers, params, grid(outer));
   else gpu().run({ family: 'reduce', entry: 'max_strided' }, buffers, params, grid(Math.ceil((outer * inner) / 64)));
   return { out, argmax };
@@ -101,7 +101,7 @@ const maxOp = defineOp<AxisAttrs>({
     const gx = Tensor.empty(x!.shape);
     gpu().run(
       { family: 'reduce', entry: 'max_backward' },
-      { x: grad.buffer, out: gx.buffer, argmax: argmax!.buffer },
+      { x: grad.binding, out: gx.binding, argmax: argmax!.binding },
       { outer, r, inner, scale: 1 },
       grid(Math.ceil(gx.size / 256)),
     );

@@ -17,15 +17,15 @@ const bilinearOp = defineOp<{ planes: number; params: ResizeParams }>({
   forward: ([x], { planes, params }) => {
     const [n, c] = x!.shape as [number, number];
     const out = Tensor.empty([n, c, params.outH, params.outW]);
-    gpu().run({ family: 'resize', entry: 'bilinear_forward' }, { x: x!.buffer, out: out.buffer }, params, [Math.ceil(params.outW / 64), params.outH, planes]);
+    gpu().run({ family: 'resize', entry: 'bilinear_forward' }, { x: x!.binding, out: out.binding }, params, [Math.ceil(params.outW / 64), params.outH, planes]);
     return { out };
   },
   backward: ({ grad, inputs: [x], attrs: { planes, params } }) => {
     const colGrad = Tensor.empty([planes, params.outH, params.inW]);
     const gx = Tensor.empty(x!.shape);
     const columns = Math.ceil(params.inW / 64);
-    gpu().run({ family: 'resize', entry: 'bilinear_backward_cols' }, { dy: grad.buffer, colGrad: colGrad.buffer }, params, [columns, params.outH, planes]);
-    gpu().run({ family: 'resize', entry: 'bilinear_backward_rows' }, { colGrad: colGrad.buffer, out: gx.buffer }, params, [columns, params.inH, planes]);
+    gpu().run({ family: 'resize', entry: 'bilinear_backward_cols' }, { dy: grad.binding, colGrad: colGrad.binding }, params, [columns, params.outH, planes]);
+    gpu().run({ family: 'resize', entry: 'bilinear_backward_rows' }, { colGrad: colGrad.binding, out: gx.binding }, params, [columns, params.inH, planes]);
     colGrad.dispose();
     return [gx];
   },

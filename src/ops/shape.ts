@@ -31,7 +31,7 @@ function copySlab(src: Tensor, dst: Tensor, shape: Shape, axis: number, start: n
   const params = toSlab
     ? { rows: outer, rowLen: slab, srcStride: slab, srcOffset: 0, dstStride: full, dstOffset: offset }
     : { rows: outer, rowLen: slab, srcStride: full, srcOffset: offset, dstStride: slab, dstOffset: 0 };
-  gpu().run({ family: 'shape', entry: 'copy_block' }, { src: src.buffer, dst: dst.buffer }, params, grid(Math.ceil((outer * slab) / 256)));
+  gpu().run({ family: 'shape', entry: 'copy_block' }, { src: src.binding, dst: dst.binding }, params, grid(Math.ceil((outer * slab) / 256)));
 }
 
 const concatOp = defineOp<{ axis: number }>({

@@ -32,8 +32,8 @@ function launch(pass: 'forward' | 'backward', logSoftmax: boolean, x: Tensor, ax
   const layout = layoutOf(outer, r, inner);
   const spec = { family: 'softmax', entry: `${pass}_${layout}`, defines: { LOG: String(logSoftmax) } };
   const vec4 = layout === 'inner4' || layout === 'row4';
-  const buffers: Record<string, GPUBuffer> = vec4 ? { x4: x.buffer, out4: out.buffer } : { x: x.buffer, out: out.buffer };
-  if (dy) buffers[vec4 ? 'dy4' : 'dy'] = dy.buffer;
+  const buffers: Record<string, GPUBufferBinding> = vec4 ? { x4: x.binding, out4: out.binding } : { x: x.binding, out: out.binding };
+  if (dy) buffers[vec4 ? 'dy4' : 'dy'] = dy.binding;
   // rows: a workgroup per row; the others: an invocation per line (of 4 lines for inner4), 64 per workgroup.
   const lines = { rows: 0, strided: outer * inner, inner4: (outer * inner) / 4, row4: outer }[layout];
   gpu().run(spec, buffers, { outer, r, inner }, grid(layout === 'rows' ? outer : Math.ceil(lines / 64)));

@@ -1,2 +1,3 @@
 export * from './tensor.js';
 export * from './registry.js';
+export * from './arena.js';

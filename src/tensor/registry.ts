@@ -51,7 +51,7 @@ export function defineOp<A = Record<string, never>>(def: OpDef<A>): (inputs: rea
   if (registry.has(def.name)) throw new TensorError(`op '${def.name}' registered twice`);
   registry.set(def.name, def);
   return (inputs, attrs) => {
-    for (const t of inputs) void t.buffer; // throws a clear error on a disposed input
+    for (const t of inputs) void t.binding; // throws a clear error on a disposed input
     const { out, saved = [] } = def.forward(inputs, attrs);
     const record: OpRecord = { op: def, inputs, attrs, saved, out };
     if (def.backward && recorder?.(record)) {

@@ -1,5 +1,7 @@
 // A tensor is a GPU buffer with a shape and a dtype. Reshaped views share the buffer through a
-// reference-counted storage, so dispose() frees the memory only when the last view goes.
+// reference-counted storage, so dispose() frees the memory only when the last view goes. A tensor may
+// also be a slice of a bigger buffer (an offset view, see slice() and moveInto(): the parameter arenas
+// of src/tensor/arena.ts); kernels bind it through `binding`, which carries the offset.
 import { gpu, GpuError } from '../gpu/index.js';
 import type { OpRecord } from './registry.js';
 
@@ -25,6 +27,17 @@ function checkShape(shape: Shape): void {
 
 export class TensorError extends Error {
   override name = 'TensorError';
+}
+
+/**
+ * Byte alignment of an offset view: storage and uniform binding offsets must be multiples of the
+ * device's minimum offset alignment (16 on lavapipe, 256 on many GPUs; 256 is WebGPU's maximum).
+ */
+export const VIEW_ALIGN = 256;
+
+/** Bytes a slice of `size` elements binds: its range rounded up to VIEW_ALIGN (whole vec4s for kernels). */
+function sliceBytes(size: number): number {
+  return Math.ceil(Math.max(size, 1) / (VIEW_ALIGN / 4)) * VIEW_ALIGN;
 }
 
 class Storage {
@@ -53,14 +66,22 @@ export class Tensor {
   /** Optional name (parameters carry their state_dict name). */
   name = '';
   private storage: Storage | null;
+  /** Where the tensor starts in its storage's buffer, in bytes. */
+  private byteOffset: number;
+  /** Whether the tensor is a slice of a bigger buffer (then it binds only its own range). */
+  private sliced: boolean;
 
   private constructor(
     readonly shape: Shape,
     readonly dtype: DType,
     storage: Storage,
+    byteOffset = 0,
+    sliced = false,
   ) {
     this.size = sizeOf(shape);
     this.storage = storage;
+    this.byteOffset = byteOffset;
+    this.sliced = sliced;
     scopeStack[scopeStack.length - 1]?.add(this);
   }
 
@@ -78,7 +99,7 @@ export class Tensor {
     }
     const t = Tensor.empty(shape, dtype);
     const arr = dtype === 'f32' ? Float32Array.from(data) : dtype === 'i32' ? Int32Array.from(data) : Uint32Array.from(data);
-    if (arr.length > 0) gpu().encoder.write(t.buffer, arr);
+    if (arr.length > 0) gpu().encoder.write(t.live().buffer, arr);
     return t;
   }
 
@@ -90,9 +111,26 @@ export class Tensor {
     return this.storage === null;
   }
 
-  get buffer(): GPUBuffer {
+  private live(): Storage {
     if (!this.storage) throw new TensorError(`tensor #${this.id}${this.name ? ` '${this.name}'` : ''} ${shapeStr(this.shape)} used after dispose`);
-    return this.storage.buffer;
+    return this.storage;
+  }
+
+  /**
+   * What a kernel binds: the whole buffer for a tensor that owns one (kernels may read its pool
+   * padding as whole vec4s), the tensor's own range (rounded up to VIEW_ALIGN) for a slice.
+   */
+  get binding(): GPUBufferBinding {
+    const { buffer } = this.live();
+    return this.sliced ? { buffer, offset: this.byteOffset, size: sliceBytes(this.size) } : { buffer };
+  }
+
+  /** `bytes` of the tensor's memory from `byteOffset` on, e.g. one uniform chunk of a packed operand. */
+  bindRange(byteOffset: number, bytes: number): GPUBufferBinding {
+    const { buffer } = this.live();
+    const offset = this.byteOffset + byteOffset;
+    if (offset + bytes > buffer.size) throw new TensorError(`${this}: range of ${bytes} bytes at ${byteOffset} runs past its buffer`);
+    return { buffer, offset, size: bytes };
   }
 
   get bytes(): number {
@@ -110,18 +148,57 @@ export class Tensor {
     const s = this.storage;
     if (!s) throw new TensorError(`tensor #${this.id} ${shapeStr(this.shape)} used after dispose`);
     s.refs++;
-    return new Tensor([...shape], this.dtype, s);
+    return new Tensor([...shape], this.dtype, s, this.byteOffset, this.sliced);
+  }
+
+  /**
+   * An offset view: `shape` starting `elementOffset` elements into this tensor's memory, sharing its
+   * storage. The start must fall on VIEW_ALIGN bytes and the view (rounded up to VIEW_ALIGN) must fit.
+   */
+  slice(elementOffset: number, shape: Shape): Tensor {
+    checkShape(shape);
+    const s = this.live();
+    const offset = this.byteOffset + elementOffset * 4;
+    if (!Number.isInteger(elementOffset) || elementOffset < 0 || offset % VIEW_ALIGN !== 0) {
+      throw new TensorError(`${this}: a slice at element ${elementOffset} (byte ${offset}) is not aligned to ${VIEW_ALIGN} bytes`);
+    }
+    if (offset + sliceBytes(sizeOf(shape)) > s.buffer.size) {
+      throw new TensorError(`${this}: a slice ${shapeStr(shape)} at element ${elementOffset} runs past the ${s.buffer.size}-byte buffer`);
+    }
+    s.refs++;
+    return new Tensor([...shape], this.dtype, s, offset, true);
+  }
+
+  /**
+   * Moves this tensor's contents into `target`'s memory at `elementOffset` and makes this very
+   * object a slice there (its identity, name and gradient state stay; its old memory is freed).
+   * Views made of it before keep the old memory.
+   */
+  moveInto(target: Tensor, elementOffset: number): void {
+    const slot = target.slice(elementOffset, this.shape).keep();
+    slot.copyFrom(this);
+    this.live().release();
+    this.storage = slot.storage;
+    this.byteOffset = slot.byteOffset;
+    this.sliced = true;
+    slot.storage = null;
+  }
+
+  /** Copies `src` (same size) into this tensor on the GPU. */
+  copyFrom(src: Tensor): void {
+    if (src.size !== this.size) throw new TensorError(`copyFrom: ${src} into ${this}: sizes differ`);
+    if (this.size > 0) gpu().encoder.copy(src.live().buffer, src.byteOffset, this.live().buffer, this.byteOffset, this.bytes);
   }
 
   /** Overwrites the contents from the CPU. */
   write(data: ArrayLike<number>): void {
     if (data.length !== this.size) throw new TensorError(`write: ${data.length} values for a tensor of ${this.size}`);
     const arr = this.dtype === 'f32' ? Float32Array.from(data) : this.dtype === 'i32' ? Int32Array.from(data) : Uint32Array.from(data);
-    gpu().encoder.write(this.buffer, arr);
+    gpu().encoder.write(this.live().buffer, arr, this.byteOffset);
   }
 
   async read(): Promise<TypedArray> {
-    const raw = await gpu().encoder.read(this.buffer, this.bytes);
+    const raw = await gpu().encoder.read(this.live().buffer, this.bytes, this.byteOffset);
     return this.dtype === 'f32' ? new Float32Array(raw) : this.dtype === 'i32' ? new Int32Array(raw) : new Uint32Array(raw);
   }
 
