@@ -33,6 +33,8 @@ describe('concat', () => {
     [[[1, 2, 3, 3], [1, 5, 3, 3]], 1],
     [[[2, 3, 4], [2, 3, 1], [2, 3, 2]], -1],
     [[[3, 5], [1, 5]], 0],
+    // Few long rows: copied with buffer copies instead of the kernel.
+    [[[2, 8, 16, 16], [2, 24, 16, 16]], 1],
   ];
   for (const [shapes, axis] of cases) {
     test(`${JSON.stringify(shapes)} along ${axis}: forward and split gradient`, async () => {
@@ -71,6 +73,24 @@ describe('concat', () => {
     });
   }
 
+  test('a slice of a bigger buffer concatenates from its own offset (both copy paths)', async () => {
+    const shape = [2, 8, 16, 16];
+    const n = size(shape);
+    const data = Float32Array.from(randn(64 + n, 65));
+    const other = Float32Array.from(randn(n, 66));
+    const [long, short] = await scopeAsync(async () => {
+      const big = Tensor.from(data, [64 + n]);
+      const slice = big.slice(64, shape);
+      const rows = slice.view([n / 4, 4]);
+      return [await concat([slice, Tensor.from(other, shape)], 1).read(), await concat([rows, Tensor.from(other.subarray(0, n / 4), [n / 4, 1])], 1).read()];
+    });
+    const own = data.subarray(64);
+    const plane = 8 * 16 * 16;
+    const expectedLong = [0, 1].flatMap((b) => [...own.subarray(b * plane, (b + 1) * plane), ...other.subarray(b * plane, (b + 1) * plane)]);
+    expectClose(long, expectedLong, { atol: 0, rtol: 0 }, 'long rows');
+    const expectedShort = Array.from({ length: n / 4 }, (_, r) => [...own.subarray(4 * r, 4 * r + 4), other[r]!]).flat();
+    expectClose(short, expectedShort, { atol: 0, rtol: 0 }, 'short rows');
+  });
   test('gradient by finite differences', async () => {
     await gradCheck((x, y) => concat([x, y, x], 1), [
       { data: randn(2 * 2 * 3, 71), shape: [2, 2, 3] },

@@ -1,10 +1,12 @@
-// Copies a block of `rows` rows of `rowLen` 4-byte elements between two tensors seen as rows with
+// Copies a block of `rows` rows of ROW_LEN 4-byte elements between two tensors seen as rows with
 // their own stride and offset: concat writes each input into its slab of the output, narrow reads
 // one slab out. Elements are moved as u32 bits so any dtype copies exactly.
 
+// Elements per row: a pipeline constant, so that the index split below needs no per-lane division.
+override ROW_LEN: u32 = 1u;
+
 struct Params {
   rows: u32,
-  rowLen: u32,
   srcStride: u32,
   srcOffset: u32,
   dstStride: u32,
@@ -18,8 +20,8 @@ struct Params {
 @compute @workgroup_size(256)
 fn copy_block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * 256u + lid;
-  if (i >= params.rows * params.rowLen) { return; }
-  let row = i / params.rowLen;
-  let k = i % params.rowLen;
+  if (i >= params.rows * ROW_LEN) { return; }
+  let row = i / ROW_LEN;
+  let k = i % ROW_LEN;
   dst[params.dstOffset + row * params.dstStride + k] = src[params.srcOffset + row * params.srcStride + k];
 }

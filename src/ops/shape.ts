@@ -29,10 +29,25 @@ function copySlab(src: Tensor, dst: Tensor, shape: Shape, axis: number, start: n
   const slab = length * inner;
   const offset = start * inner;
   const params = toSlab
-    ? { rows: outer, rowLen: slab, srcStride: slab, srcOffset: 0, dstStride: full, dstOffset: offset }
-    : { rows: outer, rowLen: slab, srcStride: full, srcOffset: offset, dstStride: slab, dstOffset: 0 };
-  gpu().run({ family: 'shape', entry: 'copy_block' }, { src: src.binding, dst: dst.binding }, params, grid(Math.ceil((outer * slab) / 256)));
+    ? { rows: outer, srcStride: slab, srcOffset: 0, dstStride: full, dstOffset: offset }
+    : { rows: outer, srcStride: full, srcOffset: offset, dstStride: slab, dstOffset: 0 };
+  if (outer <= COPY_MAX_ROWS && 4 * slab >= COPY_MIN_BYTES) {
+    // A few long rows (concat along NCHW channels): buffer copies, a memcpy each, beat a kernel.
+    const [from, to] = [src.binding, dst.binding];
+    for (let r = 0; r < outer; r++) {
+      const srcAt = (from.offset ?? 0) + 4 * (params.srcOffset + r * params.srcStride);
+      const dstAt = (to.offset ?? 0) + 4 * (params.dstOffset + r * params.dstStride);
+      gpu().encoder.copy(from.buffer, srcAt, to.buffer, dstAt, 4 * slab);
+    }
+    return;
+  }
+  // The row length is a constant of the pipeline: per-lane division by a runtime value is slow on CPU adapters.
+  gpu().run({ family: 'shape', entry: 'copy_block', overrides: { ROW_LEN: slab } }, { src: src.binding, dst: dst.binding }, params, grid(Math.ceil((outer * slab) / 256)));
 }
+
+/** Slab copies with at most this many rows of at least this many bytes go through buffer copies. */
+const COPY_MAX_ROWS = 64;
+const COPY_MIN_BYTES = 4096;
 
 const concatOp = defineOp<{ axis: number }>({
   name: 'concat',
