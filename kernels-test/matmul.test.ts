@@ -62,6 +62,12 @@ describe('matmul forward against float64', () => {
   });
 });
 
+test('automatic kernel choice: few rows, many columns of a [N, K] B (swapped to Cᵀ = B·Aᵀ on the subgroup kernel)', async () => {
+  // M < 128 ≤ 512 ≤ N with transB: the nn.Linear shape of the CSG heads; K not a multiple of 32.
+  await checkForward(stored(null, 37, 70, false), stored(null, 70, 600, true), false, true, 90);
+  await checkForward(stored(null, 64, 300, false), stored(null, 300, 520, true), false, true, 91);
+});
+
 describe('matmul backward', () => {
   // L = Σ C ∘ W  ⇒  d op(A) = W·op(B)ᵀ and d op(B) = op(A)ᵀ·W, checked against float64.
   test.each(combos)('gradients against float64, transA=%s transB=%s, batch-broadcast B', async (tA, tB) => {

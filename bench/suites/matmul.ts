@@ -45,6 +45,27 @@ export function matmulCases(): BenchCase[] {
   const torch = torchPeer('a = torch.randn(1024, 1024); b = torch.randn(1024, 1024)', 'c = a @ b');
   if (torch) cases.push({ ...gemmCase(1024, 1024, 1024, null, `1024³ ${auto} vs torch`, false), peer: torch });
 
+  // A CSG head's nn.Linear(2048, 2048) on the 64 patch vectors of a 1-image stage-4 map: few rows,
+  // a [N, K] weight (the automatic choice computes Cᵀ = W·xᵀ on the subgroup kernel).
+  let hx: Tensor, hw: Tensor;
+  for (const variant of [null, 'register'] as const) {
+    cases.push({
+      name: `matmul head 64 rows${variant ? ` (${variant})` : ` ${auto}`}`,
+      shape: '[64, 2048] · [2048, 2048]ᵀ',
+      flops: 2 * 64 * 2048 * 2048,
+      setup: () => {
+        setMatmulVariant(variant);
+        hx = random([64, 2048]);
+        hw = random([2048, 2048]);
+        return () => matmul(hx, hw, { transB: true }).dispose();
+      },
+      dispose: () => {
+        [hx, hw].forEach((t) => t.dispose());
+        setMatmulVariant(null);
+      },
+    });
+  }
+
   let x: Tensor, w: Tensor, bias: Tensor;
   cases.push({
     name: 'matmul linear (nn.Linear forward, bias)',
