@@ -4,7 +4,7 @@
 // the fastest on lavapipe), 'panel' (channels-last activations, weights through 64 KiB uniform panels,
 // as in the subgroup matmul) and 'tiled' (workgroup-memory tiles, portable).
 import { gpu, grid, chooseVariant, type Trial, type KernelSpec } from '../gpu/index.js';
-import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
+import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp } from '../tensor/index.js';
 import { sum } from './reduce.js';
 import { narrow } from './shape.js';
 
@@ -37,8 +37,6 @@ export interface ConvGeometry {
 
 export type ConvVariant = 'panel' | 'regblock' | 'tall' | 'tiled';
 export type ConvDirection = 'forward' | 'input' | 'weight';
-
-const ceilTo = (v: number, m: number): number => Math.ceil(v / m) * m;
 
 /** Rows of a workgroup's tile in the implicit-GEMM kernels (the panel GEMM's are 8). */
 const tileRowsOf = (variant: ConvVariant): number => ({ tall: 16, regblock: 8, panel: 8, tiled: 32 })[variant];
@@ -135,8 +133,8 @@ const SLICE_BYTES = SLICE_ROWS * 32 * 4;
 function packWeight(weight: Tensor, g: ConvGeometry, transposed: boolean, rowAlign: number, slack = 0): Tensor {
   const taps = g.kh * g.kw;
   const [rows, cols] = transposed ? [g.o, g.c] : [g.c, g.o];
-  const rowsPad = ceilTo(rows, rowAlign);
-  const colsPad = ceilTo(cols, 32);
+  const rowsPad = roundUp(rows, rowAlign);
+  const colsPad = roundUp(cols, 32);
   const total = taps * rowsPad * colsPad;
   const out = Tensor.empty([total + slack]);
   const params = { rows, rowsPad, cols, colsPad, taps, mode: transposed ? 1 : 0, total };
@@ -160,14 +158,14 @@ function panelDispatch(overrides: Record<string, number>, a: Tensor, b: Tensor, 
 /** Forward or input gradient with the panel GEMM: channels-last source, result unpacked to NCHW (+ bias). */
 function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const { srcC, srcH, srcW, dstC, dstH, dstW } = sides(g, transposed);
-  const srcCp = ceilTo(srcC, 32);
-  const dstCp = ceilTo(dstC, 32);
+  const srcCp = roundUp(srcC, 32);
+  const dstCp = roundUp(dstC, 32);
   const srcPixels = g.n * srcH * srcW;
   const channelsLast = Tensor.empty([srcPixels * srcCp]);
   launchPackPixels(src, channelsLast, { rows: srcPixels, cols: srcC, colsPad: srcCp, plane: srcH * srcW });
   const packed = packWeight(weight, g, transposed, 32, SLICE_BYTES / 4);
   const rows = g.n * dstH * dstW;
-  const result = Tensor.empty([ceilTo(rows, 8) * dstCp]);
+  const result = Tensor.empty([roundUp(rows, 8) * dstCp]);
   const kRows = g.kh * g.kw * srcCp;
   // 1×1, stride 1, no padding: destination pixel = source pixel, a plain GEMM (no gather).
   const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
@@ -192,10 +190,10 @@ function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weig
 function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const taps = g.kh * g.kw;
   const pixels = g.n * g.ho * g.wo;
-  const pixelsPad = ceilTo(pixels, 32);
-  const oPad = ceilTo(g.o, 32);
+  const pixelsPad = roundUp(pixels, 32);
+  const oPad = roundUp(g.o, 32);
   const rows = taps * g.c;
-  const rowsPad = ceilTo(rows, 8);
+  const rowsPad = roundUp(rows, 8);
   const dyPanels = Tensor.empty([oPad * pixelsPad + SLICE_BYTES / 4]);
   launchPackPixels(dy, dyPanels, { rows: pixels, rowsPad: pixelsPad, cols: g.o, colsPad: oPad, plane: g.ho * g.wo, panels: true });
   const chunk = Math.min(SLICE_ROWS, pixelsPad);
@@ -239,12 +237,12 @@ function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: b
   const packed = packWeight(weight, g, transposed, 4);
   const dst = Tensor.empty([g.n, dstC, dstH, dstW]);
   const { rowBlocks, phase } = rowBlocking(variant, g, transposed);
-  const colsPad = ceilTo(dstC, 32);
+  const colsPad = roundUp(dstC, 32);
   const workgroups = rowBlocks * (colsPad / 32);
   const overrides = {
     ...shapeOverrides(g, transposed),
     HAS_BIAS: bias ? 1 : 0,
-    SRC_CP: ceilTo(srcC, 4),
+    SRC_CP: roundUp(srcC, 4),
     COLS_P: colsPad,
     ROW_BLOCKS: rowBlocks,
     WG_COUNT: workgroups,
@@ -266,7 +264,7 @@ function weightGradChunks(g: ConvGeometry, variant: ConvVariant): { chunks: numb
   const groups = (blocked ? Math.ceil((g.c * taps) / tileRowsOf(variant)) : taps * Math.ceil(g.c / 32)) * Math.ceil(g.o / 32);
   const target = blocked ? 64 : 256;
   const chunks = Math.max(1, Math.min(Math.ceil(target / groups), Math.ceil(pixels / 64)));
-  const chunk = ceilTo(Math.ceil(pixels / chunks), 4);
+  const chunk = roundUp(Math.ceil(pixels / chunks), 4);
   return { chunks: Math.ceil(pixels / chunk), chunk };
 }
 
@@ -288,7 +286,7 @@ function launchRegblockWeightGrad(variant: 'regblock' | 'tall', g: ConvGeometry,
   const tapTiles = g.c % tileRows === 0;
   const rowTiles = tapTiles ? (g.kh * g.kw * g.c) / tileRows : Math.ceil(rows / tileRows);
   const { chunks, chunk } = weightGradChunks(g, variant);
-  const colsPad = ceilTo(g.o, 32);
+  const colsPad = roundUp(g.o, 32);
   const packedDy = packDy(g, dy, chunks * chunk, colsPad);
   const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
   const partial = chunks === 1 ? dw : Tensor.empty([chunks * g.o * rows]);
@@ -314,8 +312,8 @@ function launchRegblockWeightGrad(variant: 'regblock' | 'tall', g: ConvGeometry,
 function launchTiledWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const taps = g.kh * g.kw;
   const { chunks, chunk } = weightGradChunks(g, 'tiled');
-  const colsPad = ceilTo(g.o, 32);
-  const cPad = ceilTo(g.c, 32);
+  const colsPad = roundUp(g.o, 32);
+  const cPad = roundUp(g.c, 32);
   const packedDy = packDy(g, dy, chunks * chunk, colsPad);
   const partial = Tensor.empty([chunks * taps * cPad * colsPad]);
   const workgroups = chunks * taps * (cPad / 32) * (colsPad / 32);

@@ -1,7 +1,7 @@
 // CSG's own ops (recipe §2): L2 normalisation, the patch grid, A-Pool (and plain average pooling) over
 // patch pieces, and InfoNCE against a key queue, each with its backward rule.
 import { gpu, grid } from '../gpu/index.js';
-import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
+import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp } from '../tensor/index.js';
 import { mean } from './reduce.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -241,10 +241,6 @@ export function nceVariant(dim: number): NceVariant {
 export function nceVariants(): NceVariant[] {
   const g = gpu();
   return g.hasSubgroups && g.adapter.subgroupSize === 8 ? ['window', 'stream'] : ['stream'];
-}
-
-function roundUp(x: number, m: number): number {
-  return Math.ceil(x / m) * m;
 }
 
 /** The streaming pass (no tape): one read of the queue gives the losses, the ranks and (withGrad) E[kv]. */

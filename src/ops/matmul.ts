@@ -3,7 +3,7 @@
 // (gemm_subgroup). Every launch packs what the chosen GEMM needs (transposes applied, sizes padded
 // with zeros to its blocks) in O(M·K + K·N) work, so the O(M·N·K) loops are branch-free.
 import { gpu, grid, GpuError } from '../gpu/index.js';
-import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
+import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp } from '../tensor/index.js';
 import { launchBinary } from './elementwise.js';
 import { sum } from './reduce.js';
 
@@ -76,8 +76,6 @@ export function matmulVariant(): MatmulVariant {
  * and its B panels cost more than they save: the register kernel was 1–4× cheaper at M ≤ 64.
  */
 const SUBGROUP_MIN_ROWS = 128;
-
-const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
 
 interface Dims {
   m: number;

@@ -15,6 +15,11 @@ export function sizeOf(shape: Shape): number {
   return n;
 }
 
+/** x rounded up to a multiple of m (padded sizes of packed operands and tiles). */
+export function roundUp(x: number, m: number): number {
+  return Math.ceil(x / m) * m;
+}
+
 export function shapeStr(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }
