@@ -5,7 +5,7 @@
 // as in the subgroup matmul) and 'tiled' (workgroup-memory tiles, portable).
 import { gpu, grid, chooseVariant, type Trial, type KernelSpec } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp } from '../tensor/index.js';
-import { sum } from './reduce.js';
+import { sum, reshape } from './reduce.js';
 import { narrow } from './shape.js';
 
 export type Pair = number | readonly [number, number];
@@ -398,13 +398,33 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   if (live) {
     // A dilated kernel whose outer taps read only padding (ASPP's dilation 12–36 on a small map):
     // convolve with the taps that can see the image, an exact and much smaller product.
-    const rows = narrow(weight, 2, live.h[0], live.h[1] - live.h[0] + 1);
-    const taps = narrow(rows, 3, live.w[0], live.w[1] - live.w[0] + 1);
-    if (!rows.requiresGrad) rows.dispose(); // on the tape it is freed with the step's scope
+    const taps = liveWeight(weight, geometry, live);
     const g = convGeometry(x.shape, taps.shape, { stride: [geometry.sh, geometry.sw], padding: live.padding, dilation: [geometry.dh, geometry.dw] });
     return conv2dOp(bias ? [x, taps, bias] : [x, taps], { geometry: g });
   }
   return conv2dOp(bias ? [x, weight, bias] : [x, weight], { geometry });
+}
+
+/**
+ * The live taps' weights [O, C, kh', kw']. When they are contiguous in the flattened kh·kw axis (one
+ * row of taps, e.g. ASPP's centre tap, or whole rows) one slab copy of a reshaped view takes them;
+ * else two narrows. Intermediates off the tape are freed here; on it, with the step's scope.
+ */
+function liveWeight(weight: Tensor, g: ConvGeometry, live: { h: [number, number]; w: [number, number] }): Tensor {
+  const kh = live.h[1] - live.h[0] + 1;
+  const kw = live.w[1] - live.w[0] + 1;
+  const steps: Tensor[] = [];
+  let taps: Tensor;
+  if (kh === 1 || kw === g.kw) {
+    steps.push(reshape(weight, [g.o, g.c, g.kh * g.kw]));
+    steps.push(narrow(steps[0]!, 2, live.h[0] * g.kw + live.w[0], (kh - 1) * g.kw + kw));
+    taps = reshape(steps[1]!, [g.o, g.c, kh, kw]);
+  } else {
+    steps.push(narrow(weight, 2, live.h[0], kh));
+    taps = narrow(steps[0]!, 3, live.w[0], kw);
+  }
+  for (const t of steps) if (!t.requiresGrad) t.dispose();
+  return taps;
 }
 
 /** Kernel taps along one axis that read at least one input pixel for some output position. */
