@@ -22,6 +22,8 @@
 //   order by wgrad_rows_sum; wgrad_tiled writes [chunk][tap][c][o] partials, summed by wgrad_sum.
 {{ENABLE}}
 
+// #include grid-index
+
 override TRANSPOSED: bool = false;
 override HAS_BIAS: bool = false;
 override BATCH: u32 = 1u;
@@ -615,7 +617,7 @@ override PACK_ROWS_PAD: u32 = 1u;
 
 @compute @workgroup_size(64)
 fn pack_pixels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= params.total) { return; }
   var col = i % PACK_COLS_PAD;
   var row = i / PACK_COLS_PAD;
@@ -662,7 +664,7 @@ fn wgrad_rows_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 // Channels-last [pixel][channel pad] (the panel GEMM's result) → NCHW [N, cols, plane], plus bias when mode = 1.
 @compute @workgroup_size(64)
 fn unpack_pixels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= params.total) { return; }
   let pix = i % params.plane;
   let col = (i / params.plane) % params.cols;
@@ -676,7 +678,7 @@ fn unpack_pixels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 // pixel = start + column (output pixels); zeros in padding and past the end.
 @compute @workgroup_size(64)
 fn im2col_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= params.total) { return; }
   let r = i / params.rows;
   let q = params.start + i % params.rows;

@@ -5,6 +5,8 @@
 // possibly shorter), `gr` pieces in all; columns likewise (`pw`, `gc`). Piece (r, c) of image b is
 // vector pb = (r·gc + c)·B + b.
 
+// #include grid-index
+
 struct Geo {
   batch: u32,
   channels: u32,
@@ -27,10 +29,6 @@ struct Geo {
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read> den: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
-
-fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 64u + lid;
-}
 
 struct Piece {
   b: u32,
@@ -81,7 +79,7 @@ fn mapIndex(i: u32, channels: u32) -> MapIndex {
 // l2_forward writes the normalised rows; l2_norms the clamped norms (saved for the backward).
 @compute @workgroup_size(64)
 fn l2_norms(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = flatIndex(wid, nwg, lid);
+  let row = gridIndex(wid, nwg, lid, 64u);
   if (row >= geo.n) { return; }
   var s = 0.0;
   for (var d = 0u; d < geo.channels; d++) {
@@ -94,7 +92,7 @@ fn l2_norms(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // out = x / den[row]
 @compute @workgroup_size(64)
 fn l2_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= geo.n * geo.channels) { return; }
   out[i] = x[i] / den[i / geo.channels];
 }
@@ -103,7 +101,7 @@ fn l2_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 // dx = (g − y·<y, g>) / ‖x‖ where the norm exceeds eps, g / eps where it is clamped.
 @compute @workgroup_size(64)
 fn l2_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= geo.n * geo.channels) { return; }
   let row = i / geo.channels;
   let norm = den[row];
@@ -129,14 +127,14 @@ fn gridSource(i: u32) -> u32 {
 
 @compute @workgroup_size(64)
 fn patch_grid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= geo.n) { return; }
   out[i] = x[gridSource(i)];
 }
 
 @compute @workgroup_size(64)
 fn patch_ungrid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= geo.n) { return; }
   out[gridSource(i)] = x[i];
 }
@@ -146,7 +144,7 @@ fn patch_ungrid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // out[pb, c] = Σ_{pixels of the piece} weight · x[b, c, y, x] / (den[pb] or the pixel count).
 @compute @workgroup_size(64)
 fn piece_weighted_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let o = flatIndex(wid, nwg, lid);
+  let o = gridIndex(wid, nwg, lid, 64u);
   if (o >= geo.n) { return; }
   let c = o % geo.channels;
   let pb = o / geo.channels;
@@ -166,7 +164,7 @@ fn piece_weighted_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 // out[b, y, x] = Σ_c x[b, c, y, x] · v[piece(y, x), c]: attention logits <v_ij, v̄>, or <g, V_ij> in the backward.
 @compute @workgroup_size(64)
 fn pixel_dot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= geo.n) { return; }
   let at = mapIndex(i, 1u);
   let plane = geo.height * geo.width;
@@ -180,7 +178,7 @@ fn pixel_dot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 // out[pb] = Σ_{pixels of the piece} w (unitWeight = 0) or w·x (unitWeight = 1: x holds a second map).
 @compute @workgroup_size(64)
 fn piece_pixel_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let pb = flatIndex(wid, nwg, lid);
+  let pb = gridIndex(wid, nwg, lid, 64u);
   if (pb >= geo.n) { return; }
   let p = pieceOf(pb);
   var acc = 0.0;
@@ -197,7 +195,7 @@ fn piece_pixel_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 // u_i = (h_i − Σ_k a_k h_k) / Z with a = w / Z.
 @compute @workgroup_size(64)
 fn apool_logit_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= geo.n) { return; }
   let pb = mapIndex(i, 1u).pb;
   let z = den[pb];
@@ -207,7 +205,7 @@ fn apool_logit_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 // Gradient to the pooled map: dV[b, c, y, x] = g[pb, c] (v) · a_i, a_i = w_i / Z (or 1 / count).
 @compute @workgroup_size(64)
 fn apool_values_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= geo.n) { return; }
   let at = mapIndex(i, geo.channels);
   let weight = select(w[at.pixel], 1.0, geo.unitWeight != 0u);
@@ -218,7 +216,7 @@ fn apool_values_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 // with m the piece mean of S and r = Σ_k u_k S_k / count.
 @compute @workgroup_size(64)
 fn apool_source_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= geo.n) { return; }
   let at = mapIndex(i, geo.channels);
   out[i] = w[at.pixel] * v[at.pb * geo.channels + at.c] + x[at.pb * geo.channels + at.c];
@@ -228,7 +226,7 @@ fn apool_source_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 // ptr arrives in `height`.
 @compute @workgroup_size(64)
 fn enqueue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= geo.n * geo.channels) { return; }
   let d = i % geo.channels;
   let j = i / geo.channels;

@@ -2,6 +2,8 @@
 // (= p·2³², so P(keep) = 1 − p) and then scaled by 1/(1 − p). The mask is a pure function of
 // (seed, i), so the backward applies the very same mask to the gradient without storing it.
 
+// #include grid-index
+
 struct Params {
   n: u32,
   seed: u32,
@@ -32,7 +34,7 @@ fn keyed(i: u32, seed: u32) -> u32 {
 
 @compute @workgroup_size(256)
 fn apply_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let i = gridIndex(wid, nwg, lid, 256u);
   if (i >= params.n) { return; }
   out[i] = select(0.0, x[i] * params.scale, keyed(i, params.seed) >= params.threshold);
 }

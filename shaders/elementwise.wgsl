@@ -1,6 +1,8 @@
 // Elementwise kernels. {{UNARY}} is an expression in x (and the param alpha); {{BINARY}} in x and y.
 // Indices run over a 2-D grid of 256-wide workgroups so tensors past 65535·256 elements fit.
 
+// #include grid-index
+
 struct Params {
   n: u32,
   rank: u32,
@@ -16,10 +18,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-
-fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid;
-}
 
 fn unaryOp(x: f32) -> f32 {
   let alpha = params.alpha;
@@ -38,7 +36,7 @@ fn dim(v: array<vec4<u32>, 2>, i: u32) -> u32 {
 
 @compute @workgroup_size(256)
 fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 256u);
   if (i >= params.n) { return; }
   out[i] = unaryOp(a[i]);
 }
@@ -46,14 +44,14 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 // Same-shape binary op: no index arithmetic.
 @compute @workgroup_size(256)
 fn binary_same(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 256u);
   if (i >= params.n) { return; }
   out[i] = binaryOp(a[i], b[i]);
 }
 
 @compute @workgroup_size(256)
 fn binary_broadcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 256u);
   if (i >= params.n) { return; }
   let shape = params.shape;
   let aStrides = params.aStrides;

@@ -1,6 +1,8 @@
 // Hyperspherical energy (recipe §6) of n unit vectors x [n, dim]: per-row sums
 // out[i] = Σ_{j≠i} f_s(d_ij), d_ij = sqrt(max(2 − 2·x_i·x_j, 0) + eps), f_0 = log(1/d), f_s = d^(−s).
 
+// #include grid-index
+
 struct Params {
   n: u32,
   dim: u32,
@@ -14,7 +16,7 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn hse_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= params.n) { return; }
   var acc = 0.0;
   for (var j = 0u; j < params.n; j++) {

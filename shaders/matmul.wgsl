@@ -17,6 +17,8 @@
 // The grid is 3-D so that no coordinate needs a per-lane integer division (lavapipe runs those one lane
 // at a time): x = column within a panel, y = a group of PACK_ROWS rows, z = batch · panels + panel.
 
+// #include grid-index
+
 const PACK_ROWS = 4u;
 
 struct PackParams {
@@ -78,7 +80,7 @@ struct GemmParams {
 fn gemm_register(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let nv = gemm.n / 4u;
   let kv = gemm.k / 4u;
-  let t = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let t = gridIndex(wid, nwg, lid, 64u);
   if (t >= (gemm.m / 8u) * nv) { return; }
   // Neighbouring invocations take neighbouring column blocks: they share the A rows.
   let col = t % nv;

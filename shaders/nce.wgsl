@@ -9,6 +9,8 @@
 // Everything a lane reuses lives in private arrays (registers/stack on lavapipe), never in workgroup
 // memory, and there are no barriers.
 
+// #include grid-index
+
 const D: u32 = {{D}}u;
 const R: u32 = {{R}}u;
 const ACC: bool = {{ACC}};
@@ -115,7 +117,7 @@ fn nce_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 // E[kv] = p_0·k + Σ_j p_j·queue_j, which is all the gradient needs.
 @compute @workgroup_size(64)
 fn nce_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let row = gridIndex(wid, nwg, lid, 64u);
   if (row >= params.n) { return; }
   let lp = positiveLogit(row);
   var mAll = lp;
@@ -147,7 +149,7 @@ fn nce_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 // dq = g · (E[kv] − k) / (τ·N): gradScale carries 1 / (τ·N), grad[0] the upstream gradient.
 @compute @workgroup_size(64)
 fn nce_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= params.n * D) { return; }
   dq[i] = grad[0] * params.gradScale * (expect[i] - kpos[i]);
 }

@@ -21,6 +21,8 @@
 // storage; src/ops/csg.ts alternates two pairs of buffers. nce_window_combine adds the positive.
 enable subgroups;
 
+// #include grid-index
+
 const R: u32 = {{R}}u;    // queries per workgroup
 const DP: u32 = {{DP}}u;        // dim padded to 32
 const W: u32 = {{W}}u;          // keys per window (DP · W ≤ 16384)
@@ -77,14 +79,9 @@ fn nce_window(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocatio
 @group(0) @binding(9) var<storage, read_write> rank: array<u32>;
 @group(0) @binding(10) var<storage, read_write> expect: array<f32>;
 
-// Index of an invocation of the plain 64-wide kernels over a 2-D grid of workgroups.
-fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 64u + lid;
-}
-
 @compute @workgroup_size(64)
 fn nce_window_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = flatIndex(wid, nwg, lid);
+  let row = gridIndex(wid, nwg, lid, 64u);
   if (row >= params.n) { return; }
   let l = lpos[row];
   let mq = stats[row * 8u].z;
@@ -115,7 +112,7 @@ fn nce_window_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 @group(0) @binding(14) var<storage, read_write> lposOut: array<f32>;
 @compute @workgroup_size(64)
 fn nce_pack_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= params.total) { return; }
   let row = i / DP;
   let d = i % DP;
@@ -141,7 +138,7 @@ fn nce_pack_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 
 @compute @workgroup_size(64)
 fn nce_pack_queue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid);
+  let i = gridIndex(wid, nwg, lid, 64u);
   if (i >= params.total) { return; }
   let blocksPerWindow = (DP / 4u) * (W / 4u);
   let window = i / blocksPerWindow;

@@ -3,6 +3,8 @@
 // *_rows: one 256-wide workgroup per output row (inner == 1, few long rows), tree-reduced in
 // workgroup memory in a fixed order, so results are deterministic.
 
+// #include grid-index
+
 struct Params {
   outer: u32,
   r: u32,
@@ -20,7 +22,7 @@ var<workgroup> partialIdx: array<u32, 256>;
 
 @compute @workgroup_size(64)
 fn sum_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let o = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let o = gridIndex(wid, nwg, lid, 64u);
   if (o >= params.outer * params.inner) { return; }
   let base = (o / params.inner) * params.r * params.inner + o % params.inner;
   var acc = 0.0;
@@ -49,7 +51,7 @@ fn sum_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 
 @compute @workgroup_size(64)
 fn max_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let o = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let o = gridIndex(wid, nwg, lid, 64u);
   if (o >= params.outer * params.inner) { return; }
   let base = (o / params.inner) * params.r * params.inner + o % params.inner;
   var best = x[base];
@@ -96,7 +98,7 @@ fn max_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // Backward of max: the gradient goes to the arg-max position; everything else is 0.
 @compute @workgroup_size(256)
 fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let i = gridIndex(wid, nwg, lid, 256u);
   let n = params.outer * params.r * params.inner;
   if (i >= n) { return; }
   let inner = i % params.inner;

@@ -3,6 +3,8 @@
 // one slab out. Elements are moved as u32 bits so any dtype copies exactly.
 
 // Elements per row: a pipeline constant, so that the index split below needs no per-lane division.
+// #include grid-index
+
 override ROW_LEN: u32 = 1u;
 
 struct Params {
@@ -19,7 +21,7 @@ struct Params {
 
 @compute @workgroup_size(256)
 fn copy_block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let i = gridIndex(wid, nwg, lid, 256u);
   if (i >= params.rows * ROW_LEN) { return; }
   let row = i / ROW_LEN;
   let k = i % ROW_LEN;

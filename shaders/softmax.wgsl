@@ -9,6 +9,8 @@
 // Forward: out = softmax(x) or log_softmax(x). Backward: x is the forward's OUTPUT y, dy the incoming
 // gradient: softmax dx = y·(dy − Σ dy·y); log-softmax dx = dy − exp(y)·Σ dy.
 
+// #include grid-index
+
 const LOG: bool = {{LOG}};
 const LOWEST = -3.40282e38;
 
@@ -25,18 +27,13 @@ struct Params {
 
 // #include workgroup-sum
 
-// Index of this invocation among the lines (rows or vec4 groups of rows) of a 64-wide launch.
-fn lineIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 64u + lid;
-}
-
 fn rowBase(o: u32) -> u32 {
   return (o / params.inner) * params.r * params.inner + o % params.inner;
 }
 
 @compute @workgroup_size(64)
 fn forward_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let o = lineIndex(wid, nwg, lid);
+  let o = gridIndex(wid, nwg, lid, 64u);
   if (o >= params.outer * params.inner) { return; }
   let base = rowBase(o);
   let s = params.inner;
@@ -53,7 +50,7 @@ fn forward_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 
 @compute @workgroup_size(64)
 fn backward_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let o = lineIndex(wid, nwg, lid);
+  let o = gridIndex(wid, nwg, lid, 64u);
   if (o >= params.outer * params.inner) { return; }
   let base = rowBase(o);
   let s = params.inner;
@@ -132,7 +129,7 @@ fn softmaxGrad4(y: vec4<f32>, g: vec4<f32>, dot: vec4<f32>) -> vec4<f32> {
 @compute @workgroup_size(64)
 fn forward_inner4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let inner4 = params.inner / 4u;
-  let o = lineIndex(wid, nwg, lid);
+  let o = gridIndex(wid, nwg, lid, 64u);
   if (o >= params.outer * inner4) { return; }
   let base = rowBase4(o, inner4);
   var m = vec4<f32>(LOWEST);
@@ -148,7 +145,7 @@ fn forward_inner4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 @compute @workgroup_size(64)
 fn backward_inner4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let inner4 = params.inner / 4u;
-  let o = lineIndex(wid, nwg, lid);
+  let o = gridIndex(wid, nwg, lid, 64u);
   if (o >= params.outer * inner4) { return; }
   let base = rowBase4(o, inner4);
   var dot = vec4<f32>(0.0);
@@ -164,7 +161,7 @@ fn backward_inner4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 
 @compute @workgroup_size(64)
 fn forward_row4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = lineIndex(wid, nwg, lid);
+  let row = gridIndex(wid, nwg, lid, 64u);
   if (row >= params.outer) { return; }
   let r4 = params.r / 4u;
   let base = row * r4;
@@ -179,7 +176,7 @@ fn forward_row4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 
 @compute @workgroup_size(64)
 fn backward_row4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = lineIndex(wid, nwg, lid);
+  let row = gridIndex(wid, nwg, lid, 64u);
   if (row >= params.outer) { return; }
   let r4 = params.r / 4u;
   let base = row * r4;
