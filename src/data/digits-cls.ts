@@ -10,9 +10,10 @@
 // uses each MNIST digit at most once. Deterministic for a seed; cached like the segmentation task.
 //
 // Interface: loadDigitsClsTask({ seed, size, trainSyn, valSyn, valReal, testReal, photoDir }) →
-// { classNames, trainSyn, valSyn, valReal, testReal: ClsSplit, cacheDir }; clsSample(split, i) →
+// { classNames, trainSyn, valSyn, valReal, testReal: ClsSplit, cacheDir }; clsSample(split, i) → ClsImage
 // { width, height, image (HWC RGB uint8), label }.
 import { join } from 'node:path';
+import type { ClsImage } from './cls-augment.js';
 import {
   cacheRoot, configHash, contrastingColour, glyphCoverage, meanLuma, mnistCoverage, mnistLoader, paint, photoCrop, proceduralBackground,
   readCachedSplits, writeCachedSplits, type CachedSplit, type Mnist, type Spot,
@@ -142,7 +143,7 @@ export function loadDigitsClsTask(partial: Partial<DigitsClsConfig> = {}): Digit
 }
 
 /** One image of a split and its label (views into the split's arrays). */
-export function clsSample(split: ClsSplit, i: number): { width: number; height: number; image: Uint8Array; label: number } {
+export function clsSample(split: ClsSplit, i: number): ClsImage {
   const px = split.height * split.width;
   return { width: split.width, height: split.height, image: split.images.subarray(i * px * 3, (i + 1) * px * 3), label: split.labels[i] };
 }

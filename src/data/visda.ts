@@ -8,6 +8,7 @@
 // loaded (readImageFile: PNG or JPEG); a corrupt one is named with its list line.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ClsImage } from './cls-augment.js';
 import { readImageFile } from './image-file.js';
 import { DataError } from './png.js';
 
@@ -19,14 +20,6 @@ export interface ClsItem {
   label: number;
   /** Where it is listed, `list:line` (for error messages). */
   where: string;
-}
-
-/** A loaded image: HWC uint8 RGB and its class. */
-export interface ClsImage {
-  width: number;
-  height: number;
-  image: Uint8Array;
-  label: number;
 }
 
 export interface ClsDataset {
