@@ -3,8 +3,8 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseTrainOptions, type TrainOptions } from '../src/cli/options.js';
-import { DIGITS_DEFAULTS } from '../src/cli/digits-defaults.js';
+import { parseTrainOptions } from '../src/cli/options.js';
+import { DIGITS_DEFAULTS, type TrainOptions } from '../src/train/options.js';
 import { trainSeg } from '../src/train/train-seg.js';
 import { moduleStateEntries, hostTensors } from '../src/train/checkpoint.js';
 import { CsgDeepLab } from '../src/csg/model.js';

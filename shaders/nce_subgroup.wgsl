@@ -2,7 +2,7 @@
 // 32-key block, the [N, K] logits never stored. src/ops/csg.ts packs the operands and generates the
 // unrolled bodies PHASE1 / PHASE2 (like matmul_subgroup.wgsl's STEPS).
 //
-// Why it is shaped like this (see ../shared/perf-notes.md): on lavapipe a storage load at a per-lane
+// Why it is shaped like this (docs/LAVAPIPE.md): on lavapipe a storage load at a per-lane
 // address costs ~250 instructions per vec4, a uniform load ~11, subgroupBroadcast at a constant lane ~2.
 // So every operand read in the inner loops comes through a 64 KiB UNIFORM binding:
 //   - qU: a super-tile of QROWS queries, pre-scaled by 1/τ, [row][DP] (DP = dim padded to 32);

@@ -1,14 +1,13 @@
 // The key queue of one CSG stage (recipe §2): [dim, K] on the GPU, keys enqueued FIFO at a pointer
 // that wraps around. Checkpoints name them queue3 / queue_ptr3 (stage 3), queue4 / queue_ptr4.
 import { gpu, grid } from '../gpu/index.js';
-import { Tensor, TensorError, assertDtype, shapeStr } from '../tensor/index.js';
-import { ParamInit } from '../nn/layers.js';
+import { Tensor, TensorError, Mulberry32, assertDtype, shapeStr } from '../tensor/index.js';
 
 const { sqrt, log, cos, max, PI } = Math; // looked up once (slow per element under jest's sandbox)
 
 /** randn [dim, K] with every column L2-normalised, from a seeded Box–Muller stream. */
 export function randomUnitColumns(dim: number, k: number, seed: number): Float32Array {
-  const r = new ParamInit(seed);
+  const r = new Mulberry32(seed);
   const data = new Float32Array(dim * k);
   for (let i = 0; i < data.length; i++) data[i] = sqrt(-2 * log(max(r.next(), 1e-12))) * cos(2 * PI * r.next());
   for (let c = 0; c < k; c++) {

@@ -1,26 +1,13 @@
 // The layers the models are built from, each a thin module over one op of src/ops, with PyTorch's
 // parameter names, buffer names and default initialisation.
-import { Tensor } from '../tensor/index.js';
+import { Tensor, Mulberry32 } from '../tensor/index.js';
 import { conv2d, batchNorm2d, linear, relu, maxPool2d, globalAvgPool, dropout } from '../ops/index.js';
 import { Module, IntScalar, releaseIntermediate, type Layer } from './module.js';
 
-// Looked up once: in jest's sandbox every `Math.x` lookup is slow, and init runs per element (60 M
-// draws for DeepLab-ResNet-101). Not src/data's Rng: nn sits below data, and that one looks Math up per draw.
-const { imul } = Math;
+const { imul } = Math; // looked up once (slow per call under jest's sandbox)
 
 /** Seeded parameter initialiser (Mulberry32), so a model built twice with one seed is identical. */
-export class ParamInit {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = imul(t ^ (t >>> 15), t | 1);
-    t ^= t + imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
+export class ParamInit extends Mulberry32 {
   /** U(−bound, bound), PyTorch's default for conv/linear weights (kaiming_uniform, a = √5) and biases. */
   uniform(shape: number[], bound: number): Tensor {
     const n = shape.reduce((p, d) => p * d, 1);

@@ -8,7 +8,7 @@ import { backward, noGrad, zeroGrad } from '../autograd/index.js';
 import { add, scale, crossEntropy, concat, reshape, rankAccuracy } from '../ops/index.js';
 import { emaUpdate, polyWarmupLr, Sgd, KeyQueue, csgStageLoss, type Head } from '../csg/index.js';
 import type { CsgDeepLab } from '../csg/model.js';
-import type { TrainOptions } from '../cli/options.js';
+import type { TrainOptions } from './options.js';
 
 export type Stage = 3 | 4;
 
