@@ -12,7 +12,7 @@ import { readSafetensors, serializeSafetensors } from '../src/io/safetensors.js'
 import { useGpu } from './helpers.js';
 
 useGpu();
-// One conv variant throughout (autotuning has its own tests in conv.test.ts): it keeps this file fast, and
+// One conv variant throughout (autotuning has its own tests in conv2d.test.ts): it keeps this file fast, and
 // the uninterrupted run of the resume test must not switch variants after its first step.
 beforeAll(() => {
   process.env.CSG_CONV_VARIANT = 'regblock';

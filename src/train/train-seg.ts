@@ -83,7 +83,6 @@ export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<R
   if (o.resume) {
     const dir = resolveCheckpoint(o.resume);
     loadModelState(dir, model);
-    step.syncQueuePointers();
     loadOptimizerState(dir, step.sgd, step.trainable);
     const state = readTrainerState(dir);
     setDropoutSeedState(state.dropout);
