@@ -16,6 +16,7 @@ import { evaluate } from '../eval/evaluate.js';
 import { formatIouTable } from '../eval/confusion.js';
 import { CAFFE_NORM, IMAGENET_NORM } from '../data/augment.js';
 import { parseTrainOptions, HELP } from './options.js';
+import { runCommand } from './run.js';
 import { DIGITS_DEFAULTS } from '../train/options.js';
 
 async function main(): Promise<void> {
@@ -59,7 +60,4 @@ async function main(): Promise<void> {
   closeGpu();
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`\neval:seg: ${(e as Error).stack ?? String(e)}\n`);
-  process.exit(1);
-});
+runCommand('eval:seg', main);
