@@ -1,5 +1,5 @@
 // Sum, mean and max along one axis (keepdim optional), with their gradients.
-// WGSL: shaders/reduce.wgsl · reference and test: none of their own yet (exercised through every gradient check and the model parity tests)
+// WGSL: shaders/reduce.wgsl · reference: kernels-test/ref/reduce.ts · test: kernels-test/reduce.test.ts
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, type Shape } from '../tensor/index.js';
 
