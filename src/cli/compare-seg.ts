@@ -10,6 +10,7 @@ import { hypersphericalEnergy } from '../csg/index.js';
 import { evaluate } from '../eval/evaluate.js';
 import { trainSeg, buildModel, openTaskData, type RunSummary } from '../train/train-seg.js';
 import { parseTrainOptions, HELP, OptionError } from './options.js';
+import { runCommand } from './errors.js';
 import { DIGITS_DEFAULTS, describeDefaults } from './digits-defaults.js';
 
 function meanStd(xs: number[]): { mean: number; std: number } {
@@ -79,8 +80,4 @@ async function main(): Promise<void> {
   closeGpu();
 }
 
-main().catch((e: unknown) => {
-  const err = e as Error;
-  process.stderr.write(`\ncompare:seg: ${err instanceof OptionError ? err.message : (err.stack ?? String(err))}\n`);
-  process.exit(1);
-});
+runCommand('compare:seg', main);

@@ -7,13 +7,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { CsgDeepLab } from '../csg/model.js';
 import { readSafetensors, writeSafetensors, tensorEntry, toFloat32, toInt32, type StateDict } from '../io/safetensors.js';
 import { hostTensors, moduleStateEntries } from '../train/checkpoint.js';
 import { CsgTrainStep, stepConfig, type Stage, type StepBatch, type StepResult } from '../train/step.js';
-import { parseTrainOptions, HELP, OptionError, type TrainOptions } from './options.js';
+import { parseTrainOptions, parseFlags, HELP, OptionError, type TrainOptions } from './options.js';
+import { runCommand } from './errors.js';
 
 export interface CsgStepOptions extends TrainOptions {
   ckpt: string;
@@ -45,7 +45,7 @@ export function parseCsgStepOptions(argv: string[]): CsgStepOptions & { help: bo
       rest.push(argv[i]!);
     }
   }
-  const { values } = parseArgs({ args: mine, options: STEP_SPEC, strict: true });
+  const { values } = parseFlags(mine, STEP_SPEC);
   const o = parseTrainOptions(rest, { batch: 1 });
   if (o.help) return { ...o, ckpt: '', batchFile: '', steps: 0, start: 0 };
   if (!values.ckpt || !values.batch) throw new OptionError('--ckpt FILE and --batch FILE are required');
@@ -150,9 +150,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((e: unknown) => {
-    const err = e as Error;
-    process.stderr.write(`\ncsg:step: ${err instanceof OptionError ? err.message : (err.stack ?? String(err))}\n`);
-    process.exit(1);
-  });
+  runCommand('csg:step', main);
 }

@@ -1,7 +1,8 @@
 // npm run train:seg [-- flags]: CSG on the embedded synthetic→real digits task by default, or on
 // GTA5 → Cityscapes with --train gta5:DIR --val cityscapes:DIR.
 import { initGpu, closeGpu } from '../gpu/index.js';
-import { parseTrainOptions, HELP, OptionError } from './options.js';
+import { parseTrainOptions, HELP } from './options.js';
+import { runCommand } from './errors.js';
 import { trainSeg } from '../train/train-seg.js';
 import { DIGITS_DEFAULTS, describeDefaults } from './digits-defaults.js';
 
@@ -21,8 +22,4 @@ async function main(): Promise<void> {
   closeGpu();
 }
 
-main().catch((e: unknown) => {
-  const err = e as Error;
-  process.stderr.write(`\ntrain:seg: ${err instanceof OptionError ? err.message : (err.stack ?? String(err))}\n`);
-  process.exit(1);
-});
+runCommand('train:seg', main);

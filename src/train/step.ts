@@ -194,7 +194,8 @@ export class CsgTrainStep {
         ([, v]) => !Number.isFinite(v),
       );
       if (bad || !Number.isFinite(result.total)) {
-        throw new NonFiniteLossError(`step ${it}: ${bad ? bad[0] : 'total'} loss is ${bad ? bad[1] : result.total}`);
+        // Counted as the progress line counts: step it + 1 is the (it + 1)-th step done.
+        throw new NonFiniteLossError(`step ${it + 1}: ${bad ? bad[0] : 'total'} loss is ${bad ? bad[1] : result.total}`);
       }
       return result;
     });

@@ -1,7 +1,7 @@
 // A whole segmentation run: data, the CSG model from ImageNet weights, the training loop with its
 // progress bar, metrics, checkpoints (atomic; --resume continues exactly), evaluation on the real
 // domain, the hyperspherical energy, pictures and summary.json.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Tensor } from '../tensor/index.js';
@@ -21,7 +21,8 @@ import { evaluate, type EvalResult } from '../eval/evaluate.js';
 import { formatIouTable } from '../eval/confusion.js';
 import type { TrainOptions } from '../cli/options.js';
 import { CsgTrainStep, stepConfig, NonFiniteLossError, type StepResult, type Stage } from './step.js';
-import { saveCheckpoint, resolveCheckpoint, loadModelState, loadOptimizerState, readTrainerState, hostTensors } from './checkpoint.js';
+import { saveCheckpoint, resolveCheckpoint, loadModelState, loadOptimizerState, readTrainerState, hostTensors, NonFiniteStateError, CheckpointError, type TrainerState } from './checkpoint.js';
+import { openRunFolder, prepareResume, resumeDifferences, diskError } from './run-folder.js';
 
 export interface EvalSplit {
   name: string;
@@ -116,7 +117,9 @@ export async function buildModel(o: TrainOptions, classes: number, log: (s: stri
     const path = imagenet ? await ensureImagenetWeights({ log }) : o.weights;
     if (!existsSync(path)) throw new Error(`--weights: ${path} does not exist`);
     const { ignored } = model.encoder_q.loadBackbone(hostTensors(readSafetensors(path).tensors));
-    log(`loaded backbone weights from ${path} (${ignored.length} entries not used by layers ${o.layers.join('.')})`);
+    const backbone = new Set(model.encoder_q.backboneModules().map(([name]) => name));
+    const notLoaded = model.encoder_q.children().filter(([name]) => !backbone.has(name)).map(([name]) => name);
+    log(`loaded the backbone (${[...backbone].join(', ')}) from ${path}; ${notLoaded.join(', ')} start from their random init; ${ignored.length} entries of the file not used by layers ${o.layers.join('.')}`);
   }
   model.syncTeacher();
   return { model, norm: imagenet ? CAFFE_NORM : IMAGENET_NORM };
@@ -127,10 +130,33 @@ function formatStep(r: StepResult, stages: Stage[]): string {
   return `ce ${r.ce.toFixed(4)}${nce}`;
 }
 
+/** The checkpoint to resume from and its trainer state; refuses flags that change what is trained. */
+function resumePoint(o: TrainOptions): { dir: string; state: TrainerState } {
+  const dir = resolveCheckpoint(o.resume!);
+  const state = readTrainerState(dir);
+  const differences = resumeDifferences((state.options ?? {}) as Record<string, unknown>, o as unknown as Record<string, unknown>);
+  if (differences.length) {
+    throw new CheckpointError(`--resume ${o.resume}: ${differences.join(', ')}; resume with the saved values, or start a new run with another --out`);
+  }
+  return { dir, state };
+}
+
 export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<RunSummary> {
   const log = hooks.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const resume = o.resume ? resumePoint(o) : null;
+  const folder = openRunFolder(o.out, { resume: Boolean(resume), force: o.force, log });
+  try {
+    const summary = await trainInFolder(o, resume, log, hooks);
+    folder.release();
+    return summary;
+  } catch (e) {
+    folder.release(true);
+    throw e;
+  }
+}
+
+async function trainInFolder(o: TrainOptions, resume: { dir: string; state: TrainerState } | null, log: (s: string) => void, hooks: RunHooks): Promise<RunSummary> {
   const started = performance.now();
-  mkdirSync(o.out, { recursive: true });
   const data = openTaskData(o);
   const classes = o.train === 'digits' ? data.classNames.length : o.classes;
   const { model, norm } = await buildModel(o, classes, log);
@@ -138,30 +164,43 @@ export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<R
   const step = new CsgTrainStep(model, stepConfig(o));
   let start = 0;
   setDropoutSeedState({ base: o.seed * 7919 + 1, calls: 0 });
-  if (o.resume) {
-    const dir = resolveCheckpoint(o.resume);
-    loadModelState(dir, model);
+  // The newest finite checkpoint of the run and its step (every checkpoint written is finite).
+  let lastCheckpoint: string | null = null;
+  let savedStep = -1;
+  if (resume) {
+    await loadModelState(resume.dir, model);
     step.syncQueuePointers();
-    loadOptimizerState(dir, step.sgd, step.trainable);
-    const state = readTrainerState(dir);
-    setDropoutSeedState(state.dropout);
-    start = state.step;
-    log(`resumed from ${dir} at step ${start}`);
+    loadOptimizerState(resume.dir, step.sgd, step.trainable);
+    setDropoutSeedState(resume.state.dropout);
+    start = savedStep = resume.state.step;
+    lastCheckpoint = resume.dir;
+    prepareResume(o.out, start, o.force, log);
+    log(`resumed from ${resume.dir} at step ${start}`);
   }
-  writeFileAtomic(join(o.out, 'config.json'), JSON.stringify(o, null, 2));
   const metricsPath = join(o.out, 'metrics.jsonl');
-  if (!o.resume) writeFileSync(metricsPath, '');
+  try {
+    writeFileAtomic(join(o.out, 'config.json'), JSON.stringify(o, null, 2));
+    if (!resume) writeFileSync(metricsPath, '');
+  } catch (e) {
+    throw diskError(e, o.out, 0, 'config.json');
+  }
   const aug = recipeAugment(data.crop);
-  const saveAt = async (stepsDone: number) =>
-    saveCheckpoint(o.out, model, step.sgd, step.trainable, { step: stepsDone, dropout: dropoutSeedState(), options: o });
-
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    log('\ninterrupted: finishing this step, then saving a checkpoint (Ctrl-C again to quit now)');
+  const saveAt = async (stepsDone: number) => {
+    if (stepsDone === savedStep) return; // the final step is saved once
+    lastCheckpoint = await saveCheckpoint(o.out, model, step.sgd, step.trainable, { step: stepsDone, dropout: dropoutSeedState(), options: o });
+    savedStep = stepsDone;
   };
-  process.on('SIGINT', onSigint);
+
+  // Ctrl-C and SIGTERM (schedulers, kill) finish the step and save a checkpoint; a second one quits now.
+  let interrupted: NodeJS.Signals | null = null;
+  const exitCode = (signal: NodeJS.Signals) => (signal === 'SIGTERM' ? 143 : 130);
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(exitCode(signal));
+    interrupted = signal;
+    log(`\n${signal === 'SIGINT' ? 'interrupted' : signal}: finishing this step, then saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit now)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const showBar = hooks.progress ?? (process.stderr.isTTY || process.env.CSG_PROGRESS === '1');
   const bar = showBar
     ? new cliProgress.SingleBar(
@@ -171,7 +210,6 @@ export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<R
     : null;
   bar?.start(o.iters, start, { losses: '', rate: '–' });
   let last: StepResult | null = null;
-  let lastCheckpoint: string | null = null;
   // it/s counts from the last pause (tuning), so the rate and ETA describe training alone.
   let rateFrom = { it: start, t: performance.now() };
   try {
@@ -197,24 +235,28 @@ export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<R
         const r = await evaluate(model.encoder_q, data.select.source, { classes, norm, batch: 16 });
         appendFileSync(metricsPath, JSON.stringify({ kind: 'eval', split: data.select.name, step: it + 1, miou: r.confusion.miou() }) + '\n');
       }
-      if (interrupted || (o.checkpointEvery > 0 && (it + 1) % o.checkpointEvery === 0)) lastCheckpoint = await saveAt(it + 1);
+      if (interrupted || (o.checkpointEvery > 0 && (it + 1) % o.checkpointEvery === 0)) await saveAt(it + 1);
       if (interrupted) {
         bar?.stop();
         log(`saved ${lastCheckpoint}; resume with --resume ${o.out}`);
-        process.exit(130);
+        process.exit(exitCode(interrupted));
       }
     }
   } catch (e) {
     bar?.stop();
-    const kept = lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint} (resume with --resume ${o.out}).` : 'No checkpoint was written before it.';
+    const kept = lastCheckpoint
+      ? `The newest finite checkpoint is ${lastCheckpoint} (step ${savedStep}; resume with --resume ${lastCheckpoint}).`
+      : 'No checkpoint was written before it.';
     if (e instanceof NonFiniteLossError) throw new NonFiniteLossError(`${e.message}; training stopped. ${kept}`);
+    if (e instanceof NonFiniteStateError) throw new NonFiniteStateError(e.step, e.bad, e.total, `training stopped. ${kept}`);
     if (e instanceof GpuError) throw new GpuError(`${e.message}\ntraining stopped: the GPU failed${gpu().lost ? ' (device lost)' : ''}. ${kept}`);
     throw e;
   } finally {
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
   bar?.stop();
-  lastCheckpoint = await saveAt(o.iters);
+  await saveAt(o.iters);
   log(`checkpoint: ${lastCheckpoint}`);
   const summary = await finalEvaluation(o, data, model, norm, classes, log);
   summary.steps = o.iters;
