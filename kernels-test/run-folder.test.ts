@@ -133,7 +133,7 @@ describe('resume', () => {
     const lines = [1, 2, 3, 4].map((step) => JSON.stringify({ kind: 'train', step }));
     lines.splice(2, 0, JSON.stringify({ kind: 'eval', step: 2, miou: 0.5 }));
     writeFileSync(join(dir, 'metrics.jsonl'), `${lines.join('\n')}\n{"kind":"tra`);
-    prepareResume(dir, 2, false);
+    prepareResume(dir, join(dir, 'ckpt-0000002'), 2, false);
     const kept = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; kind: string });
     expect(kept.map((l) => `${l.kind}${l.step}`)).toEqual(['train1', 'train2', 'eval2']);
   });
@@ -141,10 +141,19 @@ describe('resume', () => {
   test('checkpoints newer than the resumed step need --force', () => {
     const dir = fresh();
     for (const step of [100, 200]) fakeCheckpoint(dir, step);
-    expect(() => prepareResume(dir, 100, false)).toThrow(/holds checkpoints newer than the resumed step 100 \(ckpt-0000200\): resume into another --out, or add --force/);
+    publishCheckpoint(dir, { name: 'ckpt-0000200', step: 200 }, 2);
+    expect(() => prepareResume(dir, join(dir, 'ckpt-0000100'), 100, false)).toThrow(
+      /holds checkpoints newer than the resumed step 100 \(ckpt-0000200\): resume into another --out, or add --force/,
+    );
     expect(listCheckpoints(dir).map((c) => c.step)).toEqual([100, 200]);
-    prepareResume(dir, 100, true);
+    prepareResume(dir, join(dir, 'ckpt-0000100'), 100, true);
     expect(listCheckpoints(dir).map((c) => c.step)).toEqual([100]);
+    expect(readLatest(dir)).toEqual({ name: 'ckpt-0000100', step: 100 }); // never names a deleted one
+    // Resumed from elsewhere: no live checkpoint here until the first save.
+    fakeCheckpoint(dir, 300);
+    publishCheckpoint(dir, { name: 'ckpt-0000300', step: 300 }, 2);
+    prepareResume(dir, '/elsewhere/ckpt-0000100', 100, true);
+    expect(readLatest(dir)).toBeNull();
   });
 
   test('lists the flags that change what is trained; length and cadence may change', () => {

@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { DeepLabResNet } from '../nn/index.js';
 import { readSafetensors } from '../io/safetensors.js';
-import { assertFiniteState, hostTensors, loadStrict, resolveCheckpoint } from '../train/checkpoint.js';
+import { assertFiniteState, loadStrict, resolveCheckpoint, segmentationState } from '../train/checkpoint.js';
 import { openTaskData } from '../train/train-seg.js';
 import { datasetSource, type SampleSource } from '../data/sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES } from '../data/cityscapes.js';
@@ -33,11 +33,7 @@ async function main(): Promise<void> {
   let file = String(values.ckpt);
   if (existsSync(file) && statSync(file).isDirectory()) file = join(resolveCheckpoint(file), 'checkpoint.safetensors');
   else if (!existsSync(file)) throw new OptionError(`--ckpt: ${file} does not exist`);
-  const { tensors } = readSafetensors(file);
-  // A CSG checkpoint's student; its teacher, queues and projection heads are not part of the segmentation model.
-  const isCsg = [...tensors.keys()].some((k) => k.startsWith('encoder_q.'));
-  const state = new Map([...hostTensors(tensors)].map(([k, v]) => [isCsg && k.startsWith('encoder_q.') ? k.slice('encoder_q.'.length) : k, v]));
-  const unused = (name: string) => isCsg && (name.startsWith('encoder_k.') || /^queue(_ptr)?\d$/.test(name) || name.startsWith('fc_csg.'));
+  const { state, isCsg, unused } = segmentationState(readSafetensors(file).tensors);
   await initGpu();
   let classNames: string[];
   let split: SampleSource;

@@ -243,5 +243,5 @@ export const HELP = `Flags (recipe defaults for GTA5 → Cityscapes; the embedde
   --weights imagenet|FILE.safetensors|none      start of student and teacher
   --batch 6  --crop 512  --lr 1e-3  --factor 0.1  --iters N  --iters-max N  --dropout 0.5  --seed 0
   --csg 75 (λ; 0 = baseline)  --stages 3,4  --chunks 8  --K 65536  --tau 0.07  --m 0.999  --no-apool  --no-mlp
-  --out DIR  --resume DIR|FILE  --force (start over in an --out that holds a run)  --log-every 10  --eval-every 0  --checkpoint-every 500
+  --out DIR  --resume DIR|FILE  --force (start over in an --out that holds a run; resume with changed flags)  --log-every 10  --eval-every 0  --checkpoint-every 500
   digits task: --size 64  --counts trainSyn,valSyn,valReal,testReal  --digit-classes 2|11`;

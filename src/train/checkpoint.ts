@@ -153,6 +153,18 @@ export function loadStrict(model: Module, source: Map<string, HostTensor>, file:
   }
 }
 
+/**
+ * The segmentation network's entries in a checkpoint file: a CSG checkpoint's student (encoder_q, the
+ * prefix dropped) or a plain DeepLab state dict; `unused` matches what a segmentation model leaves
+ * out of a CSG checkpoint (the teacher, the queues, the projection heads). For eval and predict.
+ */
+export function segmentationState(dict: StateDict): { state: Map<string, HostTensor>; isCsg: boolean; unused: (name: string) => boolean } {
+  const isCsg = [...dict.keys()].some((k) => k.startsWith('encoder_q.'));
+  const state = new Map([...hostTensors(dict)].map(([k, v]) => [isCsg && k.startsWith('encoder_q.') ? k.slice('encoder_q.'.length) : k, v]));
+  const unused = (name: string) => isCsg && (name.startsWith('encoder_k.') || /^queue(_ptr)?\d$/.test(name) || name.startsWith('fc_csg.'));
+  return { state, isCsg, unused };
+}
+
 /** Refuses a model whose loaded state holds Inf or NaN (one GPU count), naming the file. */
 export async function assertFiniteState(model: Module, file: string): Promise<void> {
   const named = floatState(model);

@@ -8,7 +8,7 @@
 //     with --force; a run that fails before writing anything leaves no folder it created behind.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 
 export class RunFolderError extends Error {
@@ -210,12 +210,19 @@ export function openRunFolder(dir: string, o: RunFolderOptions): RunFolder {
  * overwrite, so they need --force (then they go); metrics lines after `step` are dropped, so the
  * continued run does not log a step twice.
  */
-export function prepareResume(dir: string, step: number, force: boolean, log: (line: string) => void = () => undefined): void {
+export function prepareResume(dir: string, from: string, step: number, force: boolean, log: (line: string) => void = () => undefined): void {
   const newer = listCheckpoints(dir).filter((c) => c.step > step);
   if (newer.length && !force) {
     throw new RunFolderError(
       `${dir} holds checkpoints newer than the resumed step ${step} (${newer.map((c) => c.name).join(', ')}): resume into another --out, or add --force to delete them`,
     );
+  }
+  // latest.json first: it must never name a deleted checkpoint. It names the resumed one when that is
+  // in this folder; otherwise the run has no live checkpoint until its first save.
+  if (newer.some((c) => c.name === readLatest(dir)?.name)) {
+    const own = listCheckpoints(dir).find((c) => c.step === step && resolve(dir, c.name) === resolve(from));
+    if (own) writeFileAtomic(join(dir, LATEST_FILE), JSON.stringify({ checkpoint: own.name, step }));
+    else rmSync(join(dir, LATEST_FILE));
   }
   for (const c of newer) {
     log(`--force: deleting ${join(dir, c.name)}, newer than the resumed step ${step}`);

@@ -130,22 +130,24 @@ function formatStep(r: StepResult, stages: Stage[]): string {
   return `ce ${r.ce.toFixed(4)}${nce}`;
 }
 
-/** The checkpoint to resume from and its trainer state; refuses flags that change what is trained. */
-function resumePoint(o: TrainOptions): { dir: string; state: TrainerState } {
+/** The checkpoint to resume from and its trainer state; flags that change what is trained need --force. */
+function resumePoint(o: TrainOptions, log: (s: string) => void): { dir: string; state: TrainerState } {
   const dir = resolveCheckpoint(o.resume!);
   const state = readTrainerState(dir);
   const differences = resumeDifferences((state.options ?? {}) as Record<string, unknown>, o as unknown as Record<string, unknown>);
-  if (differences.length) {
-    throw new CheckpointError(`--resume ${o.resume}: ${differences.join(', ')}; resume with the saved values, or start a new run with another --out`);
+  if (differences.length && !o.force) {
+    throw new CheckpointError(`--resume ${o.resume}: flags differ from the saved run: ${differences.join(', ')}; give the saved values, or add --force to continue with the new ones`);
   }
+  if (differences.length) log(`--force: resuming with flags that differ from the saved run: ${differences.join(', ')}`);
   return { dir, state };
 }
 
 export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<RunSummary> {
   const log = hooks.log ?? ((s: string) => process.stderr.write(`${s}\n`));
-  const resume = o.resume ? resumePoint(o) : null;
+  const resume = o.resume ? resumePoint(o, log) : null;
   const folder = openRunFolder(o.out, { resume: Boolean(resume), force: o.force, log });
   try {
+    if (resume) prepareResume(o.out, resume.dir, resume.state.step, o.force, log);
     const summary = await trainInFolder(o, resume, log, hooks);
     folder.release();
     return summary;
@@ -174,7 +176,6 @@ async function trainInFolder(o: TrainOptions, resume: { dir: string; state: Trai
     setDropoutSeedState(resume.state.dropout);
     start = savedStep = resume.state.step;
     lastCheckpoint = resume.dir;
-    prepareResume(o.out, start, o.force, log);
     log(`resumed from ${resume.dir} at step ${start}`);
   }
   const metricsPath = join(o.out, 'metrics.jsonl');
