@@ -107,12 +107,14 @@ describe('checkpoint cleanup', () => {
     for (const step of [4, 5, 6]) fakeCheckpoint(dir, step);
     fakeCheckpoint(dir, 2);
     writeFileSync(join(dir, 'ckpt-0000007.tmp'), 'half-written by a killed save');
+    mkdirSync(join(dir, 'ckpt-0000001.deleting'));
+    writeFileSync(join(dir, '.latest.json.tmp-123-456'), '{"check');
     publishCheckpoint(dir, { name: checkpointName(2), step: 2 }, 2);
     expect(readLatest(dir)?.name).toBe('ckpt-0000002');
     expect(existsSync(join(dir, 'ckpt-0000002', 'trainer.json'))).toBe(true);
     // Newer ones are another run's future: only prepareResume --force deletes those.
     expect(listCheckpoints(dir).map((c) => c.step)).toEqual([2, 4, 5, 6]);
-    expect(existsSync(join(dir, 'ckpt-0000007.tmp'))).toBe(false);
+    for (const leftover of ['ckpt-0000007.tmp', 'ckpt-0000001.deleting', '.latest.json.tmp-123-456']) expect(existsSync(join(dir, leftover))).toBe(false);
   });
 });
 
@@ -156,11 +158,14 @@ describe('resume', () => {
     expect(readLatest(dir)).toBeNull();
   });
 
-  test('lists the flags that change what is trained; length and cadence may change', () => {
+  test('lists the flags that change what is trained; length and cadence may change, the schedule with a note', () => {
     const saved = { batch: 2, lr: 0.05, layers: [1, 1, 1, 1], momentumEma: 0.999, apool: true, iters: 100, out: 'a', checkpointEvery: 10 };
     const now = { ...saved, batch: 3, lr: 0.1, layers: [1, 1, 2, 1], momentumEma: 0.99, apool: false, iters: 200, out: 'b', checkpointEvery: 5 };
-    expect(resumeDifferences(saved, now)).toEqual(['--batch 3 (saved 2)', '--lr 0.1 (saved 0.05)', '--layers 1.1.2.1 (saved 1.1.1.1)', '--m 0.99 (saved 0.999)', '--no-apool false (saved true)']);
-    expect(resumeDifferences(saved, { ...saved, iters: 300 })).toEqual([]);
+    expect(resumeDifferences(saved, now)).toEqual({
+      refused: ['--batch 3 (saved 2)', '--lr 0.1 (saved 0.05)', '--layers 1.1.2.1 (saved 1.1.1.1)', '--m 0.99 (saved 0.999)', '--no-apool false (saved true)'],
+      noted: [],
+    });
+    expect(resumeDifferences({ ...saved, itersMax: 100 }, { ...saved, iters: 300, itersMax: 300 })).toEqual({ refused: [], noted: ['--iters-max 300 (saved 100)'] });
   });
 });
 

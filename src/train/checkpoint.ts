@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic, fsyncDir } from '../io/atomic.js';
+import { faultPoint } from '../io/fault-point.js';
 import { readSafetensors, writeSafetensors, tensorEntry, toFloat32, toBigInt64, type StateDict } from '../io/safetensors.js';
 import { countNonFinite } from '../ops/index.js';
 import { Tensor } from '../tensor/index.js';
@@ -104,12 +105,15 @@ export async function saveCheckpoint(runDir: string, model: Module, sgd: Sgd, pa
   try {
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
+    faultPoint('checkpoint-tmp');
     writeSafetensors(join(tmp, 'checkpoint.safetensors'), weights, { format: 'pt', step: String(state.step) });
     writeSafetensors(join(tmp, 'optimizer.safetensors'), momentum);
     writeFileAtomic(join(tmp, 'trainer.json'), JSON.stringify(state, null, 2));
+    faultPoint('checkpoint-rename');
     rmSync(final, { recursive: true, force: true }); // a stale folder of this step that latest.json does not name
     renameSync(tmp, final);
     fsyncDir(runDir);
+    faultPoint('checkpoint-renamed');
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw diskError(e, runDir, bytes, `checkpoint ${name}`);

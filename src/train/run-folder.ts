@@ -6,10 +6,11 @@
 //     orders checkpoints by step and never deletes the one latest.json names or the one just written;
 //   - a resume drops metrics.jsonl lines after the resumed step, and checkpoints newer than it only
 //     with --force; a run that fails before writing anything leaves no folder it created behind.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
+import { faultPoint } from '../io/fault-point.js';
 
 export class RunFolderError extends Error {
   override name = 'RunFolderError';
@@ -21,7 +22,8 @@ export const METRICS_FILE = 'metrics.jsonl';
 /** Files a run writes besides its checkpoints: their presence marks a folder as holding a run. */
 const RUN_FILES = ['config.json', LATEST_FILE, METRICS_FILE, 'summary.json', 'predictions.png', 'curves.png'];
 const CHECKPOINT = /^ckpt-(\d+)$/;
-const PARTIAL_CHECKPOINT = /^ckpt-\d+\.tmp$/;
+/** Half-written checkpoints and files (a kill during a save: io/atomic.ts's temporary names) and half-deleted checkpoints. */
+const LEFTOVER = /^(ckpt-\d+\.(tmp|deleting)|\..+\.tmp-\d+-\d+)$/;
 
 export interface CheckpointRef {
   name: string;
@@ -59,14 +61,19 @@ export function readLatest(dir: string): CheckpointRef | null {
 
 /**
  * Makes `name` the live checkpoint (latest.json, atomically), then deletes older checkpoints beyond the
- * `keep` newest by step, and folders left half-written by a killed save. The live one is never deleted.
+ * `keep` newest by step, and folders a killed save or cleanup left behind. The live one is never deleted.
  */
 export function publishCheckpoint(dir: string, live: CheckpointRef, keep: number): void {
   writeFileAtomic(join(dir, LATEST_FILE), JSON.stringify({ checkpoint: live.name, step: live.step }));
-  const all = listCheckpoints(dir).filter((c) => c.name !== live.name);
-  const older = all.filter((c) => c.step < live.step);
-  for (const c of older.slice(0, Math.max(0, older.length - (keep - 1)))) rmSync(join(dir, c.name), { recursive: true, force: true });
-  for (const f of readdirSync(dir).filter((f) => PARTIAL_CHECKPOINT.test(f))) rmSync(join(dir, f), { recursive: true, force: true });
+  faultPoint('latest-swapped');
+  const older = listCheckpoints(dir).filter((c) => c.step < live.step);
+  for (const c of older.slice(0, Math.max(0, older.length - (keep - 1)))) {
+    // Out of sight first, so a kill during the delete leaves no half checkpoint under a checkpoint's name.
+    renameSync(join(dir, c.name), join(dir, `${c.name}.deleting`));
+    faultPoint('checkpoint-deleting');
+    rmSync(join(dir, `${c.name}.deleting`), { recursive: true, force: true });
+  }
+  for (const f of readdirSync(dir).filter((f) => LEFTOVER.test(f))) rmSync(join(dir, f), { recursive: true, force: true });
 }
 
 interface LockInfo {
@@ -194,7 +201,7 @@ export function openRunFolder(dir: string, o: RunFolderOptions): RunFolder {
   if (existing && !o.resume) {
     log(`--force: deleting the run in ${dir} (${existing})`);
     for (const c of listCheckpoints(dir)) rmSync(join(dir, c.name), { recursive: true, force: true });
-    for (const f of RUN_FILES) rmSync(join(dir, f), { force: true });
+    for (const f of [...RUN_FILES, ...readdirSync(dir).filter((f) => LEFTOVER.test(f))]) rmSync(join(dir, f), { recursive: true, force: true });
   }
   return {
     dir,
@@ -245,14 +252,19 @@ export function prepareResume(dir: string, from: string, step: number, force: bo
 
 /** Options that a resume may change: how long and how often, not what is trained. */
 const RESUME_MAY_CHANGE = new Set(['iters', 'out', 'resume', 'force', 'help', 'logEvery', 'evalEvery', 'checkpointEvery']);
+/** Options that a resume may change with a note: training longer stretches the poly schedule from here on. */
+const RESUME_CHANGES_NOTED = new Set(['itersMax']);
 const FLAG_NAMES: Record<string, string> = { momentumEma: 'm', apool: 'no-apool', mlp: 'no-mlp' };
 
 const flagOf = (key: string): string => `--${FLAG_NAMES[key] ?? key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 const show = (v: unknown): string => (Array.isArray(v) ? v.join(v.length === 4 ? '.' : ',') : String(v));
 
-/** The flags of `now` that differ from the saved options of the run being resumed, as "--batch 3 (saved 2)". */
-export function resumeDifferences(saved: Record<string, unknown>, now: Record<string, unknown>): string[] {
-  return Object.keys(now)
-    .filter((k) => !RESUME_MAY_CHANGE.has(k) && k in saved && JSON.stringify(saved[k]) !== JSON.stringify(now[k]))
-    .map((k) => `${flagOf(k)} ${show(now[k])} (saved ${show(saved[k])})`);
+/**
+ * The flags of `now` that differ from the saved options of the run being resumed, as "--batch 3
+ * (saved 2)": `refused` change what is trained (a resume needs --force), `noted` only its schedule.
+ */
+export function resumeDifferences(saved: Record<string, unknown>, now: Record<string, unknown>): { refused: string[]; noted: string[] } {
+  const differing = Object.keys(now).filter((k) => !RESUME_MAY_CHANGE.has(k) && k in saved && JSON.stringify(saved[k]) !== JSON.stringify(now[k]));
+  const describe = (k: string) => `${flagOf(k)} ${show(now[k])} (saved ${show(saved[k])})`;
+  return { refused: differing.filter((k) => !RESUME_CHANGES_NOTED.has(k)).map(describe), noted: differing.filter((k) => RESUME_CHANGES_NOTED.has(k)).map(describe) };
 }

@@ -134,11 +134,12 @@ function formatStep(r: StepResult, stages: Stage[]): string {
 function resumePoint(o: TrainOptions, log: (s: string) => void): { dir: string; state: TrainerState } {
   const dir = resolveCheckpoint(o.resume!);
   const state = readTrainerState(dir);
-  const differences = resumeDifferences((state.options ?? {}) as Record<string, unknown>, o as unknown as Record<string, unknown>);
-  if (differences.length && !o.force) {
-    throw new CheckpointError(`--resume ${o.resume}: flags differ from the saved run: ${differences.join(', ')}; give the saved values, or add --force to continue with the new ones`);
+  const { refused, noted } = resumeDifferences((state.options ?? {}) as Record<string, unknown>, o as unknown as Record<string, unknown>);
+  if (refused.length && !o.force) {
+    throw new CheckpointError(`--resume ${o.resume}: flags differ from the saved run: ${refused.join(', ')}; give the saved values, or add --force to continue with the new ones`);
   }
-  if (differences.length) log(`--force: resuming with flags that differ from the saved run: ${differences.join(', ')}`);
+  if (refused.length) log(`--force: resuming with flags that differ from the saved run: ${refused.join(', ')}`);
+  if (noted.length) log(`note: ${noted.join(', ')}: the learning-rate schedule changes from step ${state.step} on`);
   return { dir, state };
 }
 
