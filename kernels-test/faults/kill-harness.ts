@@ -4,7 +4,7 @@
 // Each trial copies a finished 2-step run, resumes it for two more steps saving every step, and kills
 // it: either at a fault point (CSG_FAULT_POINT, src/io/fault-point.ts: inside the checkpoint's temporary
 // folder, half-way through a file's write, before and after the rename, right after latest.json is
-// swapped, during the cleanup of an old checkpoint), at a random save among the first three, or with
+// swapped, during the cleanup of an old checkpoint) at a random one of its two saves, or with
 // SIGKILL from outside at a random moment of the run. Afterwards latest.json must name a complete
 // checkpoint, `--resume` must finish with one metrics line per step, and eval:seg must score the folder.
 import { spawnSync, spawn } from 'node:child_process';
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   const trials: Trial[] = [];
   const plans: { what: string; run: (dir: string) => Promise<string> }[] = [
     ...POINTS.map((point) => {
-      const nth = 1 + Math.floor(random() * 3);
+      const nth = 1 + Math.floor(random() * 2); // the resumed run saves twice (steps 3 and 4)
       return {
         what: `${point} (the ${nth}. time)`,
         run: async (dir: string) => {
