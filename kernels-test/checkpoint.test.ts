@@ -8,7 +8,7 @@ import { CsgDeepLab } from '../src/csg/model.js';
 import { DeepLabResNet } from '../src/nn/index.js';
 import { CsgTrainStep, stepConfig } from '../src/train/step.js';
 import { parseTrainOptions } from '../src/cli/options.js';
-import { DIGITS_DEFAULTS } from '../src/cli/digits-defaults.js';
+import { DIGITS_DEFAULTS } from '../src/train/options.js';
 import {
   saveCheckpoint,
   loadModelState,

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTrainOptions, OptionError, MAX_ITERS } from '../src/cli/options.js';
-import { DIGITS_DEFAULTS } from '../src/cli/digits-defaults.js';
+import { DIGITS_DEFAULTS } from '../src/train/options.js';
 import { describeFailure } from '../src/cli/errors.js';
 
 const ROOT = join(import.meta.dirname, '..');

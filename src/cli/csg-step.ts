@@ -12,7 +12,8 @@ import { CsgDeepLab } from '../csg/model.js';
 import { readSafetensors, writeSafetensors, tensorEntry, toFloat32, toInt32, type StateDict } from '../io/safetensors.js';
 import { hostTensors, moduleStateEntries } from '../train/checkpoint.js';
 import { CsgTrainStep, stepConfig, type Stage, type StepBatch, type StepResult } from '../train/step.js';
-import { parseTrainOptions, parseFlags, HELP, OptionError, type TrainOptions } from './options.js';
+import type { TrainOptions } from '../train/options.js';
+import { parseTrainOptions, parseFlags, HELP, OptionError } from './options.js';
 import { runCommand } from './errors.js';
 
 export interface CsgStepOptions extends TrainOptions {
