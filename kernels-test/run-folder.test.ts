@@ -178,6 +178,7 @@ describe('disk errors', () => {
     );
     expect((diskError(errno('EROFS'), '/runs/x', 1000, 'checkpoint c') as Error).message).toMatch(/the file system is read-only \(EROFS\); it needs 1 kB \(1000 bytes\)/);
     expect((diskError(errno('EACCES'), '/runs/x', 1000, 'checkpoint c') as Error).message).toMatch(/in \/runs\/x: permission denied \(EACCES\)/);
+    expect((diskError(errno('EROFS'), '/runs/x', 0, 'the run folder') as Error).message).toBe('cannot write the run folder in /runs/x: the file system is read-only (EROFS)');
     const other = errno('EIO');
     expect(diskError(other, '/runs/x', 1, 'c')).toBe(other);
   });

@@ -137,11 +137,12 @@ function isDiskError(e: unknown): e is NodeJS.ErrnoException {
 
 const megabytes = (bytes: number): string => (bytes < 1e6 ? `${Math.ceil(bytes / 1e3)} kB` : `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`);
 
-/** A write error of the disk (full, read-only, no permission) as one line naming the folder and the bytes needed. */
+/** A write error of the disk (full, read-only, no permission) as one line naming the folder and the bytes needed (when known). */
 export function diskError(e: unknown, dir: string, bytes: number, what: string): unknown {
   if (!isDiskError(e)) return e;
   const why = { ENOSPC: 'the disk is full', EDQUOT: 'the disk quota is exhausted', EROFS: 'the file system is read-only' }[e.code!] ?? 'permission denied';
-  return new RunFolderError(`cannot write ${what} in ${dir}: ${why} (${e.code}); it needs ${megabytes(bytes)} (${bytes} bytes) free there`);
+  const needs = bytes > 0 ? `; it needs ${megabytes(bytes)} (${bytes} bytes) free there` : '';
+  return new RunFolderError(`cannot write ${what} in ${dir}: ${why} (${e.code})${needs}`);
 }
 
 /** Refuses to start a write of `bytes` that the disk cannot hold (the old checkpoint stays until the new one is in). */
@@ -189,7 +190,13 @@ export function openRunFolder(dir: string, o: RunFolderOptions): RunFolder {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
-    throw diskError(e, dir, 0, 'the run folder');
+    let cause = e;
+    try {
+      mkdirSync(dir); // node's recursive mkdir says ENOENT where the disk is read-only; this one says why
+    } catch (plain) {
+      cause = plain;
+    }
+    throw diskError(cause, dir, 0, 'the run folder');
   }
   let releaseLock: () => void;
   try {

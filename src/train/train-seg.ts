@@ -21,7 +21,7 @@ import { formatIouTable } from '../eval/confusion.js';
 import type { TrainOptions } from './options.js';
 import { CsgTrainStep, stepConfig, NonFiniteLossError, type StepResult, type Stage } from './step.js';
 import { saveCheckpoint, resolveCheckpoint, loadModelState, loadOptimizerState, readTrainerState, hostTensors, NonFiniteStateError, CheckpointError, type TrainerState } from './checkpoint.js';
-import { openRunFolder, prepareResume, resumeDifferences, diskError } from './run-folder.js';
+import { openRunFolder, prepareResume, resumeDifferences, diskError, RunFolderError } from './run-folder.js';
 
 export interface RunSummary {
   miou_real: number;
@@ -192,6 +192,7 @@ async function trainInFolder(o: TrainOptions, resume: { dir: string; state: Trai
       : 'No checkpoint was written before it.';
     if (e instanceof NonFiniteLossError) throw new NonFiniteLossError(`${e.message}; training stopped. ${kept}`);
     if (e instanceof NonFiniteStateError) throw new NonFiniteStateError(e.step, e.bad, e.total, `training stopped. ${kept}`);
+    if (e instanceof RunFolderError) throw new RunFolderError(`${e.message}; training stopped. ${kept}`);
     if (e instanceof GpuError) throw new GpuError(`${e.message}\ntraining stopped: the GPU failed${gpu().lost ? ' (device lost)' : ''}. ${kept}`);
     throw e;
   } finally {
