@@ -4,7 +4,7 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { Tensor } from '../tensor/index.js';
+import { Tensor, TensorError } from '../tensor/index.js';
 import { gpu, GpuError, tunePending, pendingTuning } from '../gpu/index.js';
 import { setDropoutSeedState, dropoutSeedState } from '../nn/index.js';
 import { CsgDeepLab } from '../csg/model.js';
@@ -57,8 +57,13 @@ export async function buildModel(o: TrainOptions, classes: number, log: (s: stri
   });
   if (o.weights !== 'none') {
     const path = imagenet ? await ensureImagenetWeights({ log }) : o.weights;
-    if (!existsSync(path)) throw new Error(`--weights: ${path} does not exist`);
-    const { ignored } = model.encoder_q.loadBackbone(hostTensors(readSafetensors(path).tensors));
+    if (!existsSync(path)) throw new CheckpointError(`--weights: ${path} does not exist`);
+    let ignored: string[];
+    try {
+      ({ ignored } = model.encoder_q.loadBackbone(hostTensors(readSafetensors(path).tensors)));
+    } catch (e) {
+      throw e instanceof TensorError ? new CheckpointError(`--weights ${path}: ${e.message}`) : e;
+    }
     const backbone = new Set(model.encoder_q.backboneModules().map(([name]) => name));
     const notLoaded = model.encoder_q.children().filter(([name]) => !backbone.has(name)).map(([name]) => name);
     log(`loaded the backbone (${[...backbone].join(', ')}) from ${path}; ${notLoaded.join(', ')} start from their random init; ${ignored.length} entries of the file not used by layers ${o.layers.join('.')}`);
