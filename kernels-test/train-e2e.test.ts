@@ -43,11 +43,13 @@ function trainLines(dir: string): TrainLine[] {
     .filter((l) => l.kind === 'train');
 }
 
-const quiet = { log: () => undefined, progress: false };
+const quiet = { log: () => undefined };
 
 test('a short CSG run lowers the segmentation loss and writes its run folder', async () => {
   const out = mkdtempSync(join(tmpdir(), 'csg-e2e-'));
-  const summary = await trainSeg(options(['--iters', '40', '--lr', '0.05', '--csg', '0.1', '--checkpoint-every', '0'], out), quiet);
+  const outcome = await trainSeg(options(['--iters', '40', '--lr', '0.05', '--csg', '0.1', '--checkpoint-every', '0'], out), quiet);
+  if (outcome.stopped) throw new Error('the run stopped early');
+  const { summary } = outcome;
   const lines = trainLines(out);
   expect(lines).toHaveLength(40);
   const mean = (xs: TrainLine[]) => xs.reduce((a, l) => a + l.ce, 0) / xs.length;
@@ -99,16 +101,15 @@ test('a checkpoint round-trips bit-exactly, --resume continues exactly, and the 
 
 test('a diverging run stops at the step the progress line shows, naming the newest finite checkpoint', async () => {
   const out = mkdtempSync(join(tmpdir(), 'csg-nan-'));
-  const lines: string[] = [];
-  const run = trainSeg(options(['--iters', '6', '--lr', '1e4', '--csg', '0.1', '--checkpoint-every', '1'], out), { log: (l) => lines.push(l), progress: false });
+  const progress: number[] = [];
+  const run = trainSeg(options(['--iters', '6', '--lr', '1e4', '--csg', '0.1', '--checkpoint-every', '1'], out), { ...quiet, onStep: (e) => progress.push(e.step) });
   const error = (await run.then(() => null, (e: unknown) => e)) as Error;
   // Either the loss or the weights go non-finite first; both stop the run at that (1-based) step.
   const stop = /^step (\d+): (.*loss is (NaN|-?Infinity)|\d+ of \d+ state tensors hold Inf or NaN .*; no checkpoint written); training stopped\. The newest finite checkpoint is (.*ckpt-(\d+)) \(step (\d+); resume with --resume (.*)\)\.$/.exec(error.message);
   expect(stop).not.toBeNull();
   const [, stopStep, , , named, nameStep, step] = stop!;
-  // The progress lines count steps done as the stop does: a loss stop comes before step N's line, a
+  // The progress line counts steps done as the stop does: a loss stop comes before step N's line, a
   // state stop (found when saving) after it.
-  const progress = lines.filter((l) => /^step \d+\/6 /.test(l)).map((l) => Number(/^step (\d+)/.exec(l)![1]));
   expect(progress.at(-1)).toBe(Number(stopStep) - (/state tensors/.test(error.message) ? 0 : 1));
   expect(Number(nameStep)).toBe(Number(step));
   expect(Number(step)).toBe(Number(stopStep) - 1);

@@ -14,7 +14,7 @@ import { hostTensors, moduleStateEntries } from '../train/checkpoint.js';
 import { CsgTrainStep, stepConfig, type Stage, type StepBatch, type StepResult } from '../train/step.js';
 import type { TrainOptions } from '../train/options.js';
 import { parseTrainOptions, parseFlags, HELP, OptionError } from './options.js';
-import { runCommand } from './errors.js';
+import { runCommand } from './run.js';
 
 export interface CsgStepOptions extends TrainOptions {
   ckpt: string;

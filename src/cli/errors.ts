@@ -1,4 +1,4 @@
-// How a command ends on an error: a user error (a bad flag, a file that is not what it should be, a
+// How a command ends on an error (run.ts's runCommand prints it): a user error (a bad flag, a file that is not what it should be, a
 // run folder in use, a diverged run) is one line and the --help hint; anything else is a bug and keeps
 // its stack trace, as does every error with CSG_DEBUG=1.
 const USER_ERRORS = new Set([
@@ -21,12 +21,4 @@ export function describeFailure(command: string, e: unknown, debug = process.env
   if (debug || !isUserError(e)) return `${command}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`;
   const first = (e as Error).message.split('\n')[0];
   return `${command}: ${first}\n(npm run ${command} -- --help lists the flags; CSG_DEBUG=1 shows the stack)\n`;
-}
-
-/** Runs a command's main: exit code 1 and describeFailure's text on an error. */
-export function runCommand(command: string, main: () => Promise<void>): void {
-  main().catch((e: unknown) => {
-    process.stderr.write(`\n${describeFailure(command, e)}`);
-    process.exit(1);
-  });
 }

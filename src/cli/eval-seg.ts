@@ -16,7 +16,7 @@ import { evaluate } from '../eval/evaluate.js';
 import { formatIouTable } from '../eval/confusion.js';
 import { CAFFE_NORM, IMAGENET_NORM } from '../data/augment.js';
 import { parseTrainOptions, HELP, OptionError } from './options.js';
-import { runCommand } from './errors.js';
+import { runCommand } from './run.js';
 import { DIGITS_DEFAULTS } from '../train/options.js';
 
 async function main(): Promise<void> {
