@@ -1,5 +1,6 @@
 // float64 CPU references for the reductions (src/ops/reduce.ts): sum, mean, max and the first arg-max
-// along one axis, plain loops over the [outer, r, inner] view, and their gradients given the upstream g.
+// along one axis, plain loops over the [outer, r, inner] view, their gradients given the upstream g, and
+// the non-finite count of a list of arrays (from the definition).
 
 export type Reduction = 'sum' | 'mean' | 'max';
 
@@ -47,4 +48,13 @@ export function reduceGradRef(x: ArrayLike<number>, g: ArrayLike<number>, shape:
     }
   }
   return dx;
+}
+
+/** For each array, how many of its values are Inf, -Inf or NaN. */
+export function countNonFiniteRef(arrays: readonly ArrayLike<number>[]): number[] {
+  return arrays.map((a) => {
+    let n = 0;
+    for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) n++;
+    return n;
+  });
 }

@@ -8,14 +8,14 @@ import cliProgress from 'cli-progress';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { DeepLabResNet } from '../nn/index.js';
 import { readSafetensors } from '../io/safetensors.js';
-import { hostTensors, resolveCheckpoint } from '../train/checkpoint.js';
+import { assertFiniteState, loadStrict, resolveCheckpoint, segmentationState } from '../train/checkpoint.js';
 import { openTaskData } from '../data/task.js';
 import { datasetSource, type SampleSource } from '../data/sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES } from '../data/cityscapes.js';
 import { evaluate } from '../eval/evaluate.js';
 import { formatIouTable } from '../eval/confusion.js';
 import { CAFFE_NORM, IMAGENET_NORM } from '../data/augment.js';
-import { parseTrainOptions, HELP } from './options.js';
+import { parseTrainOptions, HELP, OptionError } from './options.js';
 import { runCommand } from './run.js';
 import { DIGITS_DEFAULTS } from '../train/options.js';
 
@@ -25,15 +25,15 @@ async function main(): Promise<void> {
   const rest = argv.filter((_, i) => !tokens.some((t) => t.kind === 'option' && ['ckpt', 'split'].includes(t.name) && (t.index === i || t.index + 1 === i)));
   const embedded = !rest.some((a) => a.startsWith('--val'));
   const o = parseTrainOptions(rest, embedded ? DIGITS_DEFAULTS : {});
-  if (o.help || !values.ckpt) {
+  if (o.help) {
     console.log(`npm run eval:seg -- --ckpt FILE|RUN_DIR [--val cityscapes:DIR | digits] [--split 'real test'] [model flags]\n${HELP}`);
-    process.exit(values.ckpt ? 0 : 1);
+    return;
   }
+  if (!values.ckpt) throw new OptionError('--ckpt FILE|RUN_DIR is needed: the checkpoint to evaluate');
   let file = String(values.ckpt);
   if (existsSync(file) && statSync(file).isDirectory()) file = join(resolveCheckpoint(file), 'checkpoint.safetensors');
-  const { tensors } = readSafetensors(file);
-  const isCsg = [...tensors.keys()].some((k) => k.startsWith('encoder_q.'));
-  const state = new Map([...hostTensors(tensors)].filter(([k]) => !isCsg || k.startsWith('encoder_q.')).map(([k, v]) => [isCsg ? k.slice('encoder_q.'.length) : k, v]));
+  else if (!existsSync(file)) throw new OptionError(`--ckpt: ${file} does not exist`);
+  const { state, isCsg, unused } = segmentationState(readSafetensors(file).tensors);
   await initGpu();
   let classNames: string[];
   let split: SampleSource;
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     const data = openTaskData(o);
     const wanted = values.split ?? 'real test';
     const found = data.evals.find((e) => e.name === wanted) ?? (data.select?.name === wanted ? data.select : undefined);
-    if (!found) throw new Error(`--split: no split named '${wanted}' (real test, synthetic val, real val)`);
+    if (!found) throw new OptionError(`--split: no split named '${wanted}' (real test, synthetic val, real val)`);
     split = found.source;
     classNames = data.classNames;
   } else {
@@ -50,12 +50,12 @@ async function main(): Promise<void> {
   }
   const classes = classNames.length;
   const model = new DeepLabResNet({ layers: o.layers, width: o.width, headWidth: o.headWidth, classes, strideIn1x1: o.weights === 'imagenet', fcOut: isCsg ? 128 : null });
-  const { unexpected } = model.loadStateDict(state, { strict: false });
+  loadStrict(model, state, file, unused);
+  await assertFiniteState(model, file);
   const bar = new cliProgress.SingleBar({ format: 'eval {bar} {value}/{total} images', stream: process.stderr }, cliProgress.Presets.shades_classic);
   bar.start(split.count, 0);
   const r = await evaluate(model, split, { classes, norm: o.weights === 'imagenet' ? CAFFE_NORM : IMAGENET_NORM, batch: embedded ? 16 : 1, progress: (d) => bar.update(d) });
   bar.stop();
-  if (unexpected.length) process.stderr.write(`(${unexpected.length} checkpoint entries not used by the segmentation model, e.g. ${unexpected[0]})\n`);
   console.log(`${split.name} (${split.count} images) with ${file}:\n${formatIouTable(classNames, r.confusion.iou(), r.confusion.miou(), r.confusion.pixelAccuracy())}`);
   closeGpu();
 }
