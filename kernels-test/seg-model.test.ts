@@ -12,6 +12,8 @@ import { readSafetensors, toFloat32, writeSafetensors } from '../src/io/safetens
 import { readPth } from '../src/io/pth.js';
 import { layoutMetadata } from '../src/io/weights.js';
 import { CAFFE_NORM, IMAGENET_NORM } from '../src/data/augment.js';
+import { buildModel } from '../src/train/train-seg.js';
+import { parseTrainOptions } from '../src/cli/options.js';
 import { useGpu, relL2 } from './helpers.js';
 
 useGpu();
@@ -51,4 +53,24 @@ test('the layout follows the weights file: a Caffe-tagged file strides in the fi
   expect(loaded.model.layer2.items[0]!).toMatchObject({ conv1: { stride: 2 }, conv2: { stride: 1 } });
   expect(loaded.description).toMatch(/Caffe\/Keras layout \(stride in the first 1×1\).*from its metadata/s);
   loaded.model.dispose();
+});
+
+test('train:seg --weights: the layout follows the file (untagged: torchvision; tagged Caffe: stride in the 1×1, BGR)', async () => {
+  const backbone = new Map([...readPth(join(FIXTURES, 'checkpoint.pth.tar')).tensors].filter(([k]) => k.startsWith('encoder_q.')).map(([k, v]) => [k.slice(10), v]));
+  const flags = ['--layers', '1.1.1.1', '--width', '2', '--head-width', '4', '--K', '64', '--batch', '1', '--chunks', '2'];
+  for (const [layout, norm, strides] of [
+    ['torchvision', IMAGENET_NORM, [1, 2]],
+    ['caffe', CAFFE_NORM, [2, 1]],
+  ] as const) {
+    const file = join(dir, `backbone-${layout}.safetensors`);
+    writeSafetensors(file, backbone, layout === 'caffe' ? layoutMetadata('caffe') : undefined);
+    const lines: string[] = [];
+    const built = await buildModel(parseTrainOptions([...flags, '--weights', file]), 2, (l) => lines.push(l));
+    expect(built.layout).toBe(layout);
+    expect(built.norm).toBe(norm);
+    expect(built.model.encoder_q.layer2.items[0]!).toMatchObject({ conv1: { stride: strides[0] }, conv2: { stride: strides[1] } });
+    expect(built.model.encoder_k.layer2.items[0]!).toMatchObject({ conv1: { stride: strides[0] }, conv2: { stride: strides[1] } });
+    expect(lines[0]).toMatch(layout === 'caffe' ? /Caffe\/Keras layout .*from its metadata/ : /torchvision layout .*no layout tag/);
+    built.model.dispose();
+  }
 });

@@ -41,13 +41,14 @@ export function hostTensors(dict: StateDict): Map<string, HostTensor> {
   return out;
 }
 
-export async function saveCheckpoint(runDir: string, model: Module, sgd: Sgd, params: readonly Tensor[], state: TrainerState): Promise<string> {
+/** `metadata` goes into checkpoint.safetensors beside the step (the backbone layout tags, see io/weights.ts). */
+export async function saveCheckpoint(runDir: string, model: Module, sgd: Sgd, params: readonly Tensor[], state: TrainerState, metadata: Record<string, string> = {}): Promise<string> {
   const name = `ckpt-${String(state.step).padStart(7, '0')}`;
   const final = join(runDir, name);
   const tmp = `${final}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  writeSafetensors(join(tmp, 'checkpoint.safetensors'), await moduleStateEntries(model), { format: 'pt', step: String(state.step) });
+  writeSafetensors(join(tmp, 'checkpoint.safetensors'), await moduleStateEntries(model), { ...metadata, format: 'pt', step: String(state.step) });
   const momentum: StateDict = new Map();
   for (const p of params) {
     const buf = sgd.momentumOf(p);

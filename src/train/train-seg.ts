@@ -10,7 +10,7 @@ import { setDropoutSeedState, dropoutSeedState } from '../nn/index.js';
 import { CsgDeepLab } from '../csg/model.js';
 import { hypersphericalEnergy } from '../csg/index.js';
 import { ensureImagenetWeights } from '../io/imagenet-weights.js';
-import { readSafetensors } from '../io/safetensors.js';
+import { readWeights, describeWeights, layoutMetadata, LAYOUT_DESCRIPTION, type BackboneLayout } from '../io/weights.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadDigitsTask } from '../data/digits.js';
 import { digitsSource, datasetSource, trainBatch, type SampleSource } from '../data/sampler.js';
@@ -99,27 +99,32 @@ export interface RunHooks {
   progress?: boolean;
 }
 
-/** Builds the model and loads its starting weights; returns the input normalisation they expect. */
-export async function buildModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgDeepLab; norm: Normalization }> {
-  const imagenet = o.weights === 'imagenet';
+/**
+ * Builds the model and loads its starting weights (--weights imagenet, a .safetensors/.pth/.pth.tar, or
+ * none); the backbone layout and input normalisation follow the weights file and are stated.
+ */
+export async function buildModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgDeepLab; norm: Normalization; layout: BackboneLayout }> {
+  const path = o.weights === 'none' ? null : o.weights === 'imagenet' ? await ensureImagenetWeights({ log }) : o.weights;
+  const weights = path === null ? null : readWeights(path);
+  const layout: BackboneLayout = weights?.layout ?? 'torchvision';
+  if (path && weights) log(`--weights ${describeWeights(path, weights)}`);
+  else log(`--weights none: random init, ${LAYOUT_DESCRIPTION[layout]}`);
   const model = new CsgDeepLab({
     layers: o.layers,
     width: o.width,
     headWidth: o.headWidth,
     classes,
     headDropout: o.dropout,
-    strideIn1x1: imagenet, // Keras/Caffe ResNet-50: stride on the first 1×1
+    strideIn1x1: layout === 'caffe',
     seed: o.seed,
     queueSize: o.K,
   });
-  if (o.weights !== 'none') {
-    const path = imagenet ? await ensureImagenetWeights({ log }) : o.weights;
-    if (!existsSync(path)) throw new Error(`--weights: ${path} does not exist`);
-    const { ignored } = model.encoder_q.loadBackbone(hostTensors(readSafetensors(path).tensors));
-    log(`loaded backbone weights from ${path} (${ignored.length} entries not used by layers ${o.layers.join('.')})`);
+  if (weights) {
+    const { ignored } = model.encoder_q.loadBackbone(hostTensors(weights.tensors));
+    log(`loaded the backbone (${ignored.length} entries not used by layers ${o.layers.join('.')})`);
   }
   model.syncTeacher();
-  return { model, norm: imagenet ? CAFFE_NORM : IMAGENET_NORM };
+  return { model, norm: layout === 'caffe' ? CAFFE_NORM : IMAGENET_NORM, layout };
 }
 
 function formatStep(r: StepResult, stages: Stage[]): string {
@@ -133,7 +138,7 @@ export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<R
   mkdirSync(o.out, { recursive: true });
   const data = openTaskData(o);
   const classes = o.train === 'digits' ? data.classNames.length : o.classes;
-  const { model, norm } = await buildModel(o, classes, log);
+  const { model, norm, layout } = await buildModel(o, classes, log);
   const stages = o.stages as Stage[];
   const step = new CsgTrainStep(model, stepConfig(o));
   let start = 0;
@@ -153,7 +158,7 @@ export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<R
   if (!o.resume) writeFileSync(metricsPath, '');
   const aug = recipeAugment(data.crop);
   const saveAt = async (stepsDone: number) =>
-    saveCheckpoint(o.out, model, step.sgd, step.trainable, { step: stepsDone, dropout: dropoutSeedState(), options: o });
+    saveCheckpoint(o.out, model, step.sgd, step.trainable, { step: stepsDone, dropout: dropoutSeedState(), options: o }, layoutMetadata(layout));
 
   let interrupted = false;
   const onSigint = () => {
