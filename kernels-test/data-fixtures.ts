@@ -1,9 +1,11 @@
 // Test helpers for the data loaders: an independent minimal PNG encoder (any colour type and bit
-// depth, palettes with real indices, as GTA5 labels are stored) and temporary folders.
+// depth, palettes with real indices, as GTA5 labels are stored), JPEG files (jpeg-js's encoder) and
+// temporary folders.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { deflateSync } from 'node:zlib';
+import { encode as encodeJpegRgba } from 'jpeg-js';
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -93,4 +95,11 @@ export function positionImage(width: number, height: number, seed = 0): Uint8Arr
   const out = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) out.set([(x * 16) & 255, (y * 16) & 255, seed & 255], (y * width + x) * 3);
   return out;
+}
+
+/** A baseline JPEG of an HWC RGB image (jpeg-js's encoder: no chroma subsampling), `quality` 1–100. */
+export function encodeJpeg(width: number, height: number, rgb: ArrayLike<number>, quality = 95): Buffer {
+  const rgba = new Uint8Array(width * height * 4);
+  for (let p = 0; p < width * height; p++) rgba.set([rgb[3 * p], rgb[3 * p + 1], rgb[3 * p + 2], 255], 4 * p);
+  return encodeJpegRgba({ width, height, data: rgba }, quality).data;
 }
