@@ -4,12 +4,14 @@
 // widths, classes) is read off the tensors' names and shapes, and the backbone layout and input
 // normalisation follow the weights file (see readWeights).
 import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DeepLabResNet } from '../nn/index.js';
 import { readWeights, describeWeights, type WeightsFile } from '../io/weights.js';
 import type { StateDict } from '../io/safetensors.js';
-import { hostTensors, resolveCheckpoint } from '../train/checkpoint.js';
+import { hostTensors, resolveCheckpoint, readTrainerState } from '../train/checkpoint.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
+import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
+import { digitsClassNames, digitsPalette } from '../data/digits.js';
 
 export interface SegArchitecture {
   layers: number[];
@@ -80,4 +82,28 @@ export function loadSegmentationModel(path: string): LoadedSegModel {
     `${isCsg ? 'CSG checkpoint, its student encoder_q: ' : ''}DeepLab-ResNet, blocks ${a.layers.join('.')}, width ${a.width}, head width ${a.headWidth}, ${a.classes} classes` +
     (unused.length ? ` (${unused.length} entries not used for segmentation, e.g. ${unused[0]})` : '');
   return { model, norm: weights.layout === 'caffe' ? CAFFE_NORM : IMAGENET_NORM, file, weights, architecture, description, unused };
+}
+
+export interface ClassInfo {
+  names: string[];
+  palette: [number, number, number][];
+  /** Where they came from, for the start-up line. */
+  source: string;
+}
+
+/**
+ * Names and colours of a checkpoint's classes: the embedded digits task's when its run says it was
+ * trained on it, Cityscapes' trainIds for 19 classes, else numbered classes in Cityscapes' colours.
+ */
+export function classInfo(file: string, classes: number): ClassInfo {
+  let train: string | undefined;
+  const dir = dirname(file);
+  if (existsSync(join(dir, 'trainer.json'))) train = (readTrainerState(dir).options as { train?: string } | undefined)?.train;
+  if (train === 'digits' && (classes === 2 || classes === 11)) return { names: digitsClassNames(classes), palette: digitsPalette(classes), source: 'the embedded digits task (its run)' };
+  if (classes === CITYSCAPES_CLASSES.length) return { names: [...CITYSCAPES_CLASSES], palette: CITYSCAPES_PALETTE.map((c) => [...c] as [number, number, number]), source: 'Cityscapes trainIds' };
+  return {
+    names: Array.from({ length: classes }, (_, k) => `class ${k}`),
+    palette: Array.from({ length: classes }, (_, k) => [...CITYSCAPES_PALETTE[k % CITYSCAPES_PALETTE.length]!] as [number, number, number]),
+    source: `${classes} numbered classes in the Cityscapes colours`,
+  };
 }
