@@ -155,6 +155,8 @@ export function materialize(t: PickledTensor, name: string): TensorEntry {
   let contiguous = true;
   for (let d = t.shape.length - 1, expect = 1; d >= 0; expect *= t.shape[d]!, d--) if (t.shape[d]! !== 1 && t.stride[d] !== expect) contiguous = false;
   if (contiguous) return { dtype, shape: [...t.shape], data: bytes.subarray(t.offset * width, (t.offset + n) * width) };
+  // A zero stride (an expanded tensor) can name far more elements than its storage holds.
+  if (n * width > 2 ** 31) throw new PthError(`tensor "${name}" of size [${t.shape}] stride [${t.stride}] would take ${n * width} bytes to lay out (more than 2 GiB)`);
   const out = new Uint8Array(n * width);
   const rank = t.shape.length;
   const index = new Array<number>(rank).fill(0);
@@ -214,7 +216,7 @@ function readLegacy(bytes: Uint8Array, source: string): unknown {
   const globals = allowedGlobals();
   const plain = { globals: new Map<string, PyGlobal>(), source };
   const magic = unpickle(bytes, plain);
-  if (magic.value !== LEGACY_MAGIC && BigInt(magic.value as number) !== LEGACY_MAGIC) throw new PthError(`${source}: a pickle without PyTorch's magic number (not a torch.save file)`);
+  if (magic.value !== LEGACY_MAGIC) throw new PthError(`${source}: a pickle without PyTorch's magic number (not a torch.save file)`);
   const protocol = unpickle(bytes, plain, magic.end);
   if (protocol.value !== 1001) throw new PthError(`${source}: legacy protocol version ${String(protocol.value)} (1001 expected)`);
   const sysInfo = unpickle(bytes, plain, protocol.end);
