@@ -6,13 +6,13 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { loadSegmentationModel } from '../eval/seg-model.js';
-import { openTaskData } from '../train/train-seg.js';
+import { openTaskData } from '../data/task.js';
 import { datasetSource, type SampleSource } from '../data/sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES } from '../data/cityscapes.js';
 import { evaluate } from '../eval/evaluate.js';
 import { formatIouTable } from '../eval/confusion.js';
 import { parseTrainOptions, HELP } from './options.js';
-import { DIGITS_DEFAULTS } from './digits-defaults.js';
+import { DIGITS_DEFAULTS } from '../train/options.js';
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
