@@ -8,7 +8,7 @@ import { Tensor, scope } from '../src/tensor/index.js';
 import { noGrad } from '../src/autograd/index.js';
 import { argmax } from '../src/ops/index.js';
 import { tileGrid, predictImage } from '../src/eval/predict.js';
-import { loadSegmentationModel } from '../src/eval/seg-model.js';
+import { loadSegmentationModel } from '../src/train/seg-model.js';
 import { normalizeImage } from '../src/data/augment.js';
 import { readPng } from '../src/data/png.js';
 import { CITYSCAPES_PALETTE } from '../src/data/cityscapes.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor } from '../src/tensor/index.js';
 import { noGrad } from '../src/autograd/index.js';
-import { loadSegmentationModel } from '../src/eval/seg-model.js';
+import { loadSegmentationModel } from '../src/train/seg-model.js';
 import { readSafetensors, toFloat32, writeSafetensors } from '../src/io/safetensors.js';
 import { readPth } from '../src/io/pth.js';
 import { layoutMetadata } from '../src/io/weights.js';

@@ -42,11 +42,13 @@ function trainLines(dir: string): TrainLine[] {
     .filter((l) => l.kind === 'train');
 }
 
-const quiet = { log: () => undefined, progress: false };
+const quiet = { log: () => undefined };
 
 test('a short CSG run lowers the segmentation loss and writes its run folder', async () => {
   const out = mkdtempSync(join(tmpdir(), 'csg-e2e-'));
-  const summary = await trainSeg(options(['--iters', '40', '--lr', '0.05', '--csg', '0.1', '--checkpoint-every', '0'], out), quiet);
+  const outcome = await trainSeg(options(['--iters', '40', '--lr', '0.05', '--csg', '0.1', '--checkpoint-every', '0'], out), quiet);
+  if (outcome.stopped) throw new Error('the run stopped early');
+  const { summary } = outcome;
   const lines = trainLines(out);
   expect(lines).toHaveLength(40);
   const mean = (xs: TrainLine[]) => xs.reduce((a, l) => a + l.ce, 0) / xs.length;

@@ -16,6 +16,7 @@ import { hostTensors, moduleStateEntries } from '../train/checkpoint.js';
 import { CsgTrainStep, stepConfig, type Stage, type StepBatch, type StepResult } from '../train/step.js';
 import type { TrainOptions } from '../train/options.js';
 import { parseTrainOptions, HELP, OptionError } from './options.js';
+import { runCommand } from './run.js';
 
 export interface CsgStepOptions extends TrainOptions {
   ckpt: string;
@@ -155,9 +156,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((e: unknown) => {
-    const err = e as Error;
-    process.stderr.write(`\ncsg:step: ${err instanceof OptionError ? err.message : (err.stack ?? String(err))}\n`);
-    process.exit(1);
-  });
+  runCommand('csg:step', main);
 }

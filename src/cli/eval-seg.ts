@@ -5,13 +5,14 @@
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { initGpu, closeGpu } from '../gpu/index.js';
-import { loadSegmentationModel } from '../eval/seg-model.js';
+import { loadSegmentationModel } from '../train/seg-model.js';
 import { openTaskData } from '../data/task.js';
 import { datasetSource, type SampleSource } from '../data/sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES } from '../data/cityscapes.js';
 import { evaluate } from '../eval/evaluate.js';
 import { formatIouTable } from '../eval/confusion.js';
 import { parseTrainOptions, HELP } from './options.js';
+import { runCommand } from './run.js';
 import { DIGITS_DEFAULTS } from '../train/options.js';
 
 async function main(): Promise<void> {
@@ -50,7 +51,4 @@ async function main(): Promise<void> {
   closeGpu();
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`\neval:seg: ${(e as Error).stack ?? String(e)}\n`);
-  process.exit(1);
-});
+runCommand('eval:seg', main);

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { initGpu, closeGpu } from '../gpu/index.js';
-import { loadSegmentationModel, classInfo } from '../eval/seg-model.js';
+import { loadSegmentationModel, classInfo } from '../train/seg-model.js';
 import { predictImage, overlay, DEFAULT_TILES, type TileOptions } from '../eval/predict.js';
 import { readImageFile, IMAGE_FILE_PATTERN } from '../data/image-file.js';
 import { writePalettePng, writeRgbPng } from '../data/png.js';

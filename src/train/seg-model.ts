@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { DeepLabResNet } from '../nn/index.js';
 import { readWeights, describeWeights, type WeightsFile } from '../io/weights.js';
 import type { StateDict } from '../io/safetensors.js';
-import { hostTensors, resolveCheckpoint, readTrainerState } from '../train/checkpoint.js';
+import { hostTensors, resolveCheckpoint, readTrainerState } from './checkpoint.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
 import { digitsClassNames, digitsPalette } from '../data/digits.js';
