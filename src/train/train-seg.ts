@@ -29,6 +29,13 @@ export interface RunSummary {
   evaluations: Record<string, { miou: number; pixel_accuracy: number; iou: (number | null)[] }>;
   /** The last training step's scalars. */
   last: StepResult | null;
+  /**
+   * With --eval-every: the best selection-split mIoU seen during training and its step (chosen on the
+   * set it is measured on, as the reference reports its best mIoU), and the final model's mIoU on the
+   * same split (the unbiased figure). Null without evaluations during training.
+   */
+  miou_best: { split: string; value: number; step: number } | null;
+  miou_final: { split: string; value: number; step: number } | null;
 }
 
 /**
@@ -104,7 +111,15 @@ export async function segTask(o: TrainOptions, log: (s: string) => void): Promis
     async finish(run) {
       const summary = await finalEvaluation(run.out, data, model, norm, classes, log);
       drawCurves(run.out, run.metricsPath);
-      return { ...summary, last };
+      let miouBest: RunSummary['miou_best'] = null;
+      let miouFinal: RunSummary['miou_final'] = null;
+      if (run.best && select) {
+        miouBest = { split: run.best.split, value: run.best.value, step: run.best.step };
+        const r = await evaluate(model.encoder_q, select.source, { classes, norm, batch: 16 });
+        miouFinal = { split: select.name, value: r.confusion.miou(), step: run.steps };
+        log(`${select.name} mIoU: best ${(100 * miouBest.value).toFixed(2)} at step ${miouBest.step} (chosen on this split), final ${(100 * miouFinal.value).toFixed(2)} (unbiased)`);
+      }
+      return { ...summary, last, miou_best: miouBest, miou_final: miouFinal };
     },
     dispose() {
       step.dispose();
@@ -121,7 +136,7 @@ export async function trainSeg(o: TrainOptions, hooks: TrainHooks = {}): Promise
 }
 
 /** The final evaluation of every split, the hyperspherical energy of the headline split's features, predictions.png. */
-async function finalEvaluation(out: string, data: TaskData, model: CsgDeepLab, norm: Normalization, classes: number, log: (s: string) => void): Promise<Omit<RunSummary, 'last'>> {
+async function finalEvaluation(out: string, data: TaskData, model: CsgDeepLab, norm: Normalization, classes: number, log: (s: string) => void): Promise<Omit<RunSummary, 'last' | 'miou_best' | 'miou_final'>> {
   const results = new Map<string, EvalResult>();
   for (const split of data.evals) {
     const r = await evaluate(model.encoder_q, split.source, { classes, norm, batch: 16, features: split.hse, samples: 6 });
