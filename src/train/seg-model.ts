@@ -64,9 +64,14 @@ export function inferSegArchitecture(state: StateDict, file: string): SegArchite
   };
 }
 
-export function loadSegmentationModel(path: string): LoadedSegModel {
+/** The checkpoint's file and tensors, on the CPU: a bad file is reported before the GPU starts. */
+export function readSegmentationCheckpoint(path: string): { file: string; weights: WeightsFile } {
   const file = resolveWeightsFile(path);
-  const weights = readWeights(file);
+  return { file, weights: readWeights(file) };
+}
+
+export function loadSegmentationModel(path: string, read = readSegmentationCheckpoint(path)): LoadedSegModel {
+  const { file, weights } = read;
   const isCsg = [...weights.tensors.keys()].some((k) => k.startsWith('encoder_q.'));
   const state: StateDict = isCsg
     ? new Map([...weights.tensors].filter(([k]) => k.startsWith('encoder_q.')).map(([k, v]) => [k.slice('encoder_q.'.length), v]))
