@@ -3,7 +3,8 @@
 import { initGpu, gpu, closeGpu } from '../src/gpu/index.js';
 import { parseTrainOptions } from '../src/cli/options.js';
 import { DIGITS_DEFAULTS } from '../src/cli/digits-defaults.js';
-import { buildModel, openTaskData, recipeAugment } from '../src/train/train-seg.js';
+import { buildModel, openTaskData } from '../src/train/train-seg.js';
+import { recipeAugment } from '../src/data/augment.js';
 import { CsgTrainStep, stepConfig } from '../src/train/step.js';
 import { trainBatch } from '../src/data/sampler.js';
 

@@ -8,7 +8,8 @@ import { DIGITS_DEFAULTS } from '../src/cli/digits-defaults.js';
 import { trainSeg } from '../src/train/train-seg.js';
 import { moduleStateEntries, hostTensors } from '../src/train/checkpoint.js';
 import { CsgDeepLab } from '../src/csg/model.js';
-import { readSafetensors, serializeSafetensors } from '../src/io/safetensors.js';
+import { serializeSafetensors } from '../src/io/safetensors.js';
+import { readSafetensors } from '../src/io/safetensors-file.js';
 import { useGpu } from './helpers.js';
 
 useGpu();

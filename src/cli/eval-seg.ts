@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { DeepLabResNet } from '../nn/index.js';
-import { readSafetensors } from '../io/safetensors.js';
+import { readSafetensors } from '../io/safetensors-file.js';
 import { hostTensors, resolveCheckpoint } from '../train/checkpoint.js';
 import { openTaskData } from '../train/train-seg.js';
 import { datasetSource, type SampleSource } from '../data/sampler.js';

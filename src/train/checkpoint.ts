@@ -1,14 +1,16 @@
 // Checkpoints of a run: one folder per saved step, written as `<name>.tmp` and renamed into place
 // (a crash leaves the previous checkpoint intact), then `latest.json` is replaced atomically.
 //   checkpoint.safetensors  the model in CSG's official names (encoder_q., encoder_k., queue3, queue_ptr3, …),
-//                           loadable by PyTorch
+//                           loadable by PyTorch; its metadata holds `training_options` (JSON) so that a
+//                           reader without trainer.json (the web page) knows the model and its input
 //   optimizer.safetensors   SGD momentum buffers, `momentum.<parameter name>`
 //   trainer.json            the step, the dropout seed state, the options
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { writeFileAtomic, fsyncDir } from '../io/atomic.js';
-import { readSafetensors, writeSafetensors, tensorEntry, toFloat32, toBigInt64, type StateDict } from '../io/safetensors.js';
-import type { Module, HostTensor } from '../nn/index.js';
+import { hostTensors, tensorEntry, toFloat32, type StateDict } from '../io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../io/safetensors-file.js';
+import type { Module } from '../nn/index.js';
 import type { Sgd } from '../csg/index.js';
 import type { Tensor } from '../tensor/index.js';
 
@@ -18,6 +20,9 @@ export interface TrainerState {
   dropout: { base: number; calls: number };
   options: unknown;
 }
+
+// Kept here too for the callers that load checkpoints (the conversion itself is format-level, in io).
+export { hostTensors };
 
 export class CheckpointError extends Error {
   override name = 'CheckpointError';
@@ -34,20 +39,13 @@ export async function moduleStateEntries(model: Module): Promise<StateDict> {
   return dict;
 }
 
-/** safetensors entries → the host tensors Module.loadStateDict takes. */
-export function hostTensors(dict: StateDict): Map<string, HostTensor> {
-  const out = new Map<string, HostTensor>();
-  for (const [name, e] of dict) out.set(name, { shape: e.shape, data: e.dtype === 'I64' ? toBigInt64(e, name) : toFloat32(e, name) });
-  return out;
-}
-
 export async function saveCheckpoint(runDir: string, model: Module, sgd: Sgd, params: readonly Tensor[], state: TrainerState): Promise<string> {
   const name = `ckpt-${String(state.step).padStart(7, '0')}`;
   const final = join(runDir, name);
   const tmp = `${final}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  writeSafetensors(join(tmp, 'checkpoint.safetensors'), await moduleStateEntries(model), { format: 'pt', step: String(state.step) });
+  writeSafetensors(join(tmp, 'checkpoint.safetensors'), await moduleStateEntries(model), { format: 'pt', step: String(state.step), training_options: JSON.stringify(state.options) });
   const momentum: StateDict = new Map();
   for (const p of params) {
     const buf = sgd.momentumOf(p);

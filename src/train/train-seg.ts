@@ -10,12 +10,12 @@ import { setDropoutSeedState, dropoutSeedState } from '../nn/index.js';
 import { CsgDeepLab } from '../csg/model.js';
 import { hypersphericalEnergy } from '../csg/index.js';
 import { ensureImagenetWeights } from '../io/imagenet-weights.js';
-import { readSafetensors } from '../io/safetensors.js';
+import { readSafetensors } from '../io/safetensors-file.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadDigitsTask } from '../data/digits.js';
 import { digitsSource, datasetSource, trainBatch, type SampleSource } from '../data/sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
-import { CAFFE_NORM, IMAGENET_NORM, CSG_JITTER, type AugmentOptions, type Normalization } from '../data/augment.js';
+import { CAFFE_NORM, IMAGENET_NORM, recipeAugment, type Normalization } from '../data/augment.js';
 import { segmentationStrip, linePlot, type Series } from '../data/picture.js';
 import { evaluate, type EvalResult } from '../eval/evaluate.js';
 import { formatIouTable } from '../eval/confusion.js';
@@ -85,11 +85,6 @@ export function openTaskData(o: TrainOptions): TaskData {
     palette: CITYSCAPES_PALETTE.map((c) => [...c] as [number, number, number]),
     crop: [o.crop, o.crop],
   };
-}
-
-/** Recipe §4 training augmentation: flip, scale 0.75–1.25, crop, ColorJitter key image. */
-export function recipeAugment(crop: [number, number]): AugmentOptions {
-  return { crop, scale: [0.75, 1.25], flip: true, jitter: CSG_JITTER };
 }
 
 export interface RunHooks {
