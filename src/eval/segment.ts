@@ -4,8 +4,8 @@
 import { Tensor, scope } from '../tensor/index.js';
 import { noGrad } from '../autograd/index.js';
 import { argmax } from '../ops/index.js';
-import { DeepLabResNet } from '../nn/index.js';
-import { CsgDeepLab, CSG_DIM } from '../csg/model.js';
+import type { DeepLabResNet } from '../nn/index.js';
+import { CsgDeepLab } from '../csg/model.js';
 import { hostTensors, SafetensorsError, type SafetensorsFile } from '../io/safetensors.js';
 import { CAFFE_NORM, IMAGENET_NORM, normalizeImage, type Normalization } from '../data/augment.js';
 
@@ -24,9 +24,10 @@ export interface SegModelConfig {
 
 export interface SegModel {
   config: SegModelConfig;
-  /** The whole CSG model when the checkpoint holds one (it can then be trained further). */
-  csg: CsgDeepLab | null;
-  /** The network that segments (the CSG student, or the plain DeepLab). */
+  /** The whole CSG model: from the file when it holds one, else the file's network as the student with
+   *  the teacher copied from it and fresh queues (so that any checkpoint can be trained further). */
+  csg: CsgDeepLab;
+  /** The network that segments: the CSG student. */
   net: DeepLabResNet;
   norm: Normalization;
 }
@@ -65,26 +66,33 @@ export function checkpointConfig(file: SafetensorsFile, name: string): SegModelC
   };
 }
 
-/** Builds the model a checkpoint describes and loads it (every entry must fit). */
+/** Keys per queue when the file has no queue of its own: the embedded task's K. */
+const DEFAULT_QUEUE_SIZE = 1024;
+
+/** Builds the model a checkpoint describes and loads it (every segmentation entry must be in the file). */
 export function loadSegModel(file: SafetensorsFile, name: string): SegModel {
   const config = checkpointConfig(file, name);
-  const options = { layers: config.layers, width: config.width, headWidth: config.headWidth, classes: config.classes, strideIn1x1: config.caffe };
   const state = hostTensors(file.tensors);
-  let csg: CsgDeepLab | null = null;
-  let net: DeepLabResNet;
+  const csg = new CsgDeepLab({
+    layers: config.layers,
+    width: config.width,
+    headWidth: config.headWidth,
+    classes: config.classes,
+    strideIn1x1: config.caffe,
+    queueSize: config.queueSize ?? DEFAULT_QUEUE_SIZE,
+  });
   if (config.queueSize !== null) {
-    csg = new CsgDeepLab({ ...options, queueSize: config.queueSize });
     csg.loadStateDict(state);
-    net = csg.encoder_q;
   } else {
-    const isStudentOnly = [...state.keys()].some((k) => k.startsWith('encoder_q.'));
-    const own = isStudentOnly ? new Map([...state].filter(([k]) => k.startsWith('encoder_q.')).map(([k, v]) => [k.slice('encoder_q.'.length), v])) : state;
-    net = new DeepLabResNet({ ...options, fcOut: isStudentOnly ? CSG_DIM : null });
-    // Extra entries (the teacher, projection heads) are not needed to segment; a missing one is an error.
-    const { missing } = net.loadStateDict(own, { strict: false });
-    if (missing.length) throw new SafetensorsError(name, missing[0], `missing (${missing.length} model entries are not in the file)`);
+    const prefix = [...state.keys()].some((k) => k.startsWith('encoder_q.')) ? 'encoder_q.' : '';
+    const student = new Map([...state].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+    // The projection heads (fc, fc_csg) only serve CSG's loss: a file without them starts them afresh.
+    const { missing } = csg.encoder_q.loadStateDict(student, { strict: false });
+    const needed = missing.filter((k) => !k.startsWith('fc.') && !k.startsWith('fc_csg.'));
+    if (needed.length) throw new SafetensorsError(name, prefix + needed[0], `missing (${needed.length} segmentation entries are not in the file)`);
+    csg.syncTeacher();
   }
-  return { config, csg, net, norm: config.caffe ? CAFFE_NORM : IMAGENET_NORM };
+  return { config, csg, net: csg.encoder_q, norm: config.caffe ? CAFFE_NORM : IMAGENET_NORM };
 }
 
 export interface Segmentation {

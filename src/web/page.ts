@@ -69,8 +69,7 @@ function classInfo(classes: number): { names: string[]; palette: Rgb[] } {
 
 function loadCheckpoint(bytes: Uint8Array, name: string): void {
   const file = parseSafetensors(bytes, name);
-  state.model?.csg?.dispose();
-  state.model?.net.dispose();
+  state.model?.csg.dispose();
   state.model = loadSegModel(file, name);
   state.checkpointName = name;
   state.warmShapes.clear();
@@ -81,9 +80,9 @@ function loadCheckpoint(bytes: Uint8Array, name: string): void {
   $('ckpt-info').textContent =
     `${name}: ResNet layers ${c.layers.join('.')}, width ${c.width}, head ${c.headWidth}, ${c.classes} classes${step}; ` +
     `${norm}${c.caffeFrom === 'width' ? ' (guessed from the width: no training_options in the file)' : ''}` +
-    `${state.model.csg ? `; CSG model, K ${c.queueSize}` : '; segmentation weights only'}`;
-  $<HTMLButtonElement>('train').disabled = !state.model.csg || !state.trainingOptions;
-  $<HTMLButtonElement>('train').title = $<HTMLButtonElement>('train').disabled ? 'training needs a CSG run checkpoint with training_options metadata' : '';
+    `${c.queueSize !== null ? `; CSG model, K ${c.queueSize}` : '; segmentation weights (the teacher starts as a copy)'}`;
+  $<HTMLButtonElement>('train').disabled = !state.trainingOptions;
+  $<HTMLButtonElement>('train').title = state.trainingOptions ? '' : 'training needs the training_options metadata that train:seg writes into its checkpoints';
 }
 
 /** Decodes an image without colour conversion; scales it so its longer side is the chosen size. */
@@ -151,7 +150,7 @@ let stopRequested = false;
 
 async function train(): Promise<void> {
   const { model, trainingOptions } = state;
-  if (!model?.csg || !trainingOptions) throw new Error('training needs a CSG run checkpoint with training_options metadata');
+  if (!model || !trainingOptions) throw new Error('training needs a checkpoint with the training_options metadata that train:seg writes');
   const read = (id: string, min: number) => {
     const v = Number($<HTMLInputElement>(id).value);
     if (!Number.isFinite(v) || v < min) throw new Error(`${id}: a number ≥ ${min} expected, got '${$<HTMLInputElement>(id).value}'`);
