@@ -197,8 +197,9 @@ async function start(): Promise<void> {
   }
   const gpu = await initGpu({ verbose: false });
   $('adapter').textContent = `WebGPU adapter: ${adapterName(gpu.adapter) || '(unnamed)'}; features: ${gpu.adapter.features.join(', ')}`;
-  const samples = (await (await fetchOk('sample/samples.json')).json()) as { checkpoint: string; photos: { file: string; caption: string }[] };
+  const samples = (await (await fetchOk('sample/samples.json')).json()) as { checkpoint: string; description: string; photos: { file: string; caption: string }[] };
   loadCheckpoint(new Uint8Array(await (await fetchOk(`sample/${samples.checkpoint}`)).arrayBuffer()), `sample/${samples.checkpoint}`);
+  $('ckpt-info').textContent += ` (the sample: ${samples.description})`;
   $('samples').replaceChildren(
     'samples:',
     ...samples.photos.map(({ file, caption }) => {
