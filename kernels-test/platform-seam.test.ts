@@ -44,7 +44,7 @@ test('the browser bundle holds the engine with no node: module, and platform-bro
     expect(inputs).not.toContain('src/gpu/platform-node.ts');
     expect(inputs).not.toContain('src/gpu/dawn.ts');
     // The whole engine is there: the segmentation model, the CSG step, every op family.
-    for (const f of ['src/nn/deeplab.ts', 'src/csg/model.ts', 'src/train/step.ts', 'src/ops/conv.ts', 'src/ops/matmul.ts', 'src/io/safetensors.ts']) expect(inputs).toContain(f);
+    for (const f of ['src/nn/deeplab.ts', 'src/csg/model.ts', 'src/train/step.ts', 'src/ops/conv2d.ts', 'src/ops/matmul.ts', 'src/io/safetensors.ts']) expect(inputs).toContain(f);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

@@ -7,13 +7,13 @@ import { initGpu, adapterName } from '../../src/gpu/index.js';
 import { Tensor, scopeAsync } from '../../src/tensor/index.js';
 import { backward } from '../../src/autograd/index.js';
 import { add, mul, relu, sumAll, matmul, conv2d, softmax, batchNorm2d, infoNce } from '../../src/ops/index.js';
-import { randn, expectClose } from '../helpers.js';
+import { randn, expectClose, type NCHW } from '../helpers.js';
 import { broadcastRef } from '../ref/elementwise.js';
 import { matmulRef } from '../ref/matmul.js';
-import { refConvForward, refConvBackward, type RefConv } from '../ref/conv.js';
+import { refConvForward, refConvBackward, type RefConv } from '../ref/conv2d.js';
 import { softmaxRef, softmaxGradRef } from '../ref/softmax.js';
-import { batchNormRef, batchNormBackwardRef, type NCHW } from '../ref/layers.js';
-import { infoNceRef, l2NormalizeRef } from '../ref/csg.js';
+import { batchNormRef, batchNormBackwardRef, l2NormalizeRef } from '../ref/norm.js';
+import { infoNceRef } from '../ref/nce.js';
 
 interface Result {
   name: string;

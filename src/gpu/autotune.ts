@@ -4,7 +4,8 @@
 // winner per adapter, in memory and in the platform's store (Node: .cache/autotune/<adapter-id>.json,
 // env CSG_AUTOTUNE_DIR moves it; a browser: localStorage). Env CSG_<OP>_VARIANT=name
 // forces a variant (e.g. CSG_CONV_VARIANT=tiled).
-import { gpu, GpuError, type AdapterDescription } from './device.js';
+import { gpu, type AdapterDescription } from './device.js';
+import { GpuError } from './errors.js';
 import { platform } from './platform.js';
 
 /** One prepared run of a variant: `run` records its dispatches, `dispose` frees what it allocated. */

@@ -2,7 +2,7 @@
 // build: the page's navigator.gpu, the WGSL of shaders/ bundled into the page at build time (no
 // fetch at run time), autotune choices in localStorage, no environment settings.
 import shaders from 'virtual:shaders';
-import type { Platform } from './platform.js';
+import type { Platform } from './platform-api.js';
 
 const tuningKey = (adapterId: string) => `csg-webgpu/autotune/${adapterId}`;
 

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, throttleDawnPolling } from './dawn.js';
-import type { Platform } from './platform.js';
+import type { Platform } from './platform-api.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

@@ -1,46 +1,24 @@
-// A whole segmentation run: data, the CSG model from ImageNet weights, the training loop with its
-// progress bar, metrics, checkpoints (atomic; --resume continues exactly), evaluation on the real
-// domain, the hyperspherical energy, pictures and summary.json.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Segmentation as a task of the training core (core.ts): the task's data, the CSG model from ImageNet
+// weights, the CSG step, real-val mIoU for choosing settings, and the final evaluation on the real
+// domain with the hyperspherical energy, pictures and summary.json.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import cliProgress from 'cli-progress';
 import { Tensor } from '../tensor/index.js';
-import { gpu, GpuError, tunePending, pendingTuning } from '../gpu/index.js';
-import { setDropoutSeedState, dropoutSeedState } from '../nn/index.js';
+import { setDropoutSeedState } from '../nn/index.js';
 import { CsgDeepLab } from '../csg/model.js';
 import { hypersphericalEnergy } from '../csg/index.js';
 import { ensureImagenetWeights } from '../io/imagenet-weights.js';
 import { readSafetensors } from '../io/safetensors-file.js';
-import { writeFileAtomic } from '../io/atomic.js';
-import { loadDigitsTask } from '../data/digits.js';
-import { digitsSource, datasetSource, trainBatch, type SampleSource } from '../data/sampler.js';
-import { openSegDataset, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
-import { CAFFE_NORM, IMAGENET_NORM, recipeAugment, type Normalization } from '../data/augment.js';
+import { trainBatch } from '../data/sampler.js';
+import { openTaskData, recipeAugment, type TaskData } from '../data/task.js';
+import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { segmentationStrip, linePlot, type Series } from '../data/picture.js';
 import { evaluate, type EvalResult } from '../eval/evaluate.js';
 import { formatIouTable } from '../eval/confusion.js';
-import type { TrainOptions } from '../cli/options.js';
-import { CsgTrainStep, stepConfig, NonFiniteLossError, type StepResult, type Stage } from './step.js';
-import { saveCheckpoint, resolveCheckpoint, loadModelState, loadOptimizerState, readTrainerState, hostTensors } from './checkpoint.js';
-
-export interface EvalSplit {
-  name: string;
-  source: SampleSource;
-  /** Real-domain split whose stage-4 features give the reported hyperspherical energy. */
-  hse?: boolean;
-}
-
-export interface TaskData {
-  train: SampleSource;
-  /** Evaluated at the end, in this order; the first real split is the headline mIoU. */
-  evals: EvalSplit[];
-  /** Evaluated every --eval-every steps to choose settings (never the test split). */
-  select: EvalSplit | null;
-  classNames: string[];
-  palette: [number, number, number][];
-  /** Crop for training (the digits are trained at their own size). */
-  crop: [number, number];
-}
+import type { TrainOptions } from './options.js';
+import { CsgTrainStep, stepConfig, type StepResult, type Stage } from './step.js';
+import { hostTensors } from './checkpoint.js';
+import { runTraining, logToStderr, type TrainTask, type TrainHooks, type TrainOutcome } from './core.js';
 
 export interface RunSummary {
   miou_real: number;
@@ -49,49 +27,8 @@ export interface RunSummary {
   pixel_accuracy_real: number;
   hse_real_stage4: number | null;
   evaluations: Record<string, { miou: number; pixel_accuracy: number; iou: (number | null)[] }>;
-  steps: number;
-  wall_seconds: number;
+  /** The last training step's scalars. */
   last: StepResult | null;
-}
-
-export function openTaskData(o: TrainOptions): TaskData {
-  if (o.train === 'digits' || o.val === 'digits') {
-    if (o.train !== 'digits' || o.val !== 'digits') throw new Error('--train digits goes with --val digits (the embedded task)');
-    const [trainSyn, valSyn, valReal, testReal] = o.counts.split(',').map(Number);
-    if (![trainSyn, valSyn, valReal, testReal].every((c) => Number.isInteger(c) && c! > 0)) {
-      throw new Error(`--counts: four positive counts expected (trainSyn,valSyn,valReal,testReal), got ${o.counts}`);
-    }
-    const classes = o.digitClasses === 11 ? 11 : 2;
-    const task = loadDigitsTask({ seed: 0, size: o.size, classes, trainSyn: trainSyn!, valSyn: valSyn!, valReal: valReal!, testReal: testReal! });
-    return {
-      train: digitsSource('synthetic train', task.trainSyn),
-      evals: [
-        { name: 'real test', source: digitsSource('real test', task.testReal), hse: true },
-        { name: 'synthetic val', source: digitsSource('synthetic val', task.valSyn) },
-      ],
-      select: { name: 'real val', source: digitsSource('real val', task.valReal) },
-      classNames: task.classNames,
-      palette: task.palette,
-      crop: [o.size, o.size],
-    };
-  }
-  const train = datasetSource(openSegDataset(o.train));
-  const val = datasetSource(openSegDataset(o.val));
-  return {
-    train,
-    evals: [{ name: 'real val', source: val, hse: true }],
-    select: null,
-    classNames: [...CITYSCAPES_CLASSES],
-    palette: CITYSCAPES_PALETTE.map((c) => [...c] as [number, number, number]),
-    crop: [o.crop, o.crop],
-  };
-}
-
-export interface RunHooks {
-  /** Lines for the person watching (default: stderr). */
-  log?: (line: string) => void;
-  /** Show a progress bar (default: when stderr is a terminal or CSG_PROGRESS=1). */
-  progress?: boolean;
 }
 
 /** Builds the model and loads its starting weights; returns the input normalisation they expect. */
@@ -122,107 +59,63 @@ function formatStep(r: StepResult, stages: Stage[]): string {
   return `ce ${r.ce.toFixed(4)}${nce}`;
 }
 
-export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<RunSummary> {
-  const log = hooks.log ?? ((s: string) => process.stderr.write(`${s}\n`));
-  const started = performance.now();
-  mkdirSync(o.out, { recursive: true });
+/**
+ * The segmentation task on the training core: the task's data, the CSG model from its starting
+ * weights, the CSG step on recipe-augmented batches, real-val mIoU as the selection metric, and the
+ * final evaluation, energy, pictures and curves.
+ */
+export async function segTask(o: TrainOptions, log: (s: string) => void): Promise<TrainTask<RunSummary>> {
   const data = openTaskData(o);
   const classes = o.train === 'digits' ? data.classNames.length : o.classes;
   const { model, norm } = await buildModel(o, classes, log);
   const stages = o.stages as Stage[];
   const step = new CsgTrainStep(model, stepConfig(o));
-  let start = 0;
   setDropoutSeedState({ base: o.seed * 7919 + 1, calls: 0 });
-  if (o.resume) {
-    const dir = resolveCheckpoint(o.resume);
-    loadModelState(dir, model);
-    step.syncQueuePointers();
-    loadOptimizerState(dir, step.sgd, step.trainable);
-    const state = readTrainerState(dir);
-    setDropoutSeedState(state.dropout);
-    start = state.step;
-    log(`resumed from ${dir} at step ${start}`);
-  }
-  writeFileAtomic(join(o.out, 'config.json'), JSON.stringify(o, null, 2));
-  const metricsPath = join(o.out, 'metrics.jsonl');
-  if (!o.resume) writeFileSync(metricsPath, '');
   const aug = recipeAugment(data.crop);
-  const saveAt = async (stepsDone: number) =>
-    saveCheckpoint(o.out, model, step.sgd, step.trainable, { step: stepsDone, dropout: dropoutSeedState(), options: o });
-
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    log('\ninterrupted: finishing this step, then saving a checkpoint (Ctrl-C again to quit now)');
-  };
-  process.on('SIGINT', onSigint);
-  const showBar = hooks.progress ?? (process.stderr.isTTY || process.env.CSG_PROGRESS === '1');
-  const bar = showBar
-    ? new cliProgress.SingleBar(
-        { format: 'train {bar} {value}/{total} | {losses} | {rate} it/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, etaBuffer: 20 },
-        cliProgress.Presets.shades_classic,
-      )
-    : null;
-  bar?.start(o.iters, start, { losses: '', rate: '–' });
   let last: StepResult | null = null;
-  let lastCheckpoint: string | null = null;
-  // it/s counts from the last pause (tuning), so the rate and ETA describe training alone.
-  let rateFrom = { it: start, t: performance.now() };
-  try {
-    for (let it = start; it < o.iters; it++) {
+  const select = data.select;
+  return {
+    model,
+    sgd: step.sgd,
+    params: step.trainable,
+    async step(it) {
       const b = trainBatch(data.train, o.batch, o.seed, it, aug, norm, o.csg > 0);
-      last = await step.run(it, { n: b.n, height: b.height, width: b.width, images: b.images, keys: b.keys ?? null, labels: b.labels });
-      if (it === start && pendingTuning().length) {
-        // Kernel variants are chosen per adapter by timing each once; the choice is cached for later runs.
-        bar?.stop();
-        log(`autotune: timing kernel variants for ${pendingTuning().length} new shapes on this adapter (once; cached in .cache/autotune)`);
-        await tunePending();
-        rateFrom = { it: it + 1, t: performance.now() };
-        bar?.start(o.iters, it + 1, { losses: formatStep(last, stages), rate: '–' });
-      }
-      const done = it + 1 - rateFrom.it;
-      const rate = done > 0 ? done / ((performance.now() - rateFrom.t) / 1000) : 0;
-      bar?.update(it + 1, { losses: formatStep(last, stages), rate: rate.toFixed(2) });
-      if ((it + 1) % o.logEvery === 0 || it + 1 === o.iters) {
-        appendFileSync(metricsPath, JSON.stringify({ kind: 'train', step: it + 1, ce: last.ce, nce: last.nce, top1: last.top1, top5: last.top5, total: last.total, lr: last.lrs, it_per_s: rate }) + '\n');
-        if (!bar) log(`step ${it + 1}/${o.iters} ${formatStep(last, stages)} ${rate.toFixed(2)} it/s`);
-      }
-      if (o.evalEvery > 0 && (it + 1) % o.evalEvery === 0 && data.select) {
-        const r = await evaluate(model.encoder_q, data.select.source, { classes, norm, batch: 16 });
-        appendFileSync(metricsPath, JSON.stringify({ kind: 'eval', split: data.select.name, step: it + 1, miou: r.confusion.miou() }) + '\n');
-      }
-      if (interrupted || (o.checkpointEvery > 0 && (it + 1) % o.checkpointEvery === 0)) lastCheckpoint = await saveAt(it + 1);
-      if (interrupted) {
-        bar?.stop();
-        log(`saved ${lastCheckpoint}; resume with --resume ${o.out}`);
-        process.exit(130);
-      }
-    }
-  } catch (e) {
-    bar?.stop();
-    const kept = lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint} (resume with --resume ${o.out}).` : 'No checkpoint was written before it.';
-    if (e instanceof NonFiniteLossError) throw new NonFiniteLossError(`${e.message}; training stopped. ${kept}`);
-    if (e instanceof GpuError) throw new GpuError(`${e.message}\ntraining stopped: the GPU failed${gpu().lost ? ' (device lost)' : ''}. ${kept}`);
-    throw e;
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
-  bar?.stop();
-  lastCheckpoint = await saveAt(o.iters);
-  log(`checkpoint: ${lastCheckpoint}`);
-  const summary = await finalEvaluation(o, data, model, norm, classes, log);
-  summary.steps = o.iters;
-  summary.last = last;
-  summary.wall_seconds = (performance.now() - started) / 1000;
-  writeFileAtomic(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2));
-  drawCurves(o.out, metricsPath);
-  step.dispose();
-  model.dispose();
-  return summary;
+      const r = await step.run(it, { n: b.n, height: b.height, width: b.width, images: b.images, keys: b.keys ?? null, labels: b.labels });
+      last = r;
+      const nce = Object.fromEntries(Object.entries(r.nce).map(([s, v]) => [`nce stage ${s}`, v]));
+      return {
+        losses: { ce: r.ce, ...nce, total: r.total },
+        metrics: { ce: r.ce, nce: r.nce, top1: r.top1, top5: r.top5, total: r.total, lr: r.lrs },
+        line: formatStep(r, stages),
+      };
+    },
+    select: select
+      ? async () => {
+          const r = await evaluate(model.encoder_q, select.source, { classes, norm, batch: 16 });
+          return { split: select.name, metric: 'miou', value: r.confusion.miou() };
+        }
+      : undefined,
+    async finish(run) {
+      const summary = await finalEvaluation(run.out, data, model, norm, classes, log);
+      drawCurves(run.out, run.metricsPath);
+      return { ...summary, last };
+    },
+    dispose() {
+      step.dispose();
+      model.dispose();
+    },
+  };
 }
 
-async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLab, norm: Normalization, classes: number, log: (s: string) => void): Promise<RunSummary> {
+/** A whole segmentation run on the training core. */
+export async function trainSeg(o: TrainOptions, hooks: TrainHooks = {}): Promise<TrainOutcome<RunSummary>> {
+  const log = hooks.log ?? logToStderr;
+  const task = await segTask(o, log);
+  return runTraining({ out: o.out, iters: o.iters, resume: o.resume, logEvery: o.logEvery, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, config: o }, task, { ...hooks, log });
+}
+
+/** The final evaluation of every split, the hyperspherical energy of the headline split's features, predictions.png. */
+async function finalEvaluation(out: string, data: TaskData, model: CsgDeepLab, norm: Normalization, classes: number, log: (s: string) => void): Promise<Omit<RunSummary, 'last'>> {
   const results = new Map<string, EvalResult>();
   for (const split of data.evals) {
     const r = await evaluate(model.encoder_q, split.source, { classes, norm, batch: 16, features: split.hse, samples: 6 });
@@ -249,7 +142,7 @@ async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLa
     data.palette,
     Math.max(1, Math.round(128 / real.samples[0]!.width)),
   );
-  strip.save(join(o.out, 'predictions.png'));
+  strip.save(join(out, 'predictions.png'));
   const evaluations: RunSummary['evaluations'] = {};
   for (const [name, r] of results) {
     evaluations[name] = { miou: r.confusion.miou(), pixel_accuracy: r.confusion.pixelAccuracy(), iou: r.confusion.iou().map((v) => (Number.isNaN(v) ? null : v)) };
@@ -261,9 +154,6 @@ async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLa
     pixel_accuracy_real: real.confusion.pixelAccuracy(),
     hse_real_stage4: hse,
     evaluations,
-    steps: 0,
-    wall_seconds: 0,
-    last: null,
   };
 }
 

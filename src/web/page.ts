@@ -7,7 +7,7 @@ import { initGpu, adapterName } from '../gpu/index.js';
 import { parseSafetensors } from '../io/safetensors.js';
 import { loadSegModel, segmentImage, type SegModel, type Segmentation } from '../eval/segment.js';
 import { digitsClassNames, digitsPalette } from '../data/render-digits.js';
-import type { TrainOptions } from '../cli/options.js';
+import type { TrainOptions } from '../train/options.js';
 import { drawCurves, drawOverlay, drawRgb, drawShares, type Curve, type Rgb } from './draw.js';
 import { trainInPage } from './train.js';
 

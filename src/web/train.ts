@@ -3,7 +3,7 @@
 // train:seg (src/train/step.ts), on a CSG checkpoint whose metadata holds its training options.
 import type { CsgDeepLab } from '../csg/model.js';
 import { CsgTrainStep, stepConfig, type StepResult } from '../train/step.js';
-import type { TrainOptions } from '../cli/options.js';
+import type { TrainOptions } from '../train/options.js';
 import { makeBatch, recipeAugment, type LabelledImage, type Normalization } from '../data/augment.js';
 import { renderSynthetic } from '../data/render-digits.js';
 import { toBytes } from '../data/image.js';
