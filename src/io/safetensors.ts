@@ -2,7 +2,7 @@
 // serializer whose output PyTorch's safetensors loads. No GPU and no files here (safetensors-file.ts
 // reads and writes them), so the browser bundle uses it as it is: entries are raw little-endian bytes.
 
-export const DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1, BOOL: 1 } as const;
+export const DTYPE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 } as const;
 export type Dtype = keyof typeof DTYPE_BYTES;
 
 /** One tensor: its bytes (little-endian, row-major) as a view, usually into the file's buffer. */
@@ -49,25 +49,27 @@ export function parseSafetensors(bytes: Uint8Array, nameForErrors: string): Safe
   const fail = (detail: string, tensor?: string): never => {
     throw new SafetensorsError(nameForErrors, tensor, detail);
   };
-  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes is too short for the 8-byte header length`);
+  // A file whose 8-byte length and JSON header do not hold up is some other file (a PNG, a .pth, …).
+  const notSafetensors = (detail: string): never => fail(`not a safetensors file: ${detail}`);
+  if (bytes.byteLength < 8) notSafetensors(`${bytes.byteLength} bytes is too short for the 8-byte header length`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (headerLength > BigInt(MAX_HEADER_BYTES)) fail(`header length ${headerLength} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) notSafetensors(`header length ${headerLength} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
   const n = Number(headerLength);
-  if (8 + n > bytes.byteLength) fail(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes)`);
+  if (8 + n > bytes.byteLength) notSafetensors(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes)`);
 
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
   } catch {
-    return fail('header is not valid UTF-8');
+    return notSafetensors('header is not valid UTF-8');
   }
   let header: unknown;
   try {
     header = JSON.parse(text);
   } catch (e) {
-    return fail(`header is malformed JSON: ${(e as Error).message}`);
+    return notSafetensors(`header is malformed JSON: ${(e as Error).message}`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header JSON is not an object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) notSafetensors('header JSON is not an object');
 
   const metadata: Record<string, string> = {};
   const spans: { name: string; begin: number; end: number }[] = [];
@@ -186,12 +188,14 @@ function f16ToF32(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
-/** Float values as a new Float32Array: F32 copied, F16 and BF16 widened exactly. */
+/** Float values as a new Float32Array: F32 copied, F16 and BF16 widened exactly, F64 rounded to nearest (as PyTorch's copy_ does). */
 export function toFloat32(t: TensorEntry, name = 'tensor'): Float32Array {
   const n = numel(t.shape);
   switch (t.dtype) {
     case 'F32':
       return new Float32Array(copyAligned(t));
+    case 'F64':
+      return Float32Array.from(new Float64Array(copyAligned(t)));
     case 'F16': {
       const h = new Uint16Array(copyAligned(t));
       return Float32Array.from(h, f16ToF32);
@@ -207,13 +211,17 @@ export function toFloat32(t: TensorEntry, name = 'tensor'): Float32Array {
   }
 }
 
-/** Integer values as a new BigInt64Array (I64, I32, U8, BOOL). */
+/** Integer values as a new BigInt64Array (I64, I32, I16, I8, U8, BOOL). */
 export function toBigInt64(t: TensorEntry, name = 'tensor'): BigInt64Array {
   switch (t.dtype) {
     case 'I64':
       return new BigInt64Array(copyAligned(t));
     case 'I32':
       return BigInt64Array.from(new Int32Array(copyAligned(t)), (v) => BigInt(v));
+    case 'I16':
+      return BigInt64Array.from(new Int16Array(copyAligned(t)), (v) => BigInt(v));
+    case 'I8':
+      return BigInt64Array.from(new Int8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), (v) => BigInt(v));
     case 'U8':
     case 'BOOL':
       return BigInt64Array.from(t.data, (v) => BigInt(v));
@@ -232,11 +240,14 @@ export function toInt32(t: TensorEntry, name = 'tensor'): Int32Array {
 }
 
 type TypedFor = {
+  F64: Float64Array;
   F32: Float32Array;
   F16: Uint16Array;
   BF16: Uint16Array;
   I64: BigInt64Array;
   I32: Int32Array;
+  I16: Int16Array;
+  I8: Int8Array;
   U8: Uint8Array;
   BOOL: Uint8Array;
 };
