@@ -11,7 +11,7 @@ import type { StateDict } from '../io/safetensors.js';
 import { hostTensors, resolveCheckpoint, readTrainerState } from './checkpoint.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
-import { digitsClassNames, digitsPalette } from '../data/digits.js';
+import { digitsClassNames, digitsPalette } from '../data/render-digits.js';
 
 export interface SegArchitecture {
   layers: number[];
