@@ -9,6 +9,7 @@ import { DeepLabResNet } from '../nn/index.js';
 import { readWeights, describeWeights, type WeightsFile } from '../io/weights.js';
 import type { StateDict } from '../io/safetensors.js';
 import { hostTensors, resolveCheckpoint, readTrainerState } from './checkpoint.js';
+import { checkpointConfig } from '../eval/segment.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
 import { digitsClassNames, digitsPalette } from '../data/render-digits.js';
@@ -41,27 +42,13 @@ export function resolveWeightsFile(path: string): string {
   return path;
 }
 
-/** Blocks per stage, widths and classes from the names and shapes of a DeepLab-ResNet state dict. */
+/**
+ * Blocks per stage, widths and classes from the names and shapes of a DeepLab-ResNet state dict (the
+ * page's reading of a checkpoint, checkpointConfig), plus the CSG encoder's `fc` output size.
+ */
 export function inferSegArchitecture(state: StateDict, file: string): SegArchitecture {
-  const shape = (name: string): number[] => {
-    const t = state.get(name);
-    if (!t) throw new Error(`${file}: no ${name}: not a DeepLab-ResNet segmentation state dict (names like conv1.weight, layer1.0.conv1.weight, fc_new.conv2d_list.0.4.weight)`);
-    return t.shape;
-  };
-  const layers = [1, 2, 3, 4].map((s) => {
-    let blocks = 0;
-    while (state.has(`layer${s}.${blocks}.conv1.weight`)) blocks++;
-    if (blocks === 0) shape(`layer${s}.0.conv1.weight`);
-    return blocks;
-  });
-  const classifier = shape('fc_new.conv2d_list.0.4.weight');
-  return {
-    layers,
-    width: shape('conv1.weight')[0]!,
-    headWidth: classifier[1]!,
-    classes: classifier[0]!,
-    fcOut: state.has('fc.weight') ? shape('fc.weight')[0]! : null,
-  };
+  const { layers, width, headWidth, classes } = checkpointConfig({ tensors: state, metadata: {} }, file);
+  return { layers, width, headWidth, classes, fcOut: state.get('fc.weight')?.shape[0] ?? null };
 }
 
 /** The checkpoint's file and tensors, on the CPU: a bad file is reported before the GPU starts. */
