@@ -49,7 +49,9 @@ export function parseCsgStepOptions(argv: string[]): CsgStepOptions & { help: bo
     }
   }
   const { values } = parseFlags(mine, STEP_SPEC);
-  const o = parseTrainOptions(rest, { batch: 1 });
+  // --iters means nothing here (--start and --steps say which steps run); the schedule is --iters-max's,
+  // the recipe's 100,000 when it is not given.
+  const o = parseTrainOptions(rest, { batch: 1, iters: 1, itersMax: 100_000 });
   if (o.help) return { ...o, ckpt: '', batchFile: '', steps: 0, start: 0 };
   if (!values.ckpt || !values.batch) throw new OptionError('--ckpt FILE and --batch FILE are required');
   const count = (flag: string, v: string | undefined, fallback: number, min: number): number => {
