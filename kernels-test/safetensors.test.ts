@@ -203,7 +203,9 @@ function build(header: unknown, data: Uint8Array, length?: bigint): Uint8Array {
 describe('malformed files: a clear error naming the file and the tensor', () => {
   const f32 = (begin: number, end: number, shape = [(end - begin) / 4]) => ({ dtype: 'F32', shape, data_offsets: [begin, end] });
   const cases: [string, Uint8Array, RegExp][] = [
-    ['too short for the length', new Uint8Array(5), /bad\.safetensors: 5 bytes is too short/],
+    ['too short for the length', new Uint8Array(5), /bad\.safetensors: not a safetensors file: 5 bytes is too short/],
+    ['a PNG', Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]), /bad\.safetensors: not a safetensors file: header length \d+ exceeds/],
+    ['a small file with a plausible length', build('PK\x03\x04 zip', new Uint8Array(0)), /bad\.safetensors: not a safetensors file: header is malformed JSON/],
     ['header length over 100 MB', build({}, new Uint8Array(0), 100_000_001n), /header length 100000001 exceeds the limit/],
     ['header length past the end', build({}, new Uint8Array(0), 64n), /header length 64 runs past the end of the file \(10 bytes\)/],
     ['header not UTF-8', build('', Uint8Array.from([0xff, 0xfe]), 2n), /header is not valid UTF-8/],

@@ -7,7 +7,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { CsgDeepLab } from '../csg/model.js';
 import { readWeights, describeWeights } from '../io/weights.js';
@@ -15,7 +14,7 @@ import { readSafetensors, writeSafetensors, tensorEntry, toFloat32, toInt32, typ
 import { hostTensors, moduleStateEntries } from '../train/checkpoint.js';
 import { CsgTrainStep, stepConfig, type Stage, type StepBatch, type StepResult } from '../train/step.js';
 import type { TrainOptions } from '../train/options.js';
-import { parseTrainOptions, HELP, OptionError } from './options.js';
+import { parseTrainOptions, parseFlags, HELP, OptionError } from './options.js';
 import { runCommand } from './run.js';
 
 export interface CsgStepOptions extends TrainOptions {
@@ -48,7 +47,7 @@ export function parseCsgStepOptions(argv: string[]): CsgStepOptions & { help: bo
       rest.push(argv[i]!);
     }
   }
-  const { values } = parseArgs({ args: mine, options: STEP_SPEC, strict: true });
+  const { values } = parseFlags(mine, STEP_SPEC);
   const o = parseTrainOptions(rest, { batch: 1 });
   if (o.help) return { ...o, ckpt: '', batchFile: '', steps: 0, start: 0 };
   if (!values.ckpt || !values.batch) throw new OptionError('--ckpt FILE and --batch FILE are required');

@@ -2,16 +2,18 @@
 // checkpoint in the official names, its encoder_q; a plain DeepLab state dict; .safetensors or a PyTorch
 // .pth/.pth.tar) on whole images and prints the per-class IoU table. The architecture and the input
 // normalisation come from the checkpoint.
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { loadSegmentationModel } from '../train/seg-model.js';
+import { assertFiniteState } from '../train/checkpoint.js';
 import { openTaskData } from '../data/task.js';
 import { datasetSource, type SampleSource } from '../data/sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES } from '../data/cityscapes.js';
 import { evaluate } from '../eval/evaluate.js';
 import { formatIouTable } from '../eval/confusion.js';
-import { parseTrainOptions, HELP } from './options.js';
+import { parseTrainOptions, HELP, OptionError } from './options.js';
 import { runCommand } from './run.js';
 import { DIGITS_DEFAULTS } from '../train/options.js';
 
@@ -21,10 +23,12 @@ async function main(): Promise<void> {
   const rest = argv.filter((_, i) => !tokens.some((t) => t.kind === 'option' && ['ckpt', 'split'].includes(t.name) && (t.index === i || t.index + 1 === i)));
   const embedded = !rest.some((a) => a.startsWith('--val'));
   const o = parseTrainOptions(rest, embedded ? DIGITS_DEFAULTS : {});
-  if (o.help || !values.ckpt) {
+  if (o.help) {
     console.log(`npm run eval:seg -- --ckpt FILE|RUN_DIR [--val cityscapes:DIR | digits] [--split 'real test']\n(FILE: .safetensors, .pth or .pth.tar; the model's blocks, widths, classes and input normalisation come from it)\n${HELP}`);
-    process.exit(values.ckpt ? 0 : 1);
+    return;
   }
+  if (!values.ckpt) throw new OptionError('--ckpt FILE|RUN_DIR is needed: the checkpoint to evaluate');
+  if (!existsSync(String(values.ckpt))) throw new OptionError(`--ckpt: ${String(values.ckpt)} does not exist`);
   await initGpu();
   const { model, norm, file, description, architecture } = loadSegmentationModel(String(values.ckpt));
   process.stderr.write(`${description}\n`);
@@ -34,7 +38,7 @@ async function main(): Promise<void> {
     const data = openTaskData(o);
     const wanted = values.split ?? 'real test';
     const found = data.evals.find((e) => e.name === wanted) ?? (data.select?.name === wanted ? data.select : undefined);
-    if (!found) throw new Error(`--split: no split named '${wanted}' (real test, synthetic val, real val)`);
+    if (!found) throw new OptionError(`--split: no split named '${wanted}' (real test, synthetic val, real val)`);
     split = found.source;
     classNames = data.classNames;
   } else {
@@ -43,6 +47,7 @@ async function main(): Promise<void> {
   }
   const classes = classNames.length;
   if (architecture.classes !== classes) throw new Error(`${file}: the checkpoint predicts ${architecture.classes} classes, ${split.name} has ${classes}`);
+  await assertFiniteState(model, file);
   const bar = new cliProgress.SingleBar({ format: 'eval {bar} {value}/{total} images', stream: process.stderr }, cliProgress.Presets.shades_classic);
   bar.start(split.count, 0);
   const r = await evaluate(model, split, { classes, norm, batch: embedded ? 16 : 1, progress: (d) => bar.update(d) });

@@ -61,25 +61,27 @@ export function parseSafetensors(bytes: Uint8Array, nameForErrors: string): Safe
   const fail = (detail: string, tensor?: string): never => {
     throw new SafetensorsError(nameForErrors, tensor, detail);
   };
-  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes is too short for the 8-byte header length`);
+  // A file whose 8-byte length and JSON header do not hold up is some other file (a PNG, a .pth, …).
+  const notSafetensors = (detail: string): never => fail(`not a safetensors file: ${detail}`);
+  if (bytes.byteLength < 8) notSafetensors(`${bytes.byteLength} bytes is too short for the 8-byte header length`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (headerLength > BigInt(MAX_HEADER_BYTES)) fail(`header length ${headerLength} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) notSafetensors(`header length ${headerLength} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
   const n = Number(headerLength);
-  if (8 + n > bytes.byteLength) fail(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes)`);
+  if (8 + n > bytes.byteLength) notSafetensors(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes)`);
 
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
   } catch {
-    return fail('header is not valid UTF-8');
+    return notSafetensors('header is not valid UTF-8');
   }
   let header: unknown;
   try {
     header = JSON.parse(text);
   } catch (e) {
-    return fail(`header is malformed JSON: ${(e as Error).message}`);
+    return notSafetensors(`header is malformed JSON: ${(e as Error).message}`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header JSON is not an object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) notSafetensors('header JSON is not an object');
 
   const metadata: Record<string, string> = {};
   const spans: { name: string; begin: number; end: number }[] = [];

@@ -28,6 +28,7 @@ export interface TrainOptions {
   weights: string; // 'imagenet', a .safetensors/.pth/.pth.tar path, or 'none'
   out: string;
   resume: string | null;
+  force: boolean; // start over in an --out that holds another run (or resume with changed flags or over newer checkpoints)
   logEvery: number;
   evalEvery: number;
   checkpointEvery: number;
@@ -64,6 +65,7 @@ export const RECIPE: TrainOptions = {
   weights: 'imagenet',
   out: 'runs/latest',
   resume: null,
+  force: false,
   logEvery: 10,
   evalEvery: 0,
   checkpointEvery: 500,

@@ -7,8 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DeepLabResNet } from '../nn/index.js';
 import { readWeights, describeWeights, type WeightsFile } from '../io/weights.js';
-import type { StateDict } from '../io/safetensors.js';
-import { hostTensors, resolveCheckpoint, readTrainerState } from './checkpoint.js';
+import { loadStrict, resolveCheckpoint, readTrainerState, segmentationState } from './checkpoint.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
 import { digitsClassNames, digitsPalette } from '../data/digits.js';
@@ -42,8 +41,8 @@ export function resolveWeightsFile(path: string): string {
 }
 
 /** Blocks per stage, widths and classes from the names and shapes of a DeepLab-ResNet state dict. */
-export function inferSegArchitecture(state: StateDict, file: string): SegArchitecture {
-  const shape = (name: string): number[] => {
+export function inferSegArchitecture(state: ReadonlyMap<string, { shape: readonly number[] }>, file: string): SegArchitecture {
+  const shape = (name: string): readonly number[] => {
     const t = state.get(name);
     if (!t) throw new Error(`${file}: no ${name}: not a DeepLab-ResNet segmentation state dict (names like conv1.weight, layer1.0.conv1.weight, fc_new.conv2d_list.0.4.weight)`);
     return t.shape;
@@ -67,15 +66,11 @@ export function inferSegArchitecture(state: StateDict, file: string): SegArchite
 export function loadSegmentationModel(path: string): LoadedSegModel {
   const file = resolveWeightsFile(path);
   const weights = readWeights(file);
-  const isCsg = [...weights.tensors.keys()].some((k) => k.startsWith('encoder_q.'));
-  const state: StateDict = isCsg
-    ? new Map([...weights.tensors].filter(([k]) => k.startsWith('encoder_q.')).map(([k, v]) => [k.slice('encoder_q.'.length), v]))
-    : weights.tensors;
+  const { state, isCsg, unused: isUnused } = segmentationState(weights.tensors);
   const architecture = inferSegArchitecture(state, file);
   const model = new DeepLabResNet({ ...architecture, strideIn1x1: weights.layout === 'caffe' });
-  const { unexpected, missing } = model.loadStateDict(hostTensors(state), { strict: false });
-  if (missing.length) throw new Error(`${file}: lacks ${missing.length} entries of the segmentation network, e.g. ${missing.slice(0, 4).join(', ')}`);
-  const unused = [...(isCsg ? [...weights.tensors.keys()].filter((k) => !k.startsWith('encoder_q.')) : []), ...unexpected.map((k) => (isCsg ? `encoder_q.${k}` : k))];
+  loadStrict(model, state, file, isUnused);
+  const unused = [...state.keys()].filter(isUnused);
   const a = architecture;
   const description =
     `${describeWeights(file, weights)}\n` +

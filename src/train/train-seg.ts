@@ -3,7 +3,7 @@
 // domain with the hyperspherical energy, pictures and summary.json.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tensor } from '../tensor/index.js';
+import { Tensor, TensorError } from '../tensor/index.js';
 import { setDropoutSeedState } from '../nn/index.js';
 import { CsgDeepLab } from '../csg/model.js';
 import { hypersphericalEnergy } from '../csg/index.js';
@@ -17,7 +17,7 @@ import { evaluate, type EvalResult } from '../eval/evaluate.js';
 import { formatIouTable } from '../eval/confusion.js';
 import type { TrainOptions } from './options.js';
 import { CsgTrainStep, stepConfig, type StepResult, type Stage } from './step.js';
-import { hostTensors } from './checkpoint.js';
+import { hostTensors, CheckpointError } from './checkpoint.js';
 import { runTraining, logToStderr, type TrainTask, type TrainHooks, type TrainOutcome } from './core.js';
 
 export interface RunSummary {
@@ -44,6 +44,7 @@ export interface RunSummary {
  */
 export async function buildModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgDeepLab; norm: Normalization; layout: BackboneLayout }> {
   const path = o.weights === 'none' ? null : o.weights === 'imagenet' ? await ensureImagenetWeights({ log }) : o.weights;
+  if (path && !existsSync(path)) throw new CheckpointError(`--weights: ${path} does not exist`);
   const weights = path === null ? null : readWeights(path);
   const layout: BackboneLayout = weights?.layout ?? 'torchvision';
   if (path && weights) log(`--weights ${describeWeights(path, weights)}`);
@@ -58,9 +59,17 @@ export async function buildModel(o: TrainOptions, classes: number, log: (s: stri
     seed: o.seed,
     queueSize: o.K,
   });
-  if (weights) {
-    const { ignored } = model.encoder_q.loadBackbone(hostTensors(weights.tensors));
-    log(`loaded the backbone (${ignored.length} entries not used by layers ${o.layers.join('.')})`);
+  if (path && weights) {
+    let ignored: string[];
+    try {
+      ({ ignored } = model.encoder_q.loadBackbone(hostTensors(weights.tensors)));
+    } catch (e) {
+      throw e instanceof TensorError ? new CheckpointError(`--weights ${path}: ${e.message}`) : e;
+    }
+    // The one partial load: the backbone's entries (all of them) from an ImageNet network; the rest keeps its init.
+    const backbone = new Set(model.encoder_q.backboneModules().map(([name]) => name));
+    const notLoaded = model.encoder_q.children().filter(([name]) => !backbone.has(name)).map(([name]) => name);
+    log(`loaded the backbone (${[...backbone].join(', ')}) from ${path}; ${notLoaded.join(', ')} start from their random init; ${ignored.length} entries of the file not used by layers ${o.layers.join('.')}`);
   }
   model.syncTeacher();
   return { model, norm: layout === 'caffe' ? CAFFE_NORM : IMAGENET_NORM, layout };
@@ -131,8 +140,8 @@ export async function segTask(o: TrainOptions, log: (s: string) => void): Promis
 /** A whole segmentation run on the training core. */
 export async function trainSeg(o: TrainOptions, hooks: TrainHooks = {}): Promise<TrainOutcome<RunSummary>> {
   const log = hooks.log ?? logToStderr;
-  const task = await segTask(o, log);
-  return runTraining({ out: o.out, iters: o.iters, resume: o.resume, logEvery: o.logEvery, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, config: o }, task, { ...hooks, log });
+  const core = { out: o.out, iters: o.iters, resume: o.resume, force: o.force, logEvery: o.logEvery, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, config: o };
+  return runTraining(core, () => segTask(o, log), { ...hooks, log });
 }
 
 /** The final evaluation of every split, the hyperspherical energy of the headline split's features, predictions.png. */
