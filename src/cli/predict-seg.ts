@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { loadSegmentationModel, classInfo } from '../train/seg-model.js';
+import { assertFiniteState } from '../train/checkpoint.js';
 import { predictImage, overlay, DEFAULT_TILES, type TileOptions } from '../eval/predict.js';
 import { readImageFile, IMAGE_FILE_PATTERN } from '../data/image-file.js';
 import { writePalettePng, writeRgbPng } from '../data/png.js';
@@ -47,6 +48,7 @@ async function main(): Promise<number> {
   const files = inputFiles(values.input);
   await initGpu();
   const loaded = loadSegmentationModel(values.ckpt);
+  await assertFiniteState(loaded.model, loaded.file);
   const classes = classInfo(loaded.file, loaded.architecture.classes);
   process.stderr.write(`${loaded.description}\nclasses: ${classes.source}; tiles ${tiles.core}² cells with ${tiles.margin} px of context\n`);
   mkdirSync(values.out, { recursive: true });
