@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DeepLabResNet } from '../nn/index.js';
 import { readWeights, describeWeights, type WeightsFile } from '../io/weights.js';
-import { loadStrict, resolveCheckpoint, readTrainerState, segmentationState } from './checkpoint.js';
+import { CheckpointError, loadStrict, resolveCheckpoint, readTrainerState, segmentationState } from './checkpoint.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
 import { digitsClassNames, digitsPalette } from '../data/digits.js';
@@ -44,7 +44,7 @@ export function resolveWeightsFile(path: string): string {
 export function inferSegArchitecture(state: ReadonlyMap<string, { shape: readonly number[] }>, file: string): SegArchitecture {
   const shape = (name: string): readonly number[] => {
     const t = state.get(name);
-    if (!t) throw new Error(`${file}: no ${name}: not a DeepLab-ResNet segmentation state dict (names like conv1.weight, layer1.0.conv1.weight, fc_new.conv2d_list.0.4.weight)`);
+    if (!t) throw new CheckpointError(`${file}: no ${name}: not a DeepLab-ResNet segmentation state dict (names like conv1.weight, layer1.0.conv1.weight, fc_new.conv2d_list.0.4.weight)`);
     return t.shape;
   };
   const layers = [1, 2, 3, 4].map((s) => {
@@ -63,18 +63,31 @@ export function inferSegArchitecture(state: ReadonlyMap<string, { shape: readonl
   };
 }
 
-export function loadSegmentationModel(path: string): LoadedSegModel {
+/** A checkpoint read and checked on the CPU (no GPU yet): the file, its tensors and the architecture. */
+export interface SegCheckpoint {
+  file: string;
+  weights: WeightsFile;
+  state: ReturnType<typeof segmentationState>;
+  architecture: SegArchitecture;
+}
+
+export function readSegmentationCheckpoint(path: string): SegCheckpoint {
   const file = resolveWeightsFile(path);
   const weights = readWeights(file);
-  const { state, isCsg, unused: isUnused } = segmentationState(weights.tensors);
-  const architecture = inferSegArchitecture(state, file);
+  const state = segmentationState(weights.tensors);
+  return { file, weights, state, architecture: inferSegArchitecture(state.state, file) };
+}
+
+/** Builds the network on the GPU and loads it strictly (a path is read first). */
+export function loadSegmentationModel(source: string | SegCheckpoint): LoadedSegModel {
+  const { file, weights, state: s, architecture } = typeof source === 'string' ? readSegmentationCheckpoint(source) : source;
   const model = new DeepLabResNet({ ...architecture, strideIn1x1: weights.layout === 'caffe' });
-  loadStrict(model, state, file, isUnused);
-  const unused = [...state.keys()].filter(isUnused);
+  loadStrict(model, s.state, file, s.unused);
+  const unused = [...s.state.keys()].filter(s.unused);
   const a = architecture;
   const description =
     `${describeWeights(file, weights)}\n` +
-    `${isCsg ? 'CSG checkpoint, its student encoder_q: ' : ''}DeepLab-ResNet, blocks ${a.layers.join('.')}, width ${a.width}, head width ${a.headWidth}, ${a.classes} classes` +
+    `${s.isCsg ? 'CSG checkpoint, its student encoder_q: ' : ''}DeepLab-ResNet, blocks ${a.layers.join('.')}, width ${a.width}, head width ${a.headWidth}, ${a.classes} classes` +
     (unused.length ? ` (${unused.length} entries not used for segmentation, e.g. ${unused[0]})` : '');
   return { model, norm: weights.layout === 'caffe' ? CAFFE_NORM : IMAGENET_NORM, file, weights, architecture, description, unused };
 }
