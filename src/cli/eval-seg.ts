@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     const data = openTaskData(o);
     const wanted = values.split ?? 'real test';
     const found = data.evals.find((e) => e.name === wanted) ?? (data.select?.name === wanted ? data.select : undefined);
-    if (!found) throw new OptionError(`--split: no split named '${wanted}' (real test, synthetic val, real val)`);
+    if (!found) throw new Error(`--split: no split named '${wanted}' (real test, synthetic val, real val)`);
     split = found.source;
     classNames = data.classNames;
   } else {

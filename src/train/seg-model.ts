@@ -10,7 +10,7 @@ import { readWeights, describeWeights, type WeightsFile } from '../io/weights.js
 import { CheckpointError, loadStrict, resolveCheckpoint, readTrainerState, segmentationState } from './checkpoint.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
-import { digitsClassNames, digitsPalette } from '../data/digits.js';
+import { digitsClassNames, digitsPalette } from '../data/render-digits.js';
 
 export interface SegArchitecture {
   layers: number[];
