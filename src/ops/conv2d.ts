@@ -340,8 +340,10 @@ function directionTrial(direction: ConvDirection, g: ConvGeometry, variant: Conv
   const x = Tensor.empty([g.n, g.c, g.h, g.w]);
   const w = Tensor.empty([g.o, g.c, g.kh, g.kw]);
   const dy = Tensor.empty([g.n, g.o, g.ho, g.wo]);
+  // The operands launchDirection takes: forward(x, w), input(dy, w), weight(x, dy).
+  const [a, b] = direction === 'forward' ? [x, w] : direction === 'input' ? [dy, w] : [x, dy];
   return {
-    run: () => launchDirection(direction, variant, g, direction === 'input' ? dy : x, w, null).dispose(),
+    run: () => launchDirection(direction, variant, g, a, b, null).dispose(),
     dispose: () => [x, w, dy].forEach((t) => t.dispose()),
   };
 }

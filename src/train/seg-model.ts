@@ -7,7 +7,9 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DeepLabResNet } from '../nn/index.js';
 import { readWeights, describeWeights, type WeightsFile } from '../io/weights.js';
-import { CheckpointError, loadStrict, resolveCheckpoint, readTrainerState, segmentationState } from './checkpoint.js';
+import type { StateDict } from '../io/safetensors.js';
+import { loadStrict, resolveCheckpoint, readTrainerState, segmentationState } from './checkpoint.js';
+import { checkpointConfig } from '../eval/segment.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
 import { digitsClassNames, digitsPalette } from '../data/render-digits.js';
@@ -40,27 +42,13 @@ export function resolveWeightsFile(path: string): string {
   return path;
 }
 
-/** Blocks per stage, widths and classes from the names and shapes of a DeepLab-ResNet state dict. */
-export function inferSegArchitecture(state: ReadonlyMap<string, { shape: readonly number[] }>, file: string): SegArchitecture {
-  const shape = (name: string): readonly number[] => {
-    const t = state.get(name);
-    if (!t) throw new CheckpointError(`${file}: no ${name}: not a DeepLab-ResNet segmentation state dict (names like conv1.weight, layer1.0.conv1.weight, fc_new.conv2d_list.0.4.weight)`);
-    return t.shape;
-  };
-  const layers = [1, 2, 3, 4].map((s) => {
-    let blocks = 0;
-    while (state.has(`layer${s}.${blocks}.conv1.weight`)) blocks++;
-    if (blocks === 0) shape(`layer${s}.0.conv1.weight`);
-    return blocks;
-  });
-  const classifier = shape('fc_new.conv2d_list.0.4.weight');
-  return {
-    layers,
-    width: shape('conv1.weight')[0]!,
-    headWidth: classifier[1]!,
-    classes: classifier[0]!,
-    fcOut: state.has('fc.weight') ? shape('fc.weight')[0]! : null,
-  };
+/**
+ * Blocks per stage, widths and classes from the names and shapes of a DeepLab-ResNet state dict (the
+ * page's reading of a checkpoint, checkpointConfig), plus the CSG encoder's `fc` output size.
+ */
+export function inferSegArchitecture(state: StateDict, file: string): SegArchitecture {
+  const { layers, width, headWidth, classes } = checkpointConfig({ tensors: state, metadata: {} }, file);
+  return { layers, width, headWidth, classes, fcOut: state.get('fc.weight')?.shape[0] ?? null };
 }
 
 /** A checkpoint read and checked on the CPU (no GPU yet): the file, its tensors and the architecture. */
@@ -75,7 +63,11 @@ export function readSegmentationCheckpoint(path: string): SegCheckpoint {
   const file = resolveWeightsFile(path);
   const weights = readWeights(file);
   const state = segmentationState(weights.tensors);
-  return { file, weights, state, architecture: inferSegArchitecture(state.state, file) };
+  // The segmentation network's own entries (a CSG checkpoint's encoder_q without its prefix) give the architecture.
+  const own: StateDict = state.isCsg
+    ? new Map([...weights.tensors].filter(([k]) => k.startsWith('encoder_q.')).map(([k, v]) => [k.slice('encoder_q.'.length), v]))
+    : weights.tensors;
+  return { file, weights, state, architecture: inferSegArchitecture(own, file) };
 }
 
 /** Builds the network on the GPU and loads it strictly (a path is read first). */
