@@ -2,11 +2,12 @@
 // checkpoint in the official names, its encoder_q; a plain DeepLab state dict; .safetensors or a PyTorch
 // .pth/.pth.tar) on whole images and prints the per-class IoU table. The architecture and the input
 // normalisation come from the checkpoint.
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { loadSegmentationModel, readSegmentationCheckpoint } from '../train/seg-model.js';
-import { assertFiniteState } from '../train/checkpoint.js';
+import { assertFiniteState, CheckpointError } from '../train/checkpoint.js';
 import { openTaskData } from '../data/task.js';
 import { datasetSource, type SampleSource } from '../data/sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES } from '../data/cityscapes.js';
@@ -27,11 +28,11 @@ async function main(): Promise<void> {
     return;
   }
   if (!values.ckpt) throw new OptionError('--ckpt FILE|RUN_DIR is needed: the checkpoint to evaluate');
-  const checkpoint = readSegmentationCheckpoint(String(values.ckpt));
+  if (!existsSync(String(values.ckpt))) throw new OptionError(`--ckpt: ${String(values.ckpt)} does not exist`);
+  const checkpoint = readSegmentationCheckpoint(String(values.ckpt)); // a bad file is refused before the GPU opens
   await initGpu();
-  const { model, norm, file, description, architecture } = loadSegmentationModel(String(values.ckpt), checkpoint);
+  const { model, norm, file, description, architecture } = loadSegmentationModel(checkpoint);
   process.stderr.write(`${description}\n`);
-  await assertFiniteState(model, file);
   let classNames: string[];
   let split: SampleSource;
   if (embedded) {
@@ -46,7 +47,8 @@ async function main(): Promise<void> {
     classNames = [...CITYSCAPES_CLASSES];
   }
   const classes = classNames.length;
-  if (architecture.classes !== classes) throw new Error(`${file}: the checkpoint predicts ${architecture.classes} classes, ${split.name} has ${classes}`);
+  if (architecture.classes !== classes) throw new CheckpointError(`${file}: the checkpoint predicts ${architecture.classes} classes, ${split.name} has ${classes}`);
+  await assertFiniteState(model, file);
   const bar = new cliProgress.SingleBar({ format: 'eval {bar} {value}/{total} images', stream: process.stderr }, cliProgress.Presets.shades_classic);
   bar.start(split.count, 0);
   const r = await evaluate(model, split, { classes, norm, batch: embedded ? 16 : 1, progress: (d) => bar.update(d) });

@@ -9,7 +9,8 @@ import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { initGpu, closeGpu } from '../gpu/index.js';
-import { loadSegmentationModel, classInfo } from '../train/seg-model.js';
+import { loadSegmentationModel, readSegmentationCheckpoint, classInfo } from '../train/seg-model.js';
+import { assertFiniteState } from '../train/checkpoint.js';
 import { predictImage, overlay, DEFAULT_TILES, type TileOptions } from '../eval/predict.js';
 import { readImageFile, IMAGE_FILE_PATTERN } from '../data/image-file.js';
 import { writePalettePng, writeRgbPng } from '../data/png.js';
@@ -45,8 +46,10 @@ async function main(): Promise<number> {
   }
   const tiles: TileOptions = { core: positiveInt('tile', values.tile, DEFAULT_TILES.core, 8), margin: positiveInt('margin', values.margin, DEFAULT_TILES.margin, 0) };
   const files = inputFiles(values.input);
+  const checkpoint = readSegmentationCheckpoint(values.ckpt); // a bad file is refused before the GPU opens
   await initGpu();
-  const loaded = loadSegmentationModel(values.ckpt);
+  const loaded = loadSegmentationModel(checkpoint);
+  await assertFiniteState(loaded.model, loaded.file);
   const classes = classInfo(loaded.file, loaded.architecture.classes);
   process.stderr.write(`${loaded.description}\nclasses: ${classes.source}; tiles ${tiles.core}² cells with ${tiles.margin} px of context\n`);
   mkdirSync(values.out, { recursive: true });

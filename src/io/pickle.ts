@@ -3,6 +3,8 @@
 // allow-list and refused, naming `module.name`, when it is not there; REDUCE/NEWOBJ/BUILD only ever
 // call the allow-list's own TypeScript functions. This is the defence against the known attack on
 // `.pth` files (a __reduce__ that returns os.system or builtins.eval).
+// Over 400 lines because it is one switch over the ~70 opcodes of protocols 0–5: split up, the opcodes
+// would need the parser's stack, memo and cursor passed around.
 
 export class PickleError extends Error {
   override name = 'PickleError';

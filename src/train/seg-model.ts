@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { DeepLabResNet } from '../nn/index.js';
 import { readWeights, describeWeights, type WeightsFile } from '../io/weights.js';
 import type { StateDict } from '../io/safetensors.js';
-import { hostTensors, resolveCheckpoint, readTrainerState } from './checkpoint.js';
+import { loadStrict, resolveCheckpoint, readTrainerState, segmentationState } from './checkpoint.js';
 import { checkpointConfig } from '../eval/segment.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
@@ -51,27 +51,35 @@ export function inferSegArchitecture(state: StateDict, file: string): SegArchite
   return { layers, width, headWidth, classes, fcOut: state.get('fc.weight')?.shape[0] ?? null };
 }
 
-/** The checkpoint's file and tensors, on the CPU: a bad file is reported before the GPU starts. */
-export function readSegmentationCheckpoint(path: string): { file: string; weights: WeightsFile } {
-  const file = resolveWeightsFile(path);
-  return { file, weights: readWeights(file) };
+/** A checkpoint read and checked on the CPU (no GPU yet): the file, its tensors and the architecture. */
+export interface SegCheckpoint {
+  file: string;
+  weights: WeightsFile;
+  state: ReturnType<typeof segmentationState>;
+  architecture: SegArchitecture;
 }
 
-export function loadSegmentationModel(path: string, read = readSegmentationCheckpoint(path)): LoadedSegModel {
-  const { file, weights } = read;
-  const isCsg = [...weights.tensors.keys()].some((k) => k.startsWith('encoder_q.'));
-  const state: StateDict = isCsg
+export function readSegmentationCheckpoint(path: string): SegCheckpoint {
+  const file = resolveWeightsFile(path);
+  const weights = readWeights(file);
+  const state = segmentationState(weights.tensors);
+  // The segmentation network's own entries (a CSG checkpoint's encoder_q without its prefix) give the architecture.
+  const own: StateDict = state.isCsg
     ? new Map([...weights.tensors].filter(([k]) => k.startsWith('encoder_q.')).map(([k, v]) => [k.slice('encoder_q.'.length), v]))
     : weights.tensors;
-  const architecture = inferSegArchitecture(state, file);
+  return { file, weights, state, architecture: inferSegArchitecture(own, file) };
+}
+
+/** Builds the network on the GPU and loads it strictly (a path is read first). */
+export function loadSegmentationModel(source: string | SegCheckpoint): LoadedSegModel {
+  const { file, weights, state: s, architecture } = typeof source === 'string' ? readSegmentationCheckpoint(source) : source;
   const model = new DeepLabResNet({ ...architecture, strideIn1x1: weights.layout === 'caffe' });
-  const { unexpected, missing } = model.loadStateDict(hostTensors(state), { strict: false });
-  if (missing.length) throw new Error(`${file}: lacks ${missing.length} entries of the segmentation network, e.g. ${missing.slice(0, 4).join(', ')}`);
-  const unused = [...(isCsg ? [...weights.tensors.keys()].filter((k) => !k.startsWith('encoder_q.')) : []), ...unexpected.map((k) => (isCsg ? `encoder_q.${k}` : k))];
+  loadStrict(model, s.state, file, s.unused);
+  const unused = [...s.state.keys()].filter(s.unused);
   const a = architecture;
   const description =
     `${describeWeights(file, weights)}\n` +
-    `${isCsg ? 'CSG checkpoint, its student encoder_q: ' : ''}DeepLab-ResNet, blocks ${a.layers.join('.')}, width ${a.width}, head width ${a.headWidth}, ${a.classes} classes` +
+    `${s.isCsg ? 'CSG checkpoint, its student encoder_q: ' : ''}DeepLab-ResNet, blocks ${a.layers.join('.')}, width ${a.width}, head width ${a.headWidth}, ${a.classes} classes` +
     (unused.length ? ` (${unused.length} entries not used for segmentation, e.g. ${unused[0]})` : '');
   return { model, norm: weights.layout === 'caffe' ? CAFFE_NORM : IMAGENET_NORM, file, weights, architecture, description, unused };
 }

@@ -44,6 +44,7 @@ export interface RunSummary {
  */
 export async function buildModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgDeepLab; norm: Normalization; layout: BackboneLayout }> {
   const path = o.weights === 'none' ? null : o.weights === 'imagenet' ? await ensureImagenetWeights({ log }) : o.weights;
+  if (path && !existsSync(path)) throw new CheckpointError(`--weights: ${path} does not exist`);
   const weights = path === null ? null : readWeights(path);
   const layout: BackboneLayout = weights?.layout ?? 'torchvision';
   if (path && weights) log(`--weights ${describeWeights(path, weights)}`);
