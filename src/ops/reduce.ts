@@ -1,7 +1,6 @@
 // Sum, mean and max along one axis (keepdim optional), with their gradients; the non-finite count of a
 // list of tensors (off the tape, for checkpoints).
-// WGSL: shaders/reduce.wgsl · reference and test: kernels-test/ref/reduce.ts and kernels-test/reduce.test.ts
-// for the non-finite count; sum, mean and max are exercised through every gradient check and the model parity tests
+// WGSL: shaders/reduce.wgsl · reference: kernels-test/ref/reduce.ts · test: kernels-test/reduce.test.ts
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, type Shape } from '../tensor/index.js';
 
