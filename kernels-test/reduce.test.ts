@@ -1,8 +1,8 @@
 // The reductions (src/ops/reduce.ts) against float64 CPU references: sum, mean and max along an axis
 // (keepdim or not; the strided and the row kernels), their gradients, the first arg-max, sumAll, and
-// finite differences through the GPU; countNonFinite (the checkpoint's finiteness check): NaN and ±Inf
-// are counted, the largest finite floats, subnormals and -0 are not, slices count only their own range,
-// and sizes straddle the 4096-element workgroup span.
+// finite differences through the GPU; countNonFinite (the checkpoint's finiteness check): NaN and ±Inf are
+// counted, the largest finite floats, subnormals and -0 are not, slices count only their own range, and
+// sizes straddle the 4096-element workgroup span.
 import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
 import { sum, mean, max, argmax, sumAll, mul, countNonFinite } from '../src/ops/index.js';

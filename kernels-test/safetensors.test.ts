@@ -212,7 +212,7 @@ describe('malformed files: a clear error naming the file and the tensor', () => 
     ['malformed JSON', build('{"a": {"dtype": "F32",', new Uint8Array(0)), /header is malformed JSON/],
     ['JSON not an object', build('[1, 2]', new Uint8Array(0)), /header JSON is not an object/],
     ['metadata not string→string', build({ __metadata__: { epoch: 3 } }, new Uint8Array(0)), /__metadata__ value of "epoch" is not a string/],
-    ['unknown dtype', build({ 'fc.weight': { dtype: 'F64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /tensor "fc\.weight": unknown dtype "F64"/],
+    ['unknown dtype', build({ 'fc.weight': { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /tensor "fc\.weight": unknown dtype "C64"/],
     ['bad shape', build({ 'fc.weight': { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, new Uint8Array(4)), /tensor "fc\.weight": shape \[-1\] is not a list/],
     ['bad offsets', build({ 'fc.bias': { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }, new Uint8Array(4)), /tensor "fc\.bias": data_offsets \[4,0\] is not \[begin, end\]/],
     ['size does not fit shape·dtype', build({ 'conv1.weight': f32(0, 12, [2, 2]) }, new Uint8Array(12)), /tensor "conv1\.weight": data_offsets \[0, 12\] hold 12 bytes but F32 \[2,2\] needs 16/],

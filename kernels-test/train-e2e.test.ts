@@ -47,7 +47,7 @@ const quiet = { log: () => undefined };
 
 test('a short CSG run lowers the segmentation loss and writes its run folder', async () => {
   const out = mkdtempSync(join(tmpdir(), 'csg-e2e-'));
-  const outcome = await trainSeg(options(['--iters', '40', '--lr', '0.05', '--csg', '0.1', '--checkpoint-every', '0'], out), quiet);
+  const outcome = await trainSeg(options(['--iters', '40', '--lr', '0.05', '--csg', '0.1', '--checkpoint-every', '0', '--eval-every', '10'], out), quiet);
   if (outcome.stopped) throw new Error('the run stopped early');
   const { summary } = outcome;
   const lines = trainLines(out);
@@ -57,6 +57,14 @@ test('a short CSG run lowers the segmentation loss and writes its run folder', a
   expect(summary.miou_real).toBeGreaterThan(0);
   expect(summary.hse_real_stage4).toBeGreaterThan(0);
   for (const f of ['config.json', 'summary.json', 'predictions.png', 'curves.png', 'latest.json']) expect(() => readFileSync(join(out, f))).not.toThrow();
+  // Best-of: the highest real-val evaluation and its step; final: the last model re-evaluated on the same
+  // split, which equals the evaluation the core made at step 40 (evaluation is deterministic).
+  const evals = readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { kind: string; step: number; miou: number; split: string }).filter((l) => l.kind === 'eval');
+  expect(evals.map((e) => e.step)).toEqual([10, 20, 30, 40]);
+  const best = evals.reduce((a, e) => (e.miou > a.miou ? e : a));
+  const written = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+  expect(written.miou_best).toEqual({ split: 'real val', value: best.miou, step: best.step });
+  expect(written.miou_final).toEqual({ split: 'real val', value: evals[3]!.miou, step: 40 });
 }, 600_000);
 
 test('a checkpoint round-trips bit-exactly, --resume continues exactly, and the run folder is guarded', async () => {

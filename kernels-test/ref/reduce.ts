@@ -1,6 +1,6 @@
 // float64 CPU references for the reductions (src/ops/reduce.ts): sum, mean, max and the first arg-max
-// along one axis, plain loops over the [outer, r, inner] view, and their gradients given the upstream g;
-// the non-finite count of each of a list of arrays.
+// along one axis, plain loops over the [outer, r, inner] view, their gradients given the upstream g, and
+// the non-finite count of a list of arrays (from the definition).
 
 export type Reduction = 'sum' | 'mean' | 'max';
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { CsgDeepLab } from '../csg/model.js';
+import { readWeights, describeWeights } from '../io/weights.js';
 import { readSafetensors, writeSafetensors, tensorEntry, toFloat32, toInt32, type StateDict } from '../io/safetensors.js';
 import { hostTensors, moduleStateEntries } from '../train/checkpoint.js';
 import { CsgTrainStep, stepConfig, type Stage, type StepBatch, type StepResult } from '../train/step.js';
@@ -81,8 +82,10 @@ function stepBatch(tensors: StateDict, s: number): StepBatch {
 }
 
 /** The model from the flags, its whole state from the checkpoint (strict); K and the key dimension are the checkpoint's. */
-function loadModel(o: CsgStepOptions): CsgDeepLab {
-  const state = readSafetensors(o.ckpt).tensors;
+function loadModel(o: CsgStepOptions, log: (line: string) => void): CsgDeepLab {
+  const weights = readWeights(o.ckpt);
+  log(describeWeights(o.ckpt, weights));
+  const state = weights.tensors;
   const queue = state.get('queue3');
   if (!queue || queue.shape.length !== 2) throw new OptionError(`--ckpt: ${o.ckpt} has no queue3 [dim, K]: not a CSG checkpoint`);
   const model = new CsgDeepLab({
@@ -91,6 +94,7 @@ function loadModel(o: CsgStepOptions): CsgDeepLab {
     headWidth: o.headWidth,
     classes: o.classes,
     headDropout: o.dropout,
+    strideIn1x1: weights.layout === 'caffe',
     seed: o.seed,
     dim: queue.shape[0],
     queueSize: queue.shape[1],
@@ -102,7 +106,7 @@ function loadModel(o: CsgStepOptions): CsgDeepLab {
 /** Runs the steps and writes DIR/step{s}.safetensors for each; shared by the CLI and the parity test. */
 export async function runCsgSteps(o: CsgStepOptions, log: (line: string) => void = () => {}): Promise<CsgStepRun> {
   const inputs = readSafetensors(o.batchFile).tensors;
-  const model = loadModel(o);
+  const model = loadModel(o, log);
   const stages = o.stages as Stage[];
   const step = new CsgTrainStep(model, stepConfig(o));
   mkdirSync(o.out, { recursive: true });

@@ -163,7 +163,7 @@ export const HELP = `Flags (recipe defaults for GTA5 → Cityscapes; the embedde
   --train digits | gta5:DIR[:LIST]     training data (synthetic)
   --val digits | cityscapes:DIR[:LIST] evaluation data (real)
   --model deeplab50|deeplab101|deeplab-small   --layers 3.4.6.3   --width 64   --head-width 256   --classes 19
-  --weights imagenet|FILE.safetensors|none      start of student and teacher
+  --weights imagenet|FILE|none   start of student and teacher (FILE: .safetensors, .pth, .pth.tar; its layout is followed)
   --batch 6  --crop 512  --lr 1e-3  --factor 0.1  --iters N  --iters-max N  --dropout 0.5  --seed 0
   --csg 75 (λ; 0 = baseline)  --stages 3,4  --chunks 8  --K 65536  --tau 0.07  --m 0.999  --no-apool  --no-mlp
   --out DIR  --resume DIR|FILE  --force (start over in an --out that holds a run; resume with changed flags)  --log-every 10  --eval-every 0  --checkpoint-every 500

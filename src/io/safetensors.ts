@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.js';
 
-export const DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1, BOOL: 1 } as const;
+export const DTYPE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 } as const;
 export type Dtype = keyof typeof DTYPE_BYTES;
 
 /** One tensor: its bytes (little-endian, row-major) as a view, usually into the file's buffer. */
@@ -206,12 +206,14 @@ function f16ToF32(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
-/** Float values as a new Float32Array: F32 copied, F16 and BF16 widened exactly. */
+/** Float values as a new Float32Array: F32 copied, F16 and BF16 widened exactly, F64 rounded to nearest (as PyTorch's copy_ does). */
 export function toFloat32(t: TensorEntry, name = 'tensor'): Float32Array {
   const n = numel(t.shape);
   switch (t.dtype) {
     case 'F32':
       return new Float32Array(copyAligned(t));
+    case 'F64':
+      return Float32Array.from(new Float64Array(copyAligned(t)));
     case 'F16': {
       const h = new Uint16Array(copyAligned(t));
       return Float32Array.from(h, f16ToF32);
@@ -227,13 +229,17 @@ export function toFloat32(t: TensorEntry, name = 'tensor'): Float32Array {
   }
 }
 
-/** Integer values as a new BigInt64Array (I64, I32, U8, BOOL). */
+/** Integer values as a new BigInt64Array (I64, I32, I16, I8, U8, BOOL). */
 export function toBigInt64(t: TensorEntry, name = 'tensor'): BigInt64Array {
   switch (t.dtype) {
     case 'I64':
       return new BigInt64Array(copyAligned(t));
     case 'I32':
       return BigInt64Array.from(new Int32Array(copyAligned(t)), (v) => BigInt(v));
+    case 'I16':
+      return BigInt64Array.from(new Int16Array(copyAligned(t)), (v) => BigInt(v));
+    case 'I8':
+      return BigInt64Array.from(new Int8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), (v) => BigInt(v));
     case 'U8':
     case 'BOOL':
       return BigInt64Array.from(t.data, (v) => BigInt(v));
@@ -252,11 +258,14 @@ export function toInt32(t: TensorEntry, name = 'tensor'): Int32Array {
 }
 
 type TypedFor = {
+  F64: Float64Array;
   F32: Float32Array;
   F16: Uint16Array;
   BF16: Uint16Array;
   I64: BigInt64Array;
   I32: Int32Array;
+  I16: Int16Array;
+  I8: Int8Array;
   U8: Uint8Array;
   BOOL: Uint8Array;
 };

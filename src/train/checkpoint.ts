@@ -82,9 +82,10 @@ const dictBytes = (d: StateDict): number => [...d.values()].reduce((s, e) => s +
 /**
  * Saves the model, the momentum buffers and the trainer state as checkpoint `state.step` of the run,
  * makes it the live one and deletes older ones beyond the newest two. Refuses (NonFiniteStateError)
- * when any of the state holds Inf or NaN; disk errors name the folder and the bytes needed.
+ * when any of the state holds Inf or NaN; disk errors name the folder and the bytes needed. `metadata`
+ * goes into checkpoint.safetensors beside the step (the backbone layout tags, see io/weights.ts).
  */
-export async function saveCheckpoint(runDir: string, model: Module, sgd: Sgd, params: readonly Tensor[], state: TrainerState): Promise<string> {
+export async function saveCheckpoint(runDir: string, model: Module, sgd: Sgd, params: readonly Tensor[], state: TrainerState, metadata: Record<string, string> = {}): Promise<string> {
   const momentumOf = params.flatMap((p): [string, Tensor][] => {
     const buf = sgd.momentumOf(p);
     return buf ? [[`momentum.${p.name}`, buf]] : [];
@@ -106,7 +107,7 @@ export async function saveCheckpoint(runDir: string, model: Module, sgd: Sgd, pa
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
     faultPoint('checkpoint-tmp');
-    writeSafetensors(join(tmp, 'checkpoint.safetensors'), weights, { format: 'pt', step: String(state.step) });
+    writeSafetensors(join(tmp, 'checkpoint.safetensors'), weights, { ...metadata, format: 'pt', step: String(state.step) });
     writeSafetensors(join(tmp, 'optimizer.safetensors'), momentum);
     writeFileAtomic(join(tmp, 'trainer.json'), JSON.stringify(state, null, 2));
     faultPoint('checkpoint-rename');

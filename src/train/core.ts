@@ -51,6 +51,8 @@ export interface TrainTask<Summary> {
   /** ...and the momentum of these parameters in this optimiser. */
   sgd: Sgd;
   params: readonly Tensor[];
+  /** Tags written into checkpoint.safetensors (the backbone layout, see io/weights.ts). */
+  checkpointMetadata?: Record<string, string>;
   /** Runs training step `it` (0-based). */
   step(it: number): Promise<StepReport>;
   /** Evaluates the selection split (every evalEvery steps); absent when the task has none. */
@@ -184,7 +186,7 @@ class Checkpoints {
 
   async save(steps: number): Promise<string> {
     if (steps !== this.lastStep) {
-      this.last = await saveCheckpoint(this.o.out, this.task.model, this.task.sgd, this.task.params, { step: steps, dropout: dropoutSeedState(), options: this.o.config });
+      this.last = await saveCheckpoint(this.o.out, this.task.model, this.task.sgd, this.task.params, { step: steps, dropout: dropoutSeedState(), options: this.o.config }, this.task.checkpointMetadata);
       this.lastStep = steps;
       this.onCheckpoint?.(this.last, steps);
     }

@@ -25,7 +25,7 @@ export interface TrainOptions {
   mlp: boolean;
   dropout: number;
   seed: number;
-  weights: string; // 'imagenet', a safetensors path, or 'none'
+  weights: string; // 'imagenet', a .safetensors/.pth/.pth.tar path, or 'none'
   out: string;
   resume: string | null;
   force: boolean; // start over in an --out that holds another run (or resume with changed flags or over newer checkpoints)

@@ -23,6 +23,8 @@ export interface StepConfig {
   /** Projection MLP heads Linear → ReLU → Linear (false: the last Linear alone). */
   mlp: boolean;
   baseLr: number;
+  /** The backbone's learning rate is baseLr·backboneFactor (--factor). */
+  backboneFactor: number;
   itersMax: number;
 }
 
@@ -37,6 +39,7 @@ export function stepConfig(o: TrainOptions): StepConfig {
     apool: o.apool,
     mlp: o.mlp,
     baseLr: o.lr,
+    backboneFactor: o.factor,
     itersMax: o.itersMax,
   };
 }
@@ -91,7 +94,7 @@ export class CsgTrainStep {
     readonly model: CsgDeepLab,
     readonly config: StepConfig,
   ) {
-    const groups = model.paramGroups();
+    const groups = model.paramGroups({ backboneFactor: config.backboneFactor });
     this.groupScales = groups.map((g) => g.lrScale);
     this.trainable = groups.flatMap((g) => g.params.map(([, p]) => p));
     this.gradCarrying = model.encoder_q.namedParameters('encoder_q').filter(([, p]) => p.requiresGrad);

@@ -8,7 +8,7 @@ import { setDropoutSeedState } from '../nn/index.js';
 import { CsgDeepLab } from '../csg/model.js';
 import { hypersphericalEnergy } from '../csg/index.js';
 import { ensureImagenetWeights } from '../io/imagenet-weights.js';
-import { readSafetensors } from '../io/safetensors.js';
+import { readWeights, describeWeights, layoutMetadata, LAYOUT_DESCRIPTION, type BackboneLayout } from '../io/weights.js';
 import { trainBatch } from '../data/sampler.js';
 import { openTaskData, recipeAugment, type TaskData } from '../data/task.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
@@ -29,27 +29,39 @@ export interface RunSummary {
   evaluations: Record<string, { miou: number; pixel_accuracy: number; iou: (number | null)[] }>;
   /** The last training step's scalars. */
   last: StepResult | null;
+  /**
+   * With --eval-every: the best selection-split mIoU seen during training and its step (chosen on the
+   * set it is measured on, as the reference reports its best mIoU), and the final model's mIoU on the
+   * same split (the unbiased figure). Null without evaluations during training.
+   */
+  miou_best: { split: string; value: number; step: number } | null;
+  miou_final: { split: string; value: number; step: number } | null;
 }
 
-/** Builds the model and loads its starting weights; returns the input normalisation they expect. */
-export async function buildModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgDeepLab; norm: Normalization }> {
-  const imagenet = o.weights === 'imagenet';
+/**
+ * Builds the model and loads its starting weights (--weights imagenet, a .safetensors/.pth/.pth.tar, or
+ * none); the backbone layout and input normalisation follow the weights file and are stated.
+ */
+export async function buildModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgDeepLab; norm: Normalization; layout: BackboneLayout }> {
+  const path = o.weights === 'none' ? null : o.weights === 'imagenet' ? await ensureImagenetWeights({ log }) : o.weights;
+  const weights = path === null ? null : readWeights(path);
+  const layout: BackboneLayout = weights?.layout ?? 'torchvision';
+  if (path && weights) log(`--weights ${describeWeights(path, weights)}`);
+  else log(`--weights none: random init, ${LAYOUT_DESCRIPTION[layout]}`);
   const model = new CsgDeepLab({
     layers: o.layers,
     width: o.width,
     headWidth: o.headWidth,
     classes,
     headDropout: o.dropout,
-    strideIn1x1: imagenet, // Keras/Caffe ResNet-50: stride on the first 1×1
+    strideIn1x1: layout === 'caffe',
     seed: o.seed,
     queueSize: o.K,
   });
-  if (o.weights !== 'none') {
-    const path = imagenet ? await ensureImagenetWeights({ log }) : o.weights;
-    if (!existsSync(path)) throw new CheckpointError(`--weights: ${path} does not exist`);
+  if (path && weights) {
     let ignored: string[];
     try {
-      ({ ignored } = model.encoder_q.loadBackbone(hostTensors(readSafetensors(path).tensors)));
+      ({ ignored } = model.encoder_q.loadBackbone(hostTensors(weights.tensors)));
     } catch (e) {
       throw e instanceof TensorError ? new CheckpointError(`--weights ${path}: ${e.message}`) : e;
     }
@@ -59,7 +71,7 @@ export async function buildModel(o: TrainOptions, classes: number, log: (s: stri
     log(`loaded the backbone (${[...backbone].join(', ')}) from ${path}; ${notLoaded.join(', ')} start from their random init; ${ignored.length} entries of the file not used by layers ${o.layers.join('.')}`);
   }
   model.syncTeacher();
-  return { model, norm: imagenet ? CAFFE_NORM : IMAGENET_NORM };
+  return { model, norm: layout === 'caffe' ? CAFFE_NORM : IMAGENET_NORM, layout };
 }
 
 function formatStep(r: StepResult, stages: Stage[]): string {
@@ -75,7 +87,7 @@ function formatStep(r: StepResult, stages: Stage[]): string {
 export async function segTask(o: TrainOptions, log: (s: string) => void): Promise<TrainTask<RunSummary>> {
   const data = openTaskData(o);
   const classes = o.train === 'digits' ? data.classNames.length : o.classes;
-  const { model, norm } = await buildModel(o, classes, log);
+  const { model, norm, layout } = await buildModel(o, classes, log);
   const stages = o.stages as Stage[];
   const step = new CsgTrainStep(model, stepConfig(o));
   setDropoutSeedState({ base: o.seed * 7919 + 1, calls: 0 });
@@ -84,6 +96,7 @@ export async function segTask(o: TrainOptions, log: (s: string) => void): Promis
   const select = data.select;
   return {
     model,
+    checkpointMetadata: layoutMetadata(layout),
     sgd: step.sgd,
     params: step.trainable,
     async step(it) {
@@ -106,7 +119,15 @@ export async function segTask(o: TrainOptions, log: (s: string) => void): Promis
     async finish(run) {
       const summary = await finalEvaluation(run.out, data, model, norm, classes, log);
       drawCurves(run.out, run.metricsPath);
-      return { ...summary, last };
+      let miouBest: RunSummary['miou_best'] = null;
+      let miouFinal: RunSummary['miou_final'] = null;
+      if (run.best && select) {
+        miouBest = { split: run.best.split, value: run.best.value, step: run.best.step };
+        const r = await evaluate(model.encoder_q, select.source, { classes, norm, batch: 16 });
+        miouFinal = { split: select.name, value: r.confusion.miou(), step: run.steps };
+        log(`${select.name} mIoU: best ${(100 * miouBest.value).toFixed(2)} at step ${miouBest.step} (chosen on this split), final ${(100 * miouFinal.value).toFixed(2)} (unbiased)`);
+      }
+      return { ...summary, last, miou_best: miouBest, miou_final: miouFinal };
     },
     dispose() {
       step.dispose();
@@ -123,7 +144,7 @@ export async function trainSeg(o: TrainOptions, hooks: TrainHooks = {}): Promise
 }
 
 /** The final evaluation of every split, the hyperspherical energy of the headline split's features, predictions.png. */
-async function finalEvaluation(out: string, data: TaskData, model: CsgDeepLab, norm: Normalization, classes: number, log: (s: string) => void): Promise<Omit<RunSummary, 'last'>> {
+async function finalEvaluation(out: string, data: TaskData, model: CsgDeepLab, norm: Normalization, classes: number, log: (s: string) => void): Promise<Omit<RunSummary, 'last' | 'miou_best' | 'miou_final'>> {
   const results = new Map<string, EvalResult>();
   for (const split of data.evals) {
     const r = await evaluate(model.encoder_q, split.source, { classes, norm, batch: 16, features: split.hse, samples: 6 });
