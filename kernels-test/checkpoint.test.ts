@@ -21,7 +21,8 @@ import {
   resolveCheckpoint,
 } from '../src/train/checkpoint.js';
 import { readLatest } from '../src/train/run-folder.js';
-import { readSafetensors, writeSafetensors, tensorEntry } from '../src/io/safetensors.js';
+import { tensorEntry } from '../src/io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../src/io/safetensors-file.js';
 import { useGpu } from './helpers.js';
 
 useGpu();

@@ -3,21 +3,8 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  assertStateDict,
-  compareStateDict,
-  parseSafetensors,
-  readSafetensors,
-  serializeSafetensors,
-  tensorEntry,
-  toBigInt64,
-  toFloat32,
-  toInt32,
-  writeSafetensors,
-  type Dtype,
-  type StateDict,
-  type TensorSpec,
-} from '../src/io/safetensors.js';
+import { assertStateDict, compareStateDict, parseSafetensors, serializeSafetensors, tensorEntry, toBigInt64, toFloat32, toInt32, type Dtype, type StateDict, type TensorSpec } from '../src/io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../src/io/safetensors-file.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'safetensors');
 

@@ -9,7 +9,8 @@ import { DIGITS_DEFAULTS, type TrainOptions } from '../src/train/options.js';
 import { trainSeg } from '../src/train/train-seg.js';
 import { moduleStateEntries, hostTensors } from '../src/train/checkpoint.js';
 import { CsgDeepLab } from '../src/csg/model.js';
-import { readSafetensors, serializeSafetensors, toFloat32 } from '../src/io/safetensors.js';
+import { serializeSafetensors, toFloat32 } from '../src/io/safetensors.js';
+import { readSafetensors } from '../src/io/safetensors-file.js';
 import { useGpu } from './helpers.js';
 
 useGpu();

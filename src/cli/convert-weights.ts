@@ -3,7 +3,7 @@
 // atomically; a file the reader refuses (a pickle calling anything outside the allow-list) writes nothing.
 import { resolve } from 'node:path';
 import { readWeights, describeWeights, layoutMetadata } from '../io/weights.js';
-import { writeSafetensors } from '../io/safetensors.js';
+import { writeSafetensors } from '../io/safetensors-file.js';
 
 function main(): void {
   const args = process.argv.slice(2);

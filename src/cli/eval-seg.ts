@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { initGpu, closeGpu } from '../gpu/index.js';
-import { loadSegmentationModel } from '../train/seg-model.js';
+import { loadSegmentationModel, readSegmentationCheckpoint } from '../train/seg-model.js';
 import { assertFiniteState } from '../train/checkpoint.js';
 import { openTaskData } from '../data/task.js';
 import { datasetSource, type SampleSource } from '../data/sampler.js';
@@ -27,8 +27,9 @@ async function main(): Promise<void> {
     return;
   }
   if (!values.ckpt) throw new OptionError('--ckpt FILE|RUN_DIR is needed: the checkpoint to evaluate');
+  const checkpoint = readSegmentationCheckpoint(String(values.ckpt));
   await initGpu();
-  const { model, norm, file, description, architecture } = loadSegmentationModel(String(values.ckpt));
+  const { model, norm, file, description, architecture } = loadSegmentationModel(String(values.ckpt), checkpoint);
   process.stderr.write(`${description}\n`);
   await assertFiniteState(model, file);
   let classNames: string[];

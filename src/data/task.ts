@@ -5,7 +5,6 @@
 import { loadDigitsTask } from './digits.js';
 import { digitsSource, datasetSource, type SampleSource } from './sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from './cityscapes.js';
-import { CSG_JITTER, type AugmentOptions } from './augment.js';
 import { DataError } from './png.js';
 
 /** The options that choose a task's data (a subset of src/train's TrainOptions). */
@@ -76,7 +75,4 @@ export function openTaskData(o: TaskOptions): TaskData {
   };
 }
 
-/** Recipe §4 training augmentation: flip, scale 0.75–1.25, crop, ColorJitter key image. */
-export function recipeAugment(crop: [number, number]): AugmentOptions {
-  return { crop, scale: [0.75, 1.25], flip: true, jitter: CSG_JITTER };
-}
+export { recipeAugment } from './augment.js';

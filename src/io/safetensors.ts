@@ -1,7 +1,6 @@
-// safetensors on CPU typed arrays: a strict reader (every error names the file and the tensor) and an
-// atomic writer whose output PyTorch's safetensors loads. No GPU here: entries are raw little-endian bytes.
-import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from './atomic.js';
+// safetensors on CPU typed arrays: a strict parser (every error names the file and the tensor) and a
+// serializer whose output PyTorch's safetensors loads. No GPU and no files here (safetensors-file.ts
+// reads and writes them), so the browser bundle uses it as it is: entries are raw little-endian bytes.
 
 export const DTYPE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 } as const;
 export type Dtype = keyof typeof DTYPE_BYTES;
@@ -43,17 +42,6 @@ export function numel(shape: readonly number[]): number {
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-}
-
-export function readSafetensors(path: string): SafetensorsFile {
-  let bytes: Uint8Array;
-  try {
-    const buf = readFileSync(path);
-    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  } catch (e) {
-    throw new SafetensorsError(path, undefined, `cannot read: ${(e as Error).message}`);
-  }
-  return parseSafetensors(bytes, path);
 }
 
 /** Parses and validates a whole file; tensor data are views into `bytes` (no copy). */
@@ -143,7 +131,7 @@ function checkEntry(name: string, t: TensorEntry, file: string): void {
 }
 
 /** The header bytes (length prefix included) and the tensors in file order: sorted by name. */
-function layout(tensors: StateDict, metadata: Record<string, string> | undefined, file: string): { head: Uint8Array; order: TensorEntry[] } {
+export function safetensorsLayout(tensors: StateDict, metadata: Record<string, string> | undefined, file: string): { head: Uint8Array; order: TensorEntry[] } {
   const names = [...tensors.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) {
@@ -171,7 +159,7 @@ function layout(tensors: StateDict, metadata: Record<string, string> | undefined
 
 /** The whole file in memory (for small dicts and tests; `writeSafetensors` streams). */
 export function serializeSafetensors(tensors: StateDict, metadata?: Record<string, string>): Uint8Array {
-  const { head, order } = layout(tensors, metadata, '<memory>');
+  const { head, order } = safetensorsLayout(tensors, metadata, '<memory>');
   const out = new Uint8Array(head.byteLength + order.reduce((s, t) => s + t.data.byteLength, 0));
   out.set(head, 0);
   let at = head.byteLength;
@@ -180,12 +168,6 @@ export function serializeSafetensors(tensors: StateDict, metadata?: Record<strin
     at += t.data.byteLength;
   }
   return out;
-}
-
-/** Writes a safetensors file atomically (a crash leaves the old file or the new one). */
-export function writeSafetensors(path: string, tensors: StateDict, metadata?: Record<string, string>): void {
-  const { head, order } = layout(tensors, metadata, path);
-  writeFileAtomic(path, [head, ...order.map((t) => t.data)]);
 }
 
 // ---- typed views and constructors ----
@@ -271,6 +253,13 @@ type TypedFor = {
 };
 
 /** An entry over the bytes of `values` (no copy); F16/BF16 take their raw 16-bit patterns. */
+/** Entries → the host tensors Module.loadStateDict takes (floats as F32, integers as I64). */
+export function hostTensors(dict: StateDict): Map<string, { shape: number[]; data: Float32Array | BigInt64Array }> {
+  const out = new Map<string, { shape: number[]; data: Float32Array | BigInt64Array }>();
+  for (const [name, e] of dict) out.set(name, { shape: e.shape, data: e.dtype === 'I64' ? toBigInt64(e, name) : toFloat32(e, name) });
+  return out;
+}
+
 export function tensorEntry<D extends Dtype>(dtype: D, shape: number[], values: TypedFor[D]): TensorEntry {
   if (values.length !== numel(shape)) throw new Error(`${dtype} ${JSON.stringify(shape)} needs ${numel(shape)} values, got ${values.length}`);
   return { dtype, shape, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };

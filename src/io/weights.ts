@@ -4,7 +4,8 @@
 // layout and input convention the weights were trained with, from their metadata.
 import { closeSync, existsSync, openSync, readSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { readSafetensors, type StateDict } from './safetensors.js';
+import { type StateDict } from './safetensors.js';
+import { readSafetensors } from './safetensors-file.js';
 import { readPth, sniffPth } from './pth.js';
 
 /**

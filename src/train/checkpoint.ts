@@ -3,14 +3,16 @@
 // any older checkpoint is deleted. Only finite state is written: one GPU count of the Inf/NaN values of
 // every weight, buffer and momentum buffer comes first.
 //   checkpoint.safetensors  the model in CSG's official names (encoder_q., encoder_k., queue3, queue_ptr3, …),
-//                           loadable by PyTorch
+//                           loadable by PyTorch; its metadata holds `training_options` (JSON) so that a
+//                           reader without trainer.json (the web page) knows the model and its input
 //   optimizer.safetensors   SGD momentum buffers, `momentum.<parameter name>`
 //   trainer.json            the step, the dropout seed state, the options
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic, fsyncDir } from '../io/atomic.js';
 import { faultPoint } from '../io/fault-point.js';
-import { readSafetensors, writeSafetensors, tensorEntry, toFloat32, toBigInt64, type StateDict } from '../io/safetensors.js';
+import { hostTensors, tensorEntry, toFloat32, type StateDict } from '../io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../io/safetensors-file.js';
 import { countNonFinite } from '../ops/index.js';
 import { Tensor } from '../tensor/index.js';
 import type { Module, HostTensor } from '../nn/index.js';
@@ -23,6 +25,9 @@ export interface TrainerState {
   dropout: { base: number; calls: number };
   options: unknown;
 }
+
+// Kept here too for the callers that load checkpoints (the conversion itself is format-level, in io).
+export { hostTensors };
 
 export class CheckpointError extends Error {
   override name = 'CheckpointError';
@@ -70,13 +75,6 @@ export async function moduleStateEntries(model: Module): Promise<StateDict> {
   return dict;
 }
 
-/** safetensors entries → the host tensors Module.loadStateDict takes. */
-export function hostTensors(dict: StateDict): Map<string, HostTensor> {
-  const out = new Map<string, HostTensor>();
-  for (const [name, e] of dict) out.set(name, { shape: e.shape, data: e.dtype === 'I64' ? toBigInt64(e, name) : toFloat32(e, name) });
-  return out;
-}
-
 const dictBytes = (d: StateDict): number => [...d.values()].reduce((s, e) => s + e.data.byteLength, 0);
 
 /**
@@ -107,7 +105,7 @@ export async function saveCheckpoint(runDir: string, model: Module, sgd: Sgd, pa
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
     faultPoint('checkpoint-tmp');
-    writeSafetensors(join(tmp, 'checkpoint.safetensors'), weights, { ...metadata, format: 'pt', step: String(state.step) });
+    writeSafetensors(join(tmp, 'checkpoint.safetensors'), weights, { ...metadata, format: 'pt', step: String(state.step), training_options: JSON.stringify(state.options) });
     writeSafetensors(join(tmp, 'optimizer.safetensors'), momentum);
     writeFileAtomic(join(tmp, 'trainer.json'), JSON.stringify(state, null, 2));
     faultPoint('checkpoint-rename');

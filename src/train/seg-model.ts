@@ -11,7 +11,7 @@ import type { StateDict } from '../io/safetensors.js';
 import { hostTensors, resolveCheckpoint, readTrainerState } from './checkpoint.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
-import { digitsClassNames, digitsPalette } from '../data/digits.js';
+import { digitsClassNames, digitsPalette } from '../data/render-digits.js';
 
 export interface SegArchitecture {
   layers: number[];
@@ -64,9 +64,14 @@ export function inferSegArchitecture(state: StateDict, file: string): SegArchite
   };
 }
 
-export function loadSegmentationModel(path: string): LoadedSegModel {
+/** The checkpoint's file and tensors, on the CPU: a bad file is reported before the GPU starts. */
+export function readSegmentationCheckpoint(path: string): { file: string; weights: WeightsFile } {
   const file = resolveWeightsFile(path);
-  const weights = readWeights(file);
+  return { file, weights: readWeights(file) };
+}
+
+export function loadSegmentationModel(path: string, read = readSegmentationCheckpoint(path)): LoadedSegModel {
+  const { file, weights } = read;
   const isCsg = [...weights.tensors.keys()].some((k) => k.startsWith('encoder_q.'));
   const state: StateDict = isCsg
     ? new Map([...weights.tensors].filter(([k]) => k.startsWith('encoder_q.')).map(([k, v]) => [k.slice('encoder_q.'.length), v]))
