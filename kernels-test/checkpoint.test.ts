@@ -1,7 +1,7 @@
 // Checkpoints on a tiny CSG model: only finite state is written (one GPU count names the tensors that
 // are not), a step is saved once, and loading is strict for resume and evaluation: missing and
 // unexpected entries are named with the file, and diverged weights are refused.
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CsgDeepLab } from '../src/csg/model.js';
@@ -18,6 +18,7 @@ import {
   moduleStateEntries,
   hostTensors,
   NonFiniteStateError,
+  resolveCheckpoint,
 } from '../src/train/checkpoint.js';
 import { readLatest } from '../src/train/run-folder.js';
 import { tensorEntry } from '../src/io/safetensors.js';
@@ -109,3 +110,22 @@ function hostTensorsBack(dict: Awaited<ReturnType<typeof moduleStateEntries>>) {
   expect(hostTensors(dict).size).toBe(dict.size);
   return readSafetensors(join(dir, 'c.safetensors')).tensors;
 }
+
+test('a run folder resolves to latest.json, or to a newer complete checkpoint a kill left before latest.json named it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'csg-ckpt-resolve-'));
+  const complete = (step: number, files = ['checkpoint.safetensors', 'optimizer.safetensors', 'trainer.json']) => {
+    const name = `ckpt-${String(step).padStart(7, '0')}`;
+    mkdirSync(join(dir, name));
+    for (const f of files) writeFileSync(join(dir, name, f), '');
+    return join(dir, name);
+  };
+  expect(() => resolveCheckpoint(dir)).toThrow(/holds neither checkpoint\.safetensors nor latest\.json/);
+  const three = complete(3);
+  expect(resolveCheckpoint(dir)).toBe(three);
+  writeFileSync(join(dir, 'latest.json'), JSON.stringify({ checkpoint: 'ckpt-0000003', step: 3 }));
+  complete(5, ['checkpoint.safetensors']); // not a checkpoint this code writes: ignored
+  expect(resolveCheckpoint(dir)).toBe(three);
+  const four = complete(4);
+  expect(resolveCheckpoint(dir)).toBe(four);
+  expect(resolveCheckpoint(three)).toBe(three);
+});

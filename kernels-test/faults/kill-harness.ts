@@ -1,4 +1,4 @@
-// npm run test:faults [-- --random N --seed S]: kill -9 a tiny training run at the moments where a
+// npm run test:faults [-- --random N --seed S --points a,b]: kill -9 a tiny training run at the moments where a
 // crash could lose a checkpoint, then check that the run folder still resumes and evaluates.
 //
 // Each trial copies a finished 2-step run, resumes it for two more steps saving every step, and kills
@@ -18,7 +18,10 @@ const TINY = ['--weights', 'none', '--layers', '1.1.1.1', '--width', '8', '--hea
 const ENV = { ...process.env, CSG_WEBGPU_QUIET: '1', CSG_CONV_VARIANT: 'regblock', CSG_FAULT_POINT: '' };
 const POINTS = ['checkpoint-tmp', 'atomic-write', 'checkpoint-rename', 'checkpoint-renamed', 'latest-swapped', 'checkpoint-deleting'];
 
-const { values } = parseArgs({ args: process.argv.slice(2), options: { random: { type: 'string' }, seed: { type: 'string' } } });
+const { values } = parseArgs({ args: process.argv.slice(2), options: { random: { type: 'string' }, seed: { type: 'string' }, points: { type: 'string' } } });
+const points = values.points ? values.points.split(',') : POINTS;
+const unknown = points.filter((p) => !POINTS.includes(p));
+if (unknown.length) throw new Error(`--points: unknown ${unknown.join(', ')} (known: ${POINTS.join(', ')})`);
 const randomKills = Number(values.random ?? 4);
 let seed = Number(values.seed ?? Date.now() % 100000);
 const random = (): number => {
@@ -82,7 +85,7 @@ async function main(): Promise<void> {
   const resumeArgs = (dir: string) => [...TINY, '--iters', '4', '--checkpoint-every', '1', '--resume', dir, '--out', dir];
   const trials: Trial[] = [];
   const plans: { what: string; run: (dir: string) => Promise<string> }[] = [
-    ...POINTS.map((point) => {
+    ...points.map((point) => {
       const nth = 1 + Math.floor(random() * 2); // the resumed run saves twice (steps 3 and 4)
       return {
         what: `${point} (the ${nth}. time)`,

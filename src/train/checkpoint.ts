@@ -17,7 +17,7 @@ import { countNonFinite } from '../ops/index.js';
 import { Tensor } from '../tensor/index.js';
 import type { Module, HostTensor } from '../nn/index.js';
 import type { Sgd } from '../csg/index.js';
-import { checkpointName, diskError, ensureSpace, publishCheckpoint, readLatest } from './run-folder.js';
+import { checkpointName, diskError, ensureSpace, listCheckpoints, publishCheckpoint, readLatest } from './run-folder.js';
 
 export interface TrainerState {
   /** Steps completed: training resumes at this iteration. */
@@ -121,11 +121,21 @@ export async function saveCheckpoint(runDir: string, model: Module, sgd: Sgd, pa
   return final;
 }
 
-/** A run folder (its latest checkpoint) or a checkpoint folder → the checkpoint folder. */
+const CHECKPOINT_FILES = ['checkpoint.safetensors', 'optimizer.safetensors', 'trainer.json'];
+
+/**
+ * A checkpoint folder, or a run folder → its live checkpoint: the one latest.json names, or a newer
+ * complete one that a kill left between its rename and the swap of latest.json (checkpoint folders are
+ * complete by construction: written as .tmp, renamed when done).
+ */
 export function resolveCheckpoint(path: string): string {
   if (!existsSync(path)) throw new CheckpointError(`${path} does not exist`);
   if (existsSync(join(path, 'checkpoint.safetensors'))) return path;
   const latest = readLatest(path);
+  const newest = listCheckpoints(path)
+    .filter((c) => CHECKPOINT_FILES.every((f) => existsSync(join(path, c.name, f))))
+    .at(-1);
+  if (newest && (!latest || newest.step > latest.step)) return join(path, newest.name);
   if (!latest) throw new CheckpointError(`${path} holds neither checkpoint.safetensors nor latest.json`);
   const dir = join(path, latest.name);
   if (!existsSync(join(dir, 'checkpoint.safetensors'))) throw new CheckpointError(`${join(path, 'latest.json')} names ${dir}, which has no checkpoint.safetensors`);
