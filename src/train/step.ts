@@ -24,6 +24,8 @@ export interface StepConfig {
   mlp: boolean;
   baseLr: number;
   itersMax: number;
+  /** Steps of the quadratic warm-up (recipe: 100). */
+  warmup: number;
 }
 
 /** The step's settings from the shared flags (train:seg, csg:step). */
@@ -38,6 +40,7 @@ export function stepConfig(o: TrainOptions): StepConfig {
     mlp: o.mlp,
     baseLr: o.lr,
     itersMax: o.itersMax,
+    warmup: o.warmup,
   };
 }
 
@@ -123,7 +126,7 @@ export class CsgTrainStep {
 
   /** Learning rates of the groups at iteration `it` (recipe §3). */
   learningRates(it: number): number[] {
-    return this.groupScales.map((s) => polyWarmupLr(this.config.baseLr * s, it, this.config.itersMax));
+    return this.groupScales.map((s) => polyWarmupLr(this.config.baseLr * s, it, this.config.itersMax, this.config.warmup));
   }
 
   /**

@@ -18,7 +18,7 @@ import { openSegDataset, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/
 import { CAFFE_NORM, IMAGENET_NORM, CSG_JITTER, type AugmentOptions, type Normalization } from '../data/augment.js';
 import { segmentationStrip, linePlot, type Series } from '../data/picture.js';
 import { evaluate, type EvalResult } from '../eval/evaluate.js';
-import { formatIouTable } from '../eval/confusion.js';
+import { formatIouTable, trivialLevels, type TrivialLevels } from '../eval/confusion.js';
 import type { TrainOptions } from '../cli/options.js';
 import { CsgTrainStep, stepConfig, NonFiniteLossError, type StepResult, type Stage } from './step.js';
 import { saveCheckpoint, resolveCheckpoint, loadModelState, loadOptimizerState, readTrainerState, hostTensors } from './checkpoint.js';
@@ -47,6 +47,11 @@ export interface RunSummary {
   miou_syn: number | null;
   iou_real: Record<string, number | null>;
   pixel_accuracy_real: number;
+  /** The best constant prediction on the real split (mIoU and pixel accuracy each maximised on its own). */
+  miou_real_trivial: number;
+  pixel_accuracy_real_trivial: number;
+  miou_syn_trivial: number | null;
+  pixel_accuracy_syn_trivial: number | null;
   hse_real_stage4: number | null;
   evaluations: Record<string, { miou: number; pixel_accuracy: number; iou: (number | null)[] }>;
   steps: number;
@@ -246,8 +251,14 @@ async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLa
   }
   const syn = data.evals.find((e) => e.name.startsWith('synthetic'));
   const iou = real.confusion.iou();
+  const realTrivial = trivialLevels(real.confusion.labelHistogram());
+  const synTrivial = syn ? trivialLevels(results.get(syn.name)!.confusion.labelHistogram()) : null;
   log(`\n${headline.name} (${headline.source.count} images):\n${formatIouTable(data.classNames, iou, real.confusion.miou(), real.confusion.pixelAccuracy())}`);
-  if (syn) log(`${syn.name} mIoU ${(100 * results.get(syn.name)!.confusion.miou()).toFixed(2)}`);
+  log(formatTrivial(headline.name, realTrivial, data.classNames));
+  if (syn) {
+    log(`${syn.name} mIoU ${(100 * results.get(syn.name)!.confusion.miou()).toFixed(2)}`);
+    log(formatTrivial(syn.name, synTrivial!, data.classNames));
+  }
   if (hse !== null) log(`hyperspherical energy (s = 1, mean over pairs) of ${headline.name} stage-4 features: ${hse.toFixed(4)}`);
   const strip = segmentationStrip(
     real.samples.map((s) => ({ width: s.width, height: s.height, image: s.image, prediction: s.prediction, truth: s.label })),
@@ -264,12 +275,20 @@ async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLa
     miou_syn: syn ? results.get(syn.name)!.confusion.miou() : null,
     iou_real: Object.fromEntries(data.classNames.map((n, k) => [n, Number.isNaN(iou[k]!) ? null : iou[k]!])),
     pixel_accuracy_real: real.confusion.pixelAccuracy(),
+    miou_real_trivial: realTrivial.miou,
+    pixel_accuracy_real_trivial: realTrivial.pixelAccuracy,
+    miou_syn_trivial: synTrivial?.miou ?? null,
+    pixel_accuracy_syn_trivial: synTrivial?.pixelAccuracy ?? null,
     hse_real_stage4: hse,
     evaluations,
     steps: 0,
     wall_seconds: 0,
     last: null,
   };
+}
+
+function formatTrivial(split: string, t: TrivialLevels, names: string[]): string {
+  return `  ${split} trivial level (best constant prediction): mIoU ${(100 * t.miou).toFixed(2)} (all '${names[t.miouClass]}'), pixel acc ${(100 * t.pixelAccuracy).toFixed(2)} (all '${names[t.pixelAccuracyClass]}')`;
 }
 
 function drawCurves(out: string, metricsPath: string): void {
