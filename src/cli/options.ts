@@ -36,6 +36,7 @@ export interface TrainOptions {
   size: number; // embedded task: image side
   counts: string; // embedded task: trainSyn,valSyn,valReal,testReal
   digitClasses: number; // embedded task: 2 (stroke/background) or 11
+  synBackground: string; // embedded task: synthetic backgrounds, smooth | cluttered
 }
 
 const RECIPE: TrainOptions = {
@@ -72,6 +73,7 @@ const RECIPE: TrainOptions = {
   size: 64,
   counts: '2000,250,250,500',
   digitClasses: 2,
+  synBackground: 'smooth',
 };
 
 const SPEC = {
@@ -108,6 +110,7 @@ const SPEC = {
   size: { type: 'string' },
   counts: { type: 'string' },
   'digit-classes': { type: 'string' },
+  'syn-background': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -187,6 +190,7 @@ export function parseTrainOptions(argv: string[], defaults: Partial<TrainOptions
   if (s('size')) o.size = int('size', s('size')!, 16);
   if (s('counts')) o.counts = s('counts')!;
   if (s('digit-classes')) o.digitClasses = int('digit-classes', s('digit-classes')!, 2);
+  if (s('syn-background')) o.synBackground = s('syn-background')!;
   if (o.itersMax === 0) o.itersMax = o.iters;
   if (o.K < o.batch * o.chunks * o.chunks) throw new OptionError(`--K ${o.K} is smaller than the keys of one batch (${o.batch}·${o.chunks}²)`);
   return { ...o, help: Boolean(v.help) };
@@ -200,4 +204,4 @@ export const HELP = `Flags (recipe defaults for GTA5 → Cityscapes; the embedde
   --batch 6  --crop 512  --lr 1e-3  --factor 0.1  --iters N  --iters-max N  --warmup 100  --dropout 0.5  --seed 0
   --csg 75 (λ; 0 = baseline)  --stages 3,4  --chunks 8  --K 65536  --tau 0.07  --m 0.999  --no-apool  --no-mlp
   --out DIR  --resume DIR|FILE  --log-every 10  --eval-every 0  --checkpoint-every 500
-  digits task: --size 64  --counts trainSyn,valSyn,valReal,testReal  --digit-classes 2|11`;
+  digits task: --size 64  --counts trainSyn,valSyn,valReal,testReal  --digit-classes 2|11  --syn-background smooth|cluttered`;

@@ -33,9 +33,15 @@ export interface DigitsConfig {
   testReal: number;
   /** A folder of PNG photographs to use instead of skimage's (also $CSG_PHOTO_DIR). */
   photoDir?: string;
+  /** Synthetic backgrounds: 'smooth' (flat, gradient, stripes, smooth noise) or 'cluttered' (the same
+   *  with fine noise texture and unlabelled distractor shapes, digits at opacity 0.7–1). */
+  synBackground: SynBackground;
 }
 
-export const DEFAULT_DIGITS: DigitsConfig = { seed: 0, size: 64, classes: 2, trainSyn: 2000, valSyn: 500, valReal: 500, testReal: 500 };
+export type SynBackground = 'smooth' | 'cluttered';
+export const SYN_BACKGROUNDS: readonly SynBackground[] = ['smooth', 'cluttered'];
+
+export const DEFAULT_DIGITS: DigitsConfig = { seed: 0, size: 64, classes: 2, trainSyn: 2000, valSyn: 500, valReal: 500, testReal: 500, synBackground: 'smooth' };
 
 export interface DigitsSplit {
   count: number;
@@ -174,17 +180,65 @@ function layout(rng: Rng, size: number): { cx: number; cy: number; height: numbe
 }
 
 /** Paints `colour` with per-pixel alpha `opacity · coverage`; labels pixels with coverage > 0.5. */
-function paint(img: Float32Array, label: Uint8Array, coverage: Float32Array, colour: Rgb, opacity: number, cls: number): void {
+function paint(img: Float32Array, label: Uint8Array | null, coverage: Float32Array, colour: Rgb, opacity: number, cls: number): void {
   for (let p = 0; p < coverage.length; p++) {
     const a = coverage[p];
     if (a <= 0) continue;
     for (let c = 0; c < 3; c++) img[3 * p + c] += (colour[c] - img[3 * p + c]) * a * opacity;
-    if (a > 0.5) label[p] = cls;
+    if (label && a > 0.5) label[p] = cls;
   }
 }
 
-function renderSynthetic(rng: Rng, size: number, classes: number, img: Float32Array, label: Uint8Array): void {
+/** Fine value noise (a 8–32 cell grid) between two random colours, blended at opacity 0.3–1. */
+function addTexture(rng: Rng, size: number, img: Float32Array): void {
+  const grid = 8 + rng.int(25);
+  const cells = new Float32Array(grid * grid);
+  for (let i = 0; i < cells.length; i++) cells[i] = rng.next();
+  const t = resize(cells, grid, grid, 1, size, size);
+  const a = randomColour(rng);
+  const b = randomColour(rng);
+  const opacity = rng.uniform(0.3, 1);
+  for (let p = 0; p < size * size; p++) {
+    for (let c = 0; c < 3; c++) img[3 * p + c] += (a[c] + (b[c] - a[c]) * t[p] - img[3 * p + c]) * opacity;
+  }
+}
+
+/** 3–12 unlabelled shapes: filled boxes and ellipses, and straight bars as wide as a digit's pen or thinner. */
+function addDistractors(rng: Rng, size: number, img: Float32Array): void {
+  const count = 3 + rng.int(10);
+  const coverage = new Float32Array(size * size);
+  for (let n = 0; n < count; n++) {
+    coverage.fill(0);
+    const cx = rng.uniform(0, size);
+    const cy = rng.uniform(0, size);
+    const kind = rng.int(3);
+    const rx = size * rng.uniform(0.03, 0.25);
+    const ry = size * rng.uniform(0.03, 0.25);
+    const angle = rng.uniform(0, Math.PI);
+    const [ux, uy] = [Math.cos(angle), Math.sin(angle)];
+    const half = size * rng.uniform(0.1, 0.45);
+    const width = size * rng.uniform(0.02, 0.1);
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const dx = x + 0.5 - cx;
+        const dy = y + 0.5 - cy;
+        let inside: boolean;
+        if (kind === 0) inside = Math.abs(dx) <= rx && Math.abs(dy) <= ry;
+        else if (kind === 1) inside = (dx / rx) ** 2 + (dy / ry) ** 2 <= 1;
+        else inside = Math.abs(dx * ux + dy * uy) <= half && Math.abs(-dx * uy + dy * ux) <= width / 2;
+        if (inside) coverage[y * size + x] = 1;
+      }
+    }
+    paint(img, null, coverage, randomColour(rng), rng.uniform(0.5, 1), 0);
+  }
+}
+
+function renderSynthetic(rng: Rng, clutterRng: Rng | null, size: number, classes: number, img: Float32Array, label: Uint8Array): void {
   img.set(proceduralBackground(rng, size));
+  // Real photos have texture and edges everywhere; smooth backgrounds teach "any edge is a stroke".
+  if (clutterRng?.bool(0.6)) addTexture(clutterRng, size, img);
+  if (clutterRng?.bool(0.7)) addDistractors(clutterRng, size, img);
+  const opacity = clutterRng ? clutterRng.uniform(0.7, 1) : 1;
   const colour = contrastingColour(rng, meanLuma(img));
   for (const spot of layout(rng, size)) {
     const digit = rng.int(10);
@@ -203,7 +257,7 @@ function renderSynthetic(rng: Rng, size: number, classes: number, img: Float32Ar
     // Pixel coverage of the pen: 1 inside, a one-pixel linear edge.
     const reach2 = (pen.width / 2 + 0.5) ** 2;
     const coverage = dist2.map((d2) => (d2 >= reach2 ? 0 : clamp01(pen.width / 2 - Math.sqrt(d2) + 0.5)));
-    paint(img, label, coverage, colour, 1, classes === 2 ? 1 : digit + 1);
+    paint(img, label, coverage, colour, opacity, classes === 2 ? 1 : digit + 1);
   }
 }
 
@@ -268,10 +322,12 @@ function buildSplit(name: SplitName, config: DigitsConfig, photos: () => Photo[]
   const images = new Uint8Array(count * size * size * 3);
   const labels = new Uint8Array(count * size * size);
   const rng = new Rng(deriveSeed(config.seed, name));
+  // Clutter draws from a stream of its own: the digits and base backgrounds stay those of 'smooth'.
+  const clutterRng = config.synBackground === 'cluttered' ? new Rng(deriveSeed(config.seed, `${name} clutter`)) : null;
   const img = new Float32Array(size * size * 3);
   for (let i = 0; i < count; i++) {
     const label = labels.subarray(i * size * size, (i + 1) * size * size);
-    if (name === 'trainSyn' || name === 'valSyn') renderSynthetic(rng, size, classes, img, label);
+    if (name === 'trainSyn' || name === 'valSyn') renderSynthetic(rng, clutterRng, size, classes, img, label);
     else renderReal(rng, size, classes, photos(), mnist(name === 'valReal' ? 'train' : 't10k'), img, label);
     images.set(toBytes(img), i * size * size * 3);
   }
@@ -323,6 +379,7 @@ function writeCache(dir: string, config: DigitsConfig, splits: Record<SplitName,
 function checkConfig(c: DigitsConfig): void {
   if (!Number.isInteger(c.size) || c.size < 16 || c.size > 1024) throw new DataError(`digits: size ${c.size} must be an integer in 16..1024`);
   if (c.classes !== 2 && c.classes !== 11) throw new DataError(`digits: classes must be 2 or 11, got ${c.classes}`);
+  if (!SYN_BACKGROUNDS.includes(c.synBackground)) throw new DataError(`digits: synBackground '${c.synBackground}' is not one of ${SYN_BACKGROUNDS.join(', ')}`);
   for (const s of SPLITS) if (!Number.isInteger(c[s]) || c[s] < 0) throw new DataError(`digits: ${s} count ${c[s]} must be a non-negative integer`);
 }
 

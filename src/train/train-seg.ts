@@ -12,7 +12,7 @@ import { hypersphericalEnergy } from '../csg/index.js';
 import { ensureImagenetWeights } from '../io/imagenet-weights.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { loadDigitsTask } from '../data/digits.js';
+import { loadDigitsTask, type SynBackground } from '../data/digits.js';
 import { digitsSource, datasetSource, trainBatch, type SampleSource } from '../data/sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
 import { CAFFE_NORM, IMAGENET_NORM, CSG_JITTER, type AugmentOptions, type Normalization } from '../data/augment.js';
@@ -67,7 +67,7 @@ export function openTaskData(o: TrainOptions): TaskData {
       throw new Error(`--counts: four positive counts expected (trainSyn,valSyn,valReal,testReal), got ${o.counts}`);
     }
     const classes = o.digitClasses === 11 ? 11 : 2;
-    const task = loadDigitsTask({ seed: 0, size: o.size, classes, trainSyn: trainSyn!, valSyn: valSyn!, valReal: valReal!, testReal: testReal! });
+    const task = loadDigitsTask({ seed: 0, size: o.size, classes, trainSyn: trainSyn!, valSyn: valSyn!, valReal: valReal!, testReal: testReal!, synBackground: o.synBackground as SynBackground });
     return {
       train: digitsSource('synthetic train', task.trainSyn),
       evals: [
