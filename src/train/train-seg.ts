@@ -17,7 +17,7 @@ import { digitsSource, datasetSource, trainBatch, type SampleSource } from '../d
 import { openSegDataset, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
 import { CAFFE_NORM, IMAGENET_NORM, CSG_JITTER, type AugmentOptions, type Normalization } from '../data/augment.js';
 import { segmentationStrip, linePlot, type Series } from '../data/picture.js';
-import { evaluate, type EvalResult } from '../eval/evaluate.js';
+import { evaluate, evenlySpaced, type EvalResult, type EvalSample } from '../eval/evaluate.js';
 import { formatIouTable, trivialLevels, type TrivialLevels } from '../eval/confusion.js';
 import type { TrainOptions } from '../cli/options.js';
 import { CsgTrainStep, stepConfig, NonFiniteLossError, type StepResult, type Stage } from './step.js';
@@ -235,7 +235,7 @@ export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<R
 async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLab, norm: Normalization, classes: number, log: (s: string) => void): Promise<RunSummary> {
   const results = new Map<string, EvalResult>();
   for (const split of data.evals) {
-    const r = await evaluate(model.encoder_q, split.source, { classes, norm, batch: 16, features: split.hse, samples: 6 });
+    const r = await evaluate(model.encoder_q, split.source, { classes, norm, batch: 16, features: split.hse, keep: evenlySpaced(split.source.count, PICTURE_ROWS) });
     results.set(split.name, r);
   }
   const headline = data.evals[0]!;
@@ -261,7 +261,7 @@ async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLa
   }
   if (hse !== null) log(`hyperspherical energy (s = 1, mean over pairs) of ${headline.name} stage-4 features: ${hse.toFixed(4)}`);
   const strip = segmentationStrip(
-    real.samples.map((s) => ({ width: s.width, height: s.height, image: s.image, prediction: s.prediction, truth: s.label })),
+    real.samples.map((s) => ({ width: s.width, height: s.height, image: s.image, prediction: s.prediction, truth: s.label, caption: sampleCaption(s, data.classNames) })),
     data.palette,
     Math.max(1, Math.round(128 / real.samples[0]!.width)),
   );
@@ -285,6 +285,15 @@ async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLa
     wall_seconds: 0,
     last: null,
   };
+}
+
+/** Real-test images in predictions.png: evenly spaced over the split, never picked by their score. */
+const PICTURE_ROWS = 8;
+
+/** "img 62 mIoU 45.6 stroke 30.1": the image's index in its split and its own IoU. */
+function sampleCaption(s: EvalSample, classNames: string[]): string {
+  const perClass = classNames.length <= 3 ? s.iou.slice(1).map((v, k) => ` ${classNames[k + 1]} ${Number.isNaN(v) ? '-' : (100 * v).toFixed(1)}`).join('') : '';
+  return `img ${s.index} mIoU ${(100 * s.miou).toFixed(1)}${perClass}`;
 }
 
 function formatTrivial(split: string, t: TrivialLevels, names: string[]): string {
