@@ -1,36 +1,18 @@
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDigitsTask, loadMnist, type DigitsSplit, type DigitsTask } from '../src/data/digits.js';
 import { GLYPH_STYLES, strokeDistance2 } from '../src/data/glyphs.js';
-import { fetchSkimagePhotos, photoFolder } from '../src/data/photos.js';
-import { tempDir } from './data-fixtures.js';
+import { fetchSkimagePhotos } from '../src/data/photos.js';
+import { dataCacheFixture } from './data-fixtures.js';
 
-// Real photographs are fetched once (Debian's python3-skimage) into a cache kept between runs; each
-// build below gets a fresh data cache so it really builds.
-const photoCache = process.env.CSG_CACHE_DIR ?? join(tmpdir(), 'csg-webgpu-test-cache');
-const roots: string[] = [];
-let photoDir: string;
-const savedCacheEnv = process.env.CSG_CACHE_DIR;
-
-beforeAll(() => {
-  photoDir = photoFolder(photoCache).dir;
-}, 300_000);
-afterAll(() => {
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
-  if (savedCacheEnv === undefined) delete process.env.CSG_CACHE_DIR;
-  else process.env.CSG_CACHE_DIR = savedCacheEnv;
-});
+const cache = dataCacheFixture();
 
 const SMALL = { size: 48, trainSyn: 24, valSyn: 8, valReal: 24, testReal: 24 };
 
 function build(config: Parameters<typeof loadDigitsTask>[0], root?: string): DigitsTask {
-  if (!root) {
-    root = tempDir('digits');
-    roots.push(root);
-  }
-  process.env.CSG_CACHE_DIR = root;
-  return loadDigitsTask({ ...config, photoDir });
+  if (root) process.env.CSG_CACHE_DIR = root;
+  else cache.freshCache('digits');
+  return loadDigitsTask({ ...config, photoDir: cache.photoDir() });
 }
 
 /** Byte equality without jest's slow element-wise diff of large typed arrays. */
@@ -180,14 +162,12 @@ test('bad configuration and a missing photo folder are explained', () => {
   expect(() => build({ size: 8 })).toThrow(/size 8 must be an integer in 16..1024/);
   expect(() => build({ classes: 3 as 2 })).toThrow(/classes must be 2 or 11/);
   expect(() => build({ trainSyn: -1 })).toThrow(/trainSyn count -1/);
-  process.env.CSG_CACHE_DIR = tempDir('digits-nophotos');
-  roots.push(process.env.CSG_CACHE_DIR);
+  cache.freshCache('digits-nophotos');
   expect(() => loadDigitsTask({ ...SMALL, photoDir: '/no/such/photos' })).toThrow(/missing directory \/no\/such\/photos \(expected PNG photographs\)/);
 });
 
 test('when the photographs cannot be fetched, the error says why and what to do, and leaves nothing behind', () => {
-  const root = tempDir('digits-nofetch');
-  roots.push(root);
+  const root = cache.freshCache('digits-nofetch');
   const path = process.env.PATH;
   process.env.PATH = join(root, 'no-tools-here');
   try {

@@ -1,9 +1,12 @@
 // Test helpers for the data loaders: an independent minimal PNG encoder (any colour type and bit
-// depth, palettes with real indices, as GTA5 labels are stored) and temporary folders.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+// depth, palettes with real indices, as GTA5 labels are stored), JPEG files (jpeg-js's encoder) and
+// temporary folders.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { deflateSync } from 'node:zlib';
+import { encode as encodeJpegRgba } from 'jpeg-js';
+import { photoFolder } from '../src/data/photos.js';
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -83,6 +86,33 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `csg-${prefix}-`));
 }
 
+/** For tests that build the embedded data sets: real photographs from a cache kept between runs (fetched
+ *  once, Debian's python3-skimage), and fresh data caches so each build really builds: `freshCache` makes
+ *  one and points CSG_CACHE_DIR at it. The caches are removed and CSG_CACHE_DIR restored after the file. */
+export function dataCacheFixture(): { photoDir: () => string; freshCache: (prefix: string) => string } {
+  const saved = process.env.CSG_CACHE_DIR;
+  const photoCache = saved ?? join(tmpdir(), 'csg-webgpu-test-cache');
+  const roots: string[] = [];
+  let photoDir = '';
+  beforeAll(() => {
+    photoDir = photoFolder(photoCache).dir;
+  }, 300_000);
+  afterAll(() => {
+    for (const r of roots) rmSync(r, { recursive: true, force: true });
+    if (saved === undefined) delete process.env.CSG_CACHE_DIR;
+    else process.env.CSG_CACHE_DIR = saved;
+  });
+  return {
+    photoDir: () => photoDir,
+    freshCache: (prefix) => {
+      const root = tempDir(prefix);
+      roots.push(root);
+      process.env.CSG_CACHE_DIR = root;
+      return root;
+    },
+  };
+}
+
 export function writeFile(path: string, bytes: Uint8Array | string): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, bytes);
@@ -93,4 +123,11 @@ export function positionImage(width: number, height: number, seed = 0): Uint8Arr
   const out = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) out.set([(x * 16) & 255, (y * 16) & 255, seed & 255], (y * width + x) * 3);
   return out;
+}
+
+/** A baseline JPEG of an HWC RGB image (jpeg-js's encoder: no chroma subsampling), `quality` 1–100. */
+export function encodeJpeg(width: number, height: number, rgb: ArrayLike<number>, quality = 95): Buffer {
+  const rgba = new Uint8Array(width * height * 4);
+  for (let p = 0; p < width * height; p++) rgba.set([rgb[3 * p], rgb[3 * p + 1], rgb[3 * p + 2], 255], 4 * p);
+  return encodeJpegRgba({ width, height, data: rgba }, quality).data;
 }

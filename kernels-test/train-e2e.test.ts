@@ -3,8 +3,8 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseTrainOptions, type TrainOptions } from '../src/cli/options.js';
-import { DIGITS_DEFAULTS } from '../src/cli/digits-defaults.js';
+import { parseTrainOptions } from '../src/cli/options.js';
+import { DIGITS_DEFAULTS, type TrainOptions } from '../src/train/options.js';
 import { trainSeg } from '../src/train/train-seg.js';
 import { moduleStateEntries, hostTensors } from '../src/train/checkpoint.js';
 import { CsgDeepLab } from '../src/csg/model.js';
@@ -12,7 +12,7 @@ import { readSafetensors, serializeSafetensors } from '../src/io/safetensors.js'
 import { useGpu } from './helpers.js';
 
 useGpu();
-// One conv variant throughout (autotuning has its own tests in conv.test.ts): it keeps this file fast, and
+// One conv variant throughout (autotuning has its own tests in conv2d.test.ts): it keeps this file fast, and
 // the uninterrupted run of the resume test must not switch variants after its first step.
 beforeAll(() => {
   process.env.CSG_CONV_VARIANT = 'regblock';

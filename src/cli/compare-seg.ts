@@ -8,9 +8,10 @@ import { initGpu, closeGpu } from '../gpu/index.js';
 import { Tensor } from '../tensor/index.js';
 import { hypersphericalEnergy } from '../csg/index.js';
 import { evaluate } from '../eval/evaluate.js';
-import { trainSeg, buildModel, openTaskData, type RunSummary } from '../train/train-seg.js';
-import { parseTrainOptions, HELP, OptionError } from './options.js';
-import { DIGITS_DEFAULTS, describeDefaults } from './digits-defaults.js';
+import { trainSeg, buildModel, type RunSummary } from '../train/train-seg.js';
+import { openTaskData } from '../data/task.js';
+import { parseTrainOptions, describeDefaults, HELP, OptionError } from './options.js';
+import { DIGITS_DEFAULTS } from '../train/options.js';
 
 function meanStd(xs: number[]): { mean: number; std: number } {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;

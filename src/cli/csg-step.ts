@@ -13,7 +13,8 @@ import { CsgDeepLab } from '../csg/model.js';
 import { readSafetensors, writeSafetensors, tensorEntry, toFloat32, toInt32, type StateDict } from '../io/safetensors.js';
 import { hostTensors, moduleStateEntries } from '../train/checkpoint.js';
 import { CsgTrainStep, stepConfig, type Stage, type StepBatch, type StepResult } from '../train/step.js';
-import { parseTrainOptions, HELP, OptionError, type TrainOptions } from './options.js';
+import type { TrainOptions } from '../train/options.js';
+import { parseTrainOptions, HELP, OptionError } from './options.js';
 
 export interface CsgStepOptions extends TrainOptions {
   ckpt: string;

@@ -1,9 +1,9 @@
 // npm run train:seg [-- flags]: CSG on the embedded synthetic→real digits task by default, or on
 // GTA5 → Cityscapes with --train gta5:DIR --val cityscapes:DIR.
 import { initGpu, closeGpu } from '../gpu/index.js';
-import { parseTrainOptions, HELP, OptionError } from './options.js';
+import { parseTrainOptions, describeDefaults, HELP, OptionError } from './options.js';
 import { trainSeg } from '../train/train-seg.js';
-import { DIGITS_DEFAULTS, describeDefaults } from './digits-defaults.js';
+import { DIGITS_DEFAULTS } from '../train/options.js';
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

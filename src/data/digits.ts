@@ -36,19 +36,27 @@ export interface DigitsConfig {
   /** Synthetic backgrounds: 'smooth' (flat, gradient, stripes, smooth noise) or 'cluttered' (the same
    *  with fine noise texture and unlabelled distractor shapes, digits at opacity 0.7–1). */
   synBackground: SynBackground;
+  /** Synthetic pen width, [min, max] as fractions of the glyph height (real bold MNIST: about 0.22). */
+  synPen: [number, number];
 }
 
 export type SynBackground = 'smooth' | 'cluttered';
 export const SYN_BACKGROUNDS: readonly SynBackground[] = ['smooth', 'cluttered'];
 
-export const DEFAULT_DIGITS: DigitsConfig = { seed: 0, size: 64, classes: 2, trainSyn: 2000, valSyn: 500, valReal: 500, testReal: 500, synBackground: 'smooth' };
+export const DEFAULT_DIGITS: DigitsConfig = { seed: 0, size: 64, classes: 2, trainSyn: 2000, valSyn: 500, valReal: 500, testReal: 500, synBackground: 'smooth', synPen: [1 / 7, 1 / 5] };
 
-export interface DigitsSplit {
+/** What the cache holds per split. */
+export interface CachedSplit {
   count: number;
   height: number;
   width: number;
   /** [count, H, W, 3] RGB. */
   images: Uint8Array;
+  /** Class ids, per pixel or per image. */
+  labels: Uint8Array;
+}
+
+export interface DigitsSplit extends CachedSplit {
   /** [count, H, W] class ids. */
   labels: Uint8Array;
 }
@@ -93,7 +101,7 @@ export function cacheRoot(): string {
 
 // ---- MNIST -----------------------------------------------------------------------------------------
 
-interface Mnist {
+export interface Mnist {
   count: number;
   images: Uint8Array; // [count, 28, 28]
   labels: Uint8Array;
@@ -121,6 +129,12 @@ export function loadMnist(split: 'train' | 't10k'): Mnist {
   return { count: images.dims[0], images: images.data, labels: labels.data };
 }
 
+/** loadMnist that reads each split at most once. */
+export function mnistLoader(): (split: 'train' | 't10k') => Mnist {
+  const loaded: Partial<Record<'train' | 't10k', Mnist>> = {};
+  return (split) => (loaded[split] ??= loadMnist(split));
+}
+
 // ---- rendering -------------------------------------------------------------------------------------
 
 type Rgb = [number, number, number];
@@ -128,7 +142,7 @@ const clamp01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
 const randomColour = (rng: Rng): Rgb => [rng.next(), rng.next(), rng.next()];
 
 /** A colour whose luma differs from `bgLuma` by at least 0.3 (black or white when none is found). */
-function contrastingColour(rng: Rng, bgLuma: number): Rgb {
+export function contrastingColour(rng: Rng, bgLuma: number): Rgb {
   for (let i = 0; i < 20; i++) {
     const c = randomColour(rng);
     if (Math.abs(luma(c[0], c[1], c[2]) - bgLuma) >= 0.3) return c;
@@ -136,7 +150,7 @@ function contrastingColour(rng: Rng, bgLuma: number): Rgb {
   return bgLuma > 0.5 ? [0, 0, 0] : [1, 1, 1];
 }
 
-function proceduralBackground(rng: Rng, size: number): Float32Array {
+export function proceduralBackground(rng: Rng, size: number): Float32Array {
   const img = new Float32Array(size * size * 3);
   const a = randomColour(rng);
   const b = randomColour(rng);
@@ -162,14 +176,21 @@ function proceduralBackground(rng: Rng, size: number): Float32Array {
   return img;
 }
 
-function meanLuma(img: Float32Array): number {
+export function meanLuma(img: Float32Array): number {
   let s = 0;
   for (let p = 0; p < img.length / 3; p++) s += luma(img[3 * p], img[3 * p + 1], img[3 * p + 2]);
   return s / (img.length / 3);
 }
 
+/** Where a digit goes: centre and height in pixels. */
+export interface Spot {
+  cx: number;
+  cy: number;
+  height: number;
+}
+
 /** Where 1–2 digits go: centre, height (fraction of the image side kept by both domains). */
-function layout(rng: Rng, size: number): { cx: number; cy: number; height: number }[] {
+function layout(rng: Rng, size: number): Spot[] {
   if (rng.bool(0.5)) return [{ cx: size * rng.uniform(0.38, 0.62), cy: size * rng.uniform(0.4, 0.6), height: size * rng.uniform(0.5, 0.8) }];
   const h = size * rng.uniform(0.45, 0.6);
   const cy = size * rng.uniform(0.4, 0.6);
@@ -179,8 +200,8 @@ function layout(rng: Rng, size: number): { cx: number; cy: number; height: numbe
   ];
 }
 
-/** Paints `colour` with per-pixel alpha `opacity · coverage`; labels pixels with coverage > 0.5. */
-function paint(img: Float32Array, label: Uint8Array | null, coverage: Float32Array, colour: Rgb, opacity: number, cls: number): void {
+/** Paints `colour` with per-pixel alpha `opacity · coverage`; labels pixels with coverage > 0.5 (when given). */
+export function paint(img: Float32Array, label: Uint8Array | null, coverage: Float32Array, colour: Rgb, opacity: number, cls: number): void {
   for (let p = 0; p < coverage.length; p++) {
     const a = coverage[p];
     if (a <= 0) continue;
@@ -233,7 +254,7 @@ function addDistractors(rng: Rng, size: number, img: Float32Array): void {
   }
 }
 
-function renderSynthetic(rng: Rng, clutterRng: Rng | null, size: number, classes: number, img: Float32Array, label: Uint8Array): void {
+function renderSynthetic(rng: Rng, clutterRng: Rng | null, size: number, classes: number, pen: [number, number], img: Float32Array, label: Uint8Array): void {
   img.set(proceduralBackground(rng, size));
   // Real photos have texture and edges everywhere; smooth backgrounds teach "any edge is a stroke".
   if (clutterRng?.bool(0.6)) addTexture(clutterRng, size, img);
@@ -242,26 +263,31 @@ function renderSynthetic(rng: Rng, clutterRng: Rng | null, size: number, classes
   const colour = contrastingColour(rng, meanLuma(img));
   for (const spot of layout(rng, size)) {
     const digit = rng.int(10);
-    const style = rng.int(GLYPH_STYLES);
-    const pen: Pen = {
-      cx: spot.cx,
-      cy: spot.cy,
-      height: spot.height,
-      aspect: rng.uniform(0.8, 1.2),
-      slant: rng.uniform(-0.3, 0.3),
-      rotation: (rng.uniform(-25, 25) * Math.PI) / 180,
-      width: spot.height * rng.uniform(1 / 7, 1 / 5),
-    };
-    const dist2 = new Float32Array(size * size).fill(Infinity);
-    strokeDistance2(digit, style, pen, size, dist2);
-    // Pixel coverage of the pen: 1 inside, a one-pixel linear edge.
-    const reach2 = (pen.width / 2 + 0.5) ** 2;
-    const coverage = dist2.map((d2) => (d2 >= reach2 ? 0 : clamp01(pen.width / 2 - Math.sqrt(d2) + 0.5)));
-    paint(img, label, coverage, colour, opacity, classes === 2 ? 1 : digit + 1);
+    paint(img, label, glyphCoverage(rng, size, digit, spot, pen), colour, opacity, classes === 2 ? 1 : digit + 1);
   }
 }
 
-function photoCrop(rng: Rng, photos: Photo[], size: number): Float32Array {
+/** A stroke glyph of `digit` at `spot` with a random style, aspect 0.8–1.2, slant ±0.3, rotation ±25° and a
+ *  bold pen (by default 1/7–1/5 of the height), as pixel coverage in [0, 1]. */
+export function glyphCoverage(rng: Rng, size: number, digit: number, spot: Spot, pen: [number, number] = [1 / 7, 1 / 5]): Float32Array {
+  const style = rng.int(GLYPH_STYLES);
+  const stroke: Pen = {
+    cx: spot.cx,
+    cy: spot.cy,
+    height: spot.height,
+    aspect: rng.uniform(0.8, 1.2),
+    slant: rng.uniform(-0.3, 0.3),
+    rotation: (rng.uniform(-25, 25) * Math.PI) / 180,
+    width: spot.height * rng.uniform(pen[0], pen[1]),
+  };
+  const dist2 = new Float32Array(size * size).fill(Infinity);
+  strokeDistance2(digit, style, stroke, size, dist2);
+  // Pixel coverage of the pen: 1 inside, a one-pixel linear edge.
+  const reach2 = (stroke.width / 2 + 0.5) ** 2;
+  return dist2.map((d2) => (d2 >= reach2 ? 0 : clamp01(stroke.width / 2 - Math.sqrt(d2) + 0.5)));
+}
+
+export function photoCrop(rng: Rng, photos: Photo[], size: number): Float32Array {
   const photo = rng.pick(photos);
   const side = Math.min(photo.width, photo.height, Math.round(size * rng.uniform(1, 3)));
   const x0 = rng.int(photo.width - side + 1);
@@ -297,21 +323,40 @@ function renderReal(rng: Rng, size: number, classes: number, photos: Photo[], mn
   const opacity = rng.uniform(0.7, 1);
   for (const spot of layout(rng, size)) {
     const index = rng.int(mnist.count);
-    // MNIST centres a ~20-pixel digit in a 28-pixel box: scale the box so the digit gets spot.height.
-    const box = Math.max(2, Math.round((spot.height * 28) / 20));
-    const glyph = resize(boldMnist(mnist, index), 28, 28, 1, box, box);
-    const coverage = new Float32Array(size * size);
-    const left = Math.round(spot.cx - box / 2);
-    const top = Math.round(spot.cy - box / 2);
-    for (let y = 0; y < box; y++) {
-      for (let x = 0; x < box; x++) {
-        const yy = top + y;
-        const xx = left + x;
-        if (yy >= 0 && yy < size && xx >= 0 && xx < size) coverage[yy * size + xx] = clamp01(glyph[y * box + x]);
-      }
-    }
-    paint(img, label, coverage, colour, opacity, classes === 2 ? 1 : mnist.labels[index] + 1);
+    paint(img, label, mnistCoverage(mnist, index, size, spot, 0), colour, opacity, classes === 2 ? 1 : mnist.labels[index] + 1);
   }
+}
+
+/** MNIST digit `index`, dilated, scaled so the digit gets `spot.height` and turned by `rotation` radians
+ *  about its box centre (bilinear), as pixel coverage in [0, 1]. Unturned, it is the scaled box pasted as is. */
+export function mnistCoverage(mnist: Mnist, index: number, size: number, spot: Spot, rotation: number): Float32Array {
+  // MNIST centres a ~20-pixel digit in a 28-pixel box: scale the box so the digit gets spot.height.
+  const box = Math.max(2, Math.round((spot.height * 28) / 20));
+  const glyph = resize(boldMnist(mnist, index), 28, 28, 1, box, box);
+  const at = (x: number, y: number) => (x >= 0 && x < box && y >= 0 && y < box ? glyph[y * box + x] : 0);
+  const coverage = new Float32Array(size * size);
+  const left = Math.round(spot.cx - box / 2);
+  const top = Math.round(spot.cy - box / 2);
+  // A turned box reaches past its square: cover the corners' sweep.
+  const margin = rotation === 0 ? 0 : Math.ceil(box * 0.21);
+  const [cos, sin, half] = [Math.cos(rotation), Math.sin(rotation), box / 2];
+  for (let y = -margin; y < box + margin; y++) {
+    for (let x = -margin; x < box + margin; x++) {
+      const yy = top + y;
+      const xx = left + x;
+      if (yy < 0 || yy >= size || xx < 0 || xx >= size) continue;
+      // The source point of this pixel centre (exactly (x, y) when unturned).
+      const [u, v] = [x + 0.5 - half, y + 0.5 - half];
+      const sx = cos * u + sin * v + half - 0.5;
+      const sy = cos * v - sin * u + half - 0.5;
+      const [x0, y0] = [Math.floor(sx), Math.floor(sy)];
+      const [fx, fy] = [sx - x0, sy - y0];
+      const top0 = at(x0, y0) + (at(x0 + 1, y0) - at(x0, y0)) * fx;
+      const bottom = at(x0, y0 + 1) + (at(x0 + 1, y0 + 1) - at(x0, y0 + 1)) * fx;
+      coverage[yy * size + xx] = clamp01(top0 + (bottom - top0) * fy);
+    }
+  }
+  return coverage;
 }
 
 // ---- building and caching --------------------------------------------------------------------------
@@ -327,7 +372,7 @@ function buildSplit(name: SplitName, config: DigitsConfig, photos: () => Photo[]
   const img = new Float32Array(size * size * 3);
   for (let i = 0; i < count; i++) {
     const label = labels.subarray(i * size * size, (i + 1) * size * size);
-    if (name === 'trainSyn' || name === 'valSyn') renderSynthetic(rng, clutterRng, size, classes, img, label);
+    if (name === 'trainSyn' || name === 'valSyn') renderSynthetic(rng, clutterRng, size, classes, config.synPen, img, label);
     else renderReal(rng, size, classes, photos(), mnist(name === 'valReal' ? 'train' : 't10k'), img, label);
     images.set(toBytes(img), i * size * size * 3);
   }
@@ -335,24 +380,25 @@ function buildSplit(name: SplitName, config: DigitsConfig, photos: () => Photo[]
 }
 
 /** The cache key: the format, the configuration and the photographs used (names and file sizes, not where they are). */
-function configHash(config: DigitsConfig, photos: { dir: string; names: string[] }): string {
+export function configHash(config: object, photos: { dir: string; names: string[] }): string {
   const photoIds = photos.names.map((n) => [n, statSync(join(photos.dir, `${n}.png`)).size]);
   const key = JSON.stringify({ FORMAT_VERSION, ...config, photoDir: undefined, photos: photoIds });
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
-function readCached(dir: string): Record<SplitName, DigitsSplit> | null {
+/** The splits cached in `dir` (`labelsPerImage`: label bytes per image), or null when it must be built. */
+export function readCachedSplits<S extends string>(dir: string, names: readonly S[], labelsPerImage: (height: number, width: number) => number): Record<S, CachedSplit> | null {
   const header = join(dir, 'header.json');
   if (!existsSync(header)) return null;
   // Anything unreadable or of the wrong size (an interrupted or older cache) is rebuilt.
   try {
-    const meta = JSON.parse(readFileSync(header, 'utf8')) as { splits: Record<SplitName, { count: number; height: number; width: number }> };
-    const out = {} as Record<SplitName, DigitsSplit>;
-    for (const s of SPLITS) {
+    const meta = JSON.parse(readFileSync(header, 'utf8')) as { splits: Record<S, { count: number; height: number; width: number }> };
+    const out = {} as Record<S, CachedSplit>;
+    for (const s of names) {
       const { count, height, width } = meta.splits[s];
       const images = new Uint8Array(readFileSync(join(dir, `${s}.images.u8`)));
       const labels = new Uint8Array(readFileSync(join(dir, `${s}.labels.u8`)));
-      if (images.length !== count * height * width * 3 || labels.length !== count * height * width) return null;
+      if (images.length !== count * height * width * 3 || labels.length !== count * labelsPerImage(height, width)) return null;
       out[s] = { count, height, width, images, labels };
     }
     return out;
@@ -361,14 +407,16 @@ function readCached(dir: string): Record<SplitName, DigitsSplit> | null {
   }
 }
 
-function writeCache(dir: string, config: DigitsConfig, splits: Record<SplitName, DigitsSplit>): void {
+/** Writes the splits and a header (`about` plus each split's sizes; `labelShape` says what the labels are)
+ *  into a staging folder, then moves it to `dir`. */
+export function writeCachedSplits<S extends string>(dir: string, about: Record<string, unknown>, splits: Record<S, CachedSplit>, labelShape: string): void {
   const staging = `${dir}.tmp-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
-  const meta: Record<string, unknown> = { format: FORMAT_VERSION, config, classNames: digitsClassNames(config.classes), splits: {} };
-  for (const s of SPLITS) {
+  const meta: Record<string, unknown> = { format: FORMAT_VERSION, ...about, splits: {} };
+  for (const s of Object.keys(splits) as S[]) {
     const { count, height, width, images, labels } = splits[s];
-    (meta.splits as Record<string, unknown>)[s] = { count, height, width, images: `${s}.images.u8 [count,H,W,3] uint8 RGB`, labels: `${s}.labels.u8 [count,H,W] uint8` };
+    (meta.splits as Record<string, unknown>)[s] = { count, height, width, images: `${s}.images.u8 [count,H,W,3] uint8 RGB`, labels: `${s}.labels.u8 ${labelShape}` };
     writeFileSync(join(staging, `${s}.images.u8`), images);
     writeFileSync(join(staging, `${s}.labels.u8`), labels);
   }
@@ -380,6 +428,8 @@ function checkConfig(c: DigitsConfig): void {
   if (!Number.isInteger(c.size) || c.size < 16 || c.size > 1024) throw new DataError(`digits: size ${c.size} must be an integer in 16..1024`);
   if (c.classes !== 2 && c.classes !== 11) throw new DataError(`digits: classes must be 2 or 11, got ${c.classes}`);
   if (!SYN_BACKGROUNDS.includes(c.synBackground)) throw new DataError(`digits: synBackground '${c.synBackground}' is not one of ${SYN_BACKGROUNDS.join(', ')}`);
+  const [penMin, penMax] = c.synPen;
+  if (c.synPen.length !== 2 || !(penMin! > 0 && penMin! <= penMax! && penMax! < 1)) throw new DataError(`digits: synPen ${c.synPen.join(',')} must be min,max with 0 < min ≤ max < 1 (fractions of the glyph height)`);
   for (const s of SPLITS) if (!Number.isInteger(c[s]) || c[s] < 0) throw new DataError(`digits: ${s} count ${c[s]} must be a non-negative integer`);
 }
 
@@ -391,13 +441,12 @@ export function loadDigitsTask(partial: Partial<DigitsConfig> = {}): DigitsTask 
   const needsReal = config.valReal > 0 || config.testReal > 0;
   const photos = needsReal ? photoFolder(root, config.photoDir) : { dir: '', names: [] };
   const cacheDir = join(root, `digits-${configHash(config, photos)}`);
-  let splits = readCached(cacheDir);
+  let splits = readCachedSplits(cacheDir, SPLITS, (h, w) => h * w);
   if (!splits) {
-    const mnistCache: Partial<Record<'train' | 't10k', Mnist>> = {};
-    const mnist = (s: 'train' | 't10k') => (mnistCache[s] ??= loadMnist(s));
+    const mnist = mnistLoader();
     splits = {} as Record<SplitName, DigitsSplit>;
     for (const s of SPLITS) splits[s] = buildSplit(s, config, () => readPhotos(photos.dir, photos.names), mnist);
-    writeCache(cacheDir, config, splits);
+    writeCachedSplits(cacheDir, { config, classNames: digitsClassNames(config.classes) }, splits, '[count,H,W] uint8');
   }
   return { config, classNames: digitsClassNames(config.classes), palette: digitsPalette(config.classes), ...splits, cacheDir };
 }

@@ -20,7 +20,8 @@ export interface RawImage {
   palette?: number[][];
 }
 
-function readBytes(path: string): Uint8Array {
+/** A file's bytes; a missing or unreadable file is a DataError naming it. */
+export function readBytes(path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
@@ -89,7 +90,7 @@ interface Decoded {
   palette?: number[][];
 }
 
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+export const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** Adam7 passes: first column and row, column and row steps. */
 const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
@@ -168,7 +169,11 @@ function decodePng(bytes: Uint8Array, what: string): Decoded {
  *  (low depths scaled up, 16-bit reduced to the high byte) unless `values`: then samples are kept as
  *  numbers (label ids), and a 16-bit value above 255 is an error. */
 export function readPng(path: string, opts: { values?: boolean } = {}): RawImage {
-  const bytes = readBytes(path);
+  return decodePngBytes(readBytes(path), path, opts);
+}
+
+/** readPng on bytes already read from `path` (named in errors). */
+export function decodePngBytes(bytes: Uint8Array, path: string, opts: { values?: boolean } = {}): RawImage {
   let png: Decoded;
   try {
     png = decodePng(bytes, path);
@@ -197,7 +202,11 @@ export function readPng(path: string, opts: { values?: boolean } = {}): RawImage
 
 /** Reads any PNG as RGB, HWC uint8 (palette → colours, grey → replicated, alpha dropped). */
 export function readRgb(path: string): RawImage {
-  const img = readPng(path);
+  return toRgb(readPng(path));
+}
+
+/** A decoded PNG as RGB (palette → colours, grey → replicated, alpha dropped). */
+export function toRgb(img: RawImage): RawImage {
   const n = img.width * img.height;
   const rgb = new Uint8Array(n * 3);
   for (let p = 0; p < n; p++) {

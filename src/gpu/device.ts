@@ -5,6 +5,7 @@ import { create, throttleDawnPolling } from './dawn.js';
 import { BufferPool } from './pool.js';
 import { Encoder, type BufferBinding } from './encoder.js';
 import { KernelCache, type KernelSpec } from './kernel.js';
+import { GpuError } from './errors.js';
 
 export interface GpuOptions {
   /** Dawn backend: vulkan, metal, d3d12, null, ... (env CSG_WEBGPU_BACKEND). */
@@ -26,10 +27,6 @@ export interface AdapterDescription {
   subgroupSize: number;
   /** A software (CPU) adapter such as lavapipe. */
   isFallback: boolean;
-}
-
-export class GpuError extends Error {
-  override name = 'GpuError';
 }
 
 /** Kept at module scope: the instance must outlive every device made from it. */

@@ -3,7 +3,7 @@
 // staging block uploaded with one writeBuffer just before the submit; queue order makes reusing the
 // uniform buffer after a submit safe.
 import type { Gpu } from './device.js';
-import { GpuError } from './device.js';
+import { GpuError } from './errors.js';
 import { packParams, type Kernel } from './kernel.js';
 
 export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };

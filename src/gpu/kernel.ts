@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 // The package's main entry is a CommonJS file under "type": "module" (it loads empty); use its ESM build.
 import { WgslReflect, type VariableInfo } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { Gpu } from './device.js';
-import { GpuError } from './device.js';
+import { GpuError } from './errors.js';
 
 const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shaders');
 

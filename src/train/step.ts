@@ -8,7 +8,7 @@ import { backward, noGrad, zeroGrad } from '../autograd/index.js';
 import { add, scale, crossEntropy, concat, reshape, rankAccuracy } from '../ops/index.js';
 import { emaUpdate, polyWarmupLr, Sgd, KeyQueue, csgStageLoss, type Head } from '../csg/index.js';
 import type { CsgDeepLab } from '../csg/model.js';
-import type { TrainOptions } from '../cli/options.js';
+import type { TrainOptions } from './options.js';
 
 export type Stage = 3 | 4;
 
@@ -104,17 +104,9 @@ export class CsgTrainStep {
     this.gradCarrying = model.encoder_q.namedParameters('encoder_q').filter(([, p]) => p.requiresGrad);
     this.sgd = new Sgd(groups.map((g) => ({ params: g.params.map(([, p]) => p), lr: config.baseLr * g.lrScale })));
     for (const stage of config.stages) {
-      this.queues[stage] = new KeyQueue(stage === 3 ? model.queue3 : model.queue4, this.pointer(stage).value);
+      // The model's queue_ptrS is the queue's pointer: a checkpoint loaded into the model moves it.
+      this.queues[stage] = stage === 3 ? new KeyQueue(model.queue3, model.queue_ptr3) : new KeyQueue(model.queue4, model.queue_ptr4);
     }
-  }
-
-  /** Re-reads the queue pointers from the model (after a checkpoint is loaded into it). */
-  syncQueuePointers(): void {
-    for (const stage of this.config.stages) this.queues[stage]!.ptr = this.pointer(stage).value;
-  }
-
-  private pointer(stage: Stage) {
-    return stage === 3 ? this.model.queue_ptr3 : this.model.queue_ptr4;
   }
 
   /** The stage's projection head; without the MLP only its last Linear (C → 128) is used. */
@@ -173,7 +165,6 @@ export class CsgTrainStep {
             { chunks: config.chunks, apool: config.apool, tau: config.tau, logits: Boolean(hooks.inspect) },
           );
           if (r.logits) nceLogits[stage] = r.logits;
-          this.pointer(stage).value = this.queues[stage]!.ptr;
           total = add(total, scale(r.loss, config.lambda));
           scalars.push(r.loss, rankAccuracy(r.ranks));
         }

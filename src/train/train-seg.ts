@@ -12,35 +12,15 @@ import { hypersphericalEnergy } from '../csg/index.js';
 import { ensureImagenetWeights } from '../io/imagenet-weights.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { loadDigitsTask, type SynBackground } from '../data/digits.js';
-import { digitsSource, datasetSource, trainBatch, type SampleSource } from '../data/sampler.js';
-import { openSegDataset, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
-import { CAFFE_NORM, IMAGENET_NORM, CSG_JITTER, type AugmentOptions, type Normalization } from '../data/augment.js';
+import { trainBatch } from '../data/sampler.js';
+import { openTaskData, recipeAugment, type TaskData } from '../data/task.js';
+import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { segmentationStrip, linePlot, type Series } from '../data/picture.js';
 import { evaluate, evenlySpaced, type EvalResult, type EvalSample } from '../eval/evaluate.js';
 import { formatIouTable, trivialLevels, type TrivialLevels } from '../eval/confusion.js';
-import type { TrainOptions } from '../cli/options.js';
+import type { TrainOptions } from './options.js';
 import { CsgTrainStep, stepConfig, NonFiniteLossError, type StepResult, type Stage } from './step.js';
 import { saveCheckpoint, resolveCheckpoint, loadModelState, loadOptimizerState, readTrainerState, hostTensors } from './checkpoint.js';
-
-export interface EvalSplit {
-  name: string;
-  source: SampleSource;
-  /** Real-domain split whose stage-4 features give the reported hyperspherical energy. */
-  hse?: boolean;
-}
-
-export interface TaskData {
-  train: SampleSource;
-  /** Evaluated at the end, in this order; the first real split is the headline mIoU. */
-  evals: EvalSplit[];
-  /** Evaluated every --eval-every steps to choose settings (never the test split). */
-  select: EvalSplit | null;
-  classNames: string[];
-  palette: [number, number, number][];
-  /** Crop for training (the digits are trained at their own size). */
-  crop: [number, number];
-}
 
 export interface RunSummary {
   miou_real: number;
@@ -57,44 +37,6 @@ export interface RunSummary {
   steps: number;
   wall_seconds: number;
   last: StepResult | null;
-}
-
-export function openTaskData(o: TrainOptions): TaskData {
-  if (o.train === 'digits' || o.val === 'digits') {
-    if (o.train !== 'digits' || o.val !== 'digits') throw new Error('--train digits goes with --val digits (the embedded task)');
-    const [trainSyn, valSyn, valReal, testReal] = o.counts.split(',').map(Number);
-    if (![trainSyn, valSyn, valReal, testReal].every((c) => Number.isInteger(c) && c! > 0)) {
-      throw new Error(`--counts: four positive counts expected (trainSyn,valSyn,valReal,testReal), got ${o.counts}`);
-    }
-    const classes = o.digitClasses === 11 ? 11 : 2;
-    const task = loadDigitsTask({ seed: 0, size: o.size, classes, trainSyn: trainSyn!, valSyn: valSyn!, valReal: valReal!, testReal: testReal!, synBackground: o.synBackground as SynBackground });
-    return {
-      train: digitsSource('synthetic train', task.trainSyn),
-      evals: [
-        { name: 'real test', source: digitsSource('real test', task.testReal), hse: true },
-        { name: 'synthetic val', source: digitsSource('synthetic val', task.valSyn) },
-      ],
-      select: { name: 'real val', source: digitsSource('real val', task.valReal) },
-      classNames: task.classNames,
-      palette: task.palette,
-      crop: [o.size, o.size],
-    };
-  }
-  const train = datasetSource(openSegDataset(o.train));
-  const val = datasetSource(openSegDataset(o.val));
-  return {
-    train,
-    evals: [{ name: 'real val', source: val, hse: true }],
-    select: null,
-    classNames: [...CITYSCAPES_CLASSES],
-    palette: CITYSCAPES_PALETTE.map((c) => [...c] as [number, number, number]),
-    crop: [o.crop, o.crop],
-  };
-}
-
-/** Recipe §4 training augmentation: flip, scale 0.75–1.25, crop, ColorJitter key image. */
-export function recipeAugment(crop: [number, number]): AugmentOptions {
-  return { crop, scale: [0.75, 1.25], flip: true, jitter: CSG_JITTER };
 }
 
 export interface RunHooks {
@@ -146,7 +88,6 @@ export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<R
   if (o.resume) {
     const dir = resolveCheckpoint(o.resume);
     loadModelState(dir, model);
-    step.syncQueuePointers();
     loadOptimizerState(dir, step.sgd, step.trainable);
     const state = readTrainerState(dir);
     setDropoutSeedState(state.dropout);
