@@ -158,6 +158,15 @@ test('cluttered synthetic backgrounds: real splits unchanged, more texture, labe
   expect(() => build({ synBackground: 'noisy' as 'smooth' })).toThrow(/synBackground 'noisy' is not one of smooth, cluttered/);
 });
 
+test('a bolder synthetic pen (--syn-pen) labels more stroke pixels and leaves the real splits alone', () => {
+  const thin = build({ ...SMALL, seed: 4 });
+  const bold = build({ ...SMALL, seed: 4, synPen: [1 / 6, 1 / 4] });
+  const fg = (split: DigitsSplit) => split.labels.reduce((a, v) => a + v, 0) / split.labels.length;
+  expect(fg(bold.trainSyn)).toBeGreaterThan(1.15 * fg(thin.trainSyn));
+  expect(same(bold.testReal.images, thin.testReal.images)).toBe(true);
+  expect(() => build({ synPen: [0.3, 0.2] })).toThrow(/synPen 0.3,0.2 must be min,max with 0 < min ≤ max < 1/);
+});
+
 test('bad configuration and a missing photo folder are explained', () => {
   expect(() => build({ size: 8 })).toThrow(/size 8 must be an integer in 16..1024/);
   expect(() => build({ classes: 3 as 2 })).toThrow(/classes must be 2 or 11/);
