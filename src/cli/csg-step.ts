@@ -7,14 +7,16 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { CsgDeepLab } from '../csg/model.js';
-import { readSafetensors, writeSafetensors, tensorEntry, toFloat32, toInt32, type StateDict } from '../io/safetensors.js';
+import { readWeights, describeWeights } from '../io/weights.js';
+import { tensorEntry, toFloat32, toInt32, type StateDict } from '../io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../io/safetensors-file.js';
 import { hostTensors, moduleStateEntries } from '../train/checkpoint.js';
 import { CsgTrainStep, stepConfig, type Stage, type StepBatch, type StepResult } from '../train/step.js';
 import type { TrainOptions } from '../train/options.js';
-import { parseTrainOptions, HELP, OptionError } from './options.js';
+import { parseTrainOptions, parseFlags, HELP, OptionError } from './options.js';
+import { runCommand } from './run.js';
 
 export interface CsgStepOptions extends TrainOptions {
   ckpt: string;
@@ -46,7 +48,7 @@ export function parseCsgStepOptions(argv: string[]): CsgStepOptions & { help: bo
       rest.push(argv[i]!);
     }
   }
-  const { values } = parseArgs({ args: mine, options: STEP_SPEC, strict: true });
+  const { values } = parseFlags(mine, STEP_SPEC);
   const o = parseTrainOptions(rest, { batch: 1 });
   if (o.help) return { ...o, ckpt: '', batchFile: '', steps: 0, start: 0 };
   if (!values.ckpt || !values.batch) throw new OptionError('--ckpt FILE and --batch FILE are required');
@@ -81,8 +83,10 @@ function stepBatch(tensors: StateDict, s: number): StepBatch {
 }
 
 /** The model from the flags, its whole state from the checkpoint (strict); K and the key dimension are the checkpoint's. */
-function loadModel(o: CsgStepOptions): CsgDeepLab {
-  const state = readSafetensors(o.ckpt).tensors;
+function loadModel(o: CsgStepOptions, log: (line: string) => void): CsgDeepLab {
+  const weights = readWeights(o.ckpt);
+  log(describeWeights(o.ckpt, weights));
+  const state = weights.tensors;
   const queue = state.get('queue3');
   if (!queue || queue.shape.length !== 2) throw new OptionError(`--ckpt: ${o.ckpt} has no queue3 [dim, K]: not a CSG checkpoint`);
   const model = new CsgDeepLab({
@@ -91,6 +95,7 @@ function loadModel(o: CsgStepOptions): CsgDeepLab {
     headWidth: o.headWidth,
     classes: o.classes,
     headDropout: o.dropout,
+    strideIn1x1: weights.layout === 'caffe',
     seed: o.seed,
     dim: queue.shape[0],
     queueSize: queue.shape[1],
@@ -102,7 +107,7 @@ function loadModel(o: CsgStepOptions): CsgDeepLab {
 /** Runs the steps and writes DIR/step{s}.safetensors for each; shared by the CLI and the parity test. */
 export async function runCsgSteps(o: CsgStepOptions, log: (line: string) => void = () => {}): Promise<CsgStepRun> {
   const inputs = readSafetensors(o.batchFile).tensors;
-  const model = loadModel(o);
+  const model = loadModel(o, log);
   const stages = o.stages as Stage[];
   const step = new CsgTrainStep(model, stepConfig(o));
   mkdirSync(o.out, { recursive: true });
@@ -151,9 +156,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((e: unknown) => {
-    const err = e as Error;
-    process.stderr.write(`\ncsg:step: ${err instanceof OptionError ? err.message : (err.stack ?? String(err))}\n`);
-    process.exit(1);
-  });
+  runCommand('csg:step', main);
 }

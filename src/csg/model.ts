@@ -89,9 +89,9 @@ export class CsgDeepLab extends Module {
     return this.encoder_q.fc_csg.namedParameters().map(([name, q]) => [q, teacher.get(name)!]);
   }
 
-  /** Recipe §3 groups over the student; its fc_csg is trained only for classification. */
-  paramGroups(options: { trainCsgHeads?: boolean } = {}): NamedParamGroup[] {
+  /** Recipe §3 groups over the student (backbone at `backboneFactor`× the base LR); its fc_csg is trained only for classification. */
+  paramGroups(options: { trainCsgHeads?: boolean; backboneFactor?: number } = {}): NamedParamGroup[] {
     const extra: [string, Module][] = options.trainCsgHeads ? [['fc_csg', this.encoder_q.fc_csg]] : [];
-    return segmentationParamGroups(this.encoder_q, extra, 'encoder_q');
+    return segmentationParamGroups(this.encoder_q, extra, 'encoder_q', options.backboneFactor);
   }
 }

@@ -136,14 +136,18 @@ function trainable(prefix: string, module: Module): [string, Tensor][] {
   return module.namedParameters(prefix).filter(([, p]) => p.requiresGrad);
 }
 
+/** The recipe's backbone learning-rate multiplier (`--factor`). */
+export const BACKBONE_LR_FACTOR = 0.1;
+
 /**
- * Recipe §3: backbone (conv1, bn1, layer1–4) at 0.1× the base LR, the head `fc_new` at the base LR,
- * plus any `extra` modules at the base LR (CSG's fc_csg for classification; none for segmentation).
+ * Recipe §3: backbone (conv1, bn1, layer1–4) at `backboneFactor`× the base LR (0.1 in the recipe,
+ * `--factor`), the head `fc_new` at the base LR, plus any `extra` modules at the base LR (CSG's fc_csg
+ * for classification; none for segmentation).
  */
-export function segmentationParamGroups(model: DeepLabResNet, extra: [string, Module][] = [], prefix = ''): NamedParamGroup[] {
+export function segmentationParamGroups(model: DeepLabResNet, extra: [string, Module][] = [], prefix = '', backboneFactor = BACKBONE_LR_FACTOR): NamedParamGroup[] {
   const key = (name: string): string => (prefix ? `${prefix}.${name}` : name);
   const groups: NamedParamGroup[] = [
-    { name: 'backbone', lrScale: 0.1, params: model.backboneModules().flatMap(([name, m]) => trainable(key(name), m)) },
+    { name: 'backbone', lrScale: backboneFactor, params: model.backboneModules().flatMap(([name, m]) => trainable(key(name), m)) },
     { name: 'head', lrScale: 1, params: trainable(key('fc_new'), model.fc_new) },
   ];
   for (const [name, m] of extra) groups.push({ name, lrScale: 1, params: trainable(key(name), m) });

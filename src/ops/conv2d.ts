@@ -4,6 +4,8 @@
 // the fastest on lavapipe), 'panel' (channels-last activations, weights through 64 KiB uniform panels,
 // as in the subgroup matmul) and 'tiled' (workgroup-memory tiles, portable).
 // WGSL: shaders/conv2d.wgsl · reference: kernels-test/ref/conv2d.ts · test: kernels-test/conv2d.test.ts
+// Over 400 lines on purpose: the four variants share the geometry, the packing helpers and the
+// autotune trial; split apart they would each need most of the others.
 import { gpu, grid, chooseVariant, type Trial, type KernelSpec } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp } from '../tensor/index.js';
 import { sum, reshape } from './reduce.js';
@@ -72,7 +74,9 @@ export function convGeometry(xShape: readonly number[], wShape: readonly number[
 
 export function convVariants(): ConvVariant[] {
   // Best guess first (used until tuned): the register-blocked kernels won nearly every shape on lavapipe.
-  return gpu().hasSubgroups ? ['tall', 'regblock', 'panel', 'tiled'] : ['tiled'];
+  // They are written for 8-lane subgroups (SwiftShader's are 4 wide and gave zeros): others get 'tiled'.
+  const g = gpu();
+  return g.hasSubgroups && g.adapter.subgroupSize === 8 ? ['tall', 'regblock', 'panel', 'tiled'] : ['tiled'];
 }
 
 function kernel(entry: string, variant: ConvVariant, overrides: Record<string, number> = {}): KernelSpec {

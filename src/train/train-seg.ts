@@ -1,17 +1,14 @@
-// A whole segmentation run: data, the CSG model from ImageNet weights, the training loop with its
-// progress bar, metrics, checkpoints (atomic; --resume continues exactly), evaluation on the real
-// domain, the hyperspherical energy, pictures and summary.json.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Segmentation as a task of the training core (core.ts): the task's data, the CSG model from ImageNet
+// weights, the CSG step, real-val mIoU for choosing settings, and the final evaluation on the real
+// domain with the hyperspherical energy, pictures and summary.json.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import cliProgress from 'cli-progress';
-import { Tensor } from '../tensor/index.js';
-import { gpu, GpuError, tunePending, pendingTuning } from '../gpu/index.js';
-import { setDropoutSeedState, dropoutSeedState } from '../nn/index.js';
+import { Tensor, TensorError } from '../tensor/index.js';
+import { setDropoutSeedState } from '../nn/index.js';
 import { CsgDeepLab } from '../csg/model.js';
 import { hypersphericalEnergy } from '../csg/index.js';
 import { ensureImagenetWeights } from '../io/imagenet-weights.js';
-import { readSafetensors } from '../io/safetensors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { readWeights, describeWeights, layoutMetadata, LAYOUT_DESCRIPTION, type BackboneLayout } from '../io/weights.js';
 import { trainBatch } from '../data/sampler.js';
 import { openTaskData, recipeAugment, type TaskData } from '../data/task.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
@@ -19,8 +16,9 @@ import { segmentationStrip, linePlot, type Series } from '../data/picture.js';
 import { evaluate, evenlySpaced, type EvalResult, type EvalSample } from '../eval/evaluate.js';
 import { formatIouTable, trivialLevels, type TrivialLevels } from '../eval/confusion.js';
 import type { TrainOptions } from './options.js';
-import { CsgTrainStep, stepConfig, NonFiniteLossError, type StepResult, type Stage } from './step.js';
-import { saveCheckpoint, resolveCheckpoint, loadModelState, loadOptimizerState, readTrainerState, hostTensors } from './checkpoint.js';
+import { CsgTrainStep, stepConfig, type StepResult, type Stage } from './step.js';
+import { hostTensors, CheckpointError } from './checkpoint.js';
+import { runTraining, logToStderr, type TrainTask, type TrainHooks, type TrainOutcome } from './core.js';
 
 export interface RunSummary {
   miou_real: number;
@@ -34,39 +32,51 @@ export interface RunSummary {
   pixel_accuracy_syn_trivial: number | null;
   hse_real_stage4: number | null;
   evaluations: Record<string, { miou: number; pixel_accuracy: number; iou: (number | null)[] }>;
-  steps: number;
-  wall_seconds: number;
+  /** The last training step's scalars. */
   last: StepResult | null;
+  /**
+   * With --eval-every: the best selection-split mIoU seen during training and its step (chosen on the
+   * set it is measured on, as the reference reports its best mIoU), and the final model's mIoU on the
+   * same split (the unbiased figure). Null without evaluations during training.
+   */
+  miou_best: { split: string; value: number; step: number } | null;
+  miou_final: { split: string; value: number; step: number } | null;
 }
 
-export interface RunHooks {
-  /** Lines for the person watching (default: stderr). */
-  log?: (line: string) => void;
-  /** Show a progress bar (default: when stderr is a terminal or CSG_PROGRESS=1). */
-  progress?: boolean;
-}
-
-/** Builds the model and loads its starting weights; returns the input normalisation they expect. */
-export async function buildModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgDeepLab; norm: Normalization }> {
-  const imagenet = o.weights === 'imagenet';
+/**
+ * Builds the model and loads its starting weights (--weights imagenet, a .safetensors/.pth/.pth.tar, or
+ * none); the backbone layout and input normalisation follow the weights file and are stated.
+ */
+export async function buildModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgDeepLab; norm: Normalization; layout: BackboneLayout }> {
+  const path = o.weights === 'none' ? null : o.weights === 'imagenet' ? await ensureImagenetWeights({ log }) : o.weights;
+  const weights = path === null ? null : readWeights(path);
+  const layout: BackboneLayout = weights?.layout ?? 'torchvision';
+  if (path && weights) log(`--weights ${describeWeights(path, weights)}`);
+  else log(`--weights none: random init, ${LAYOUT_DESCRIPTION[layout]}`);
   const model = new CsgDeepLab({
     layers: o.layers,
     width: o.width,
     headWidth: o.headWidth,
     classes,
     headDropout: o.dropout,
-    strideIn1x1: imagenet, // Keras/Caffe ResNet-50: stride on the first 1×1
+    strideIn1x1: layout === 'caffe',
     seed: o.seed,
     queueSize: o.K,
   });
-  if (o.weights !== 'none') {
-    const path = imagenet ? await ensureImagenetWeights({ log }) : o.weights;
-    if (!existsSync(path)) throw new Error(`--weights: ${path} does not exist`);
-    const { ignored } = model.encoder_q.loadBackbone(hostTensors(readSafetensors(path).tensors));
-    log(`loaded backbone weights from ${path} (${ignored.length} entries not used by layers ${o.layers.join('.')})`);
+  if (path && weights) {
+    let ignored: string[];
+    try {
+      ({ ignored } = model.encoder_q.loadBackbone(hostTensors(weights.tensors)));
+    } catch (e) {
+      throw e instanceof TensorError ? new CheckpointError(`--weights ${path}: ${e.message}`) : e;
+    }
+    // The one partial load: the backbone's entries (all of them) from an ImageNet network; the rest keeps its init.
+    const backbone = new Set(model.encoder_q.backboneModules().map(([name]) => name));
+    const notLoaded = model.encoder_q.children().filter(([name]) => !backbone.has(name)).map(([name]) => name);
+    log(`loaded the backbone (${[...backbone].join(', ')}) from ${path}; ${notLoaded.join(', ')} start from their random init; ${ignored.length} entries of the file not used by layers ${o.layers.join('.')}`);
   }
   model.syncTeacher();
-  return { model, norm: imagenet ? CAFFE_NORM : IMAGENET_NORM };
+  return { model, norm: layout === 'caffe' ? CAFFE_NORM : IMAGENET_NORM, layout };
 }
 
 function formatStep(r: StepResult, stages: Stage[]): string {
@@ -74,106 +84,72 @@ function formatStep(r: StepResult, stages: Stage[]): string {
   return `ce ${r.ce.toFixed(4)}${nce}`;
 }
 
-export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<RunSummary> {
-  const log = hooks.log ?? ((s: string) => process.stderr.write(`${s}\n`));
-  const started = performance.now();
-  mkdirSync(o.out, { recursive: true });
+/**
+ * The segmentation task on the training core: the task's data, the CSG model from its starting
+ * weights, the CSG step on recipe-augmented batches, real-val mIoU as the selection metric, and the
+ * final evaluation, energy, pictures and curves.
+ */
+export async function segTask(o: TrainOptions, log: (s: string) => void): Promise<TrainTask<RunSummary>> {
   const data = openTaskData(o);
   const classes = o.train === 'digits' ? data.classNames.length : o.classes;
-  const { model, norm } = await buildModel(o, classes, log);
+  const { model, norm, layout } = await buildModel(o, classes, log);
   const stages = o.stages as Stage[];
   const step = new CsgTrainStep(model, stepConfig(o));
-  let start = 0;
   setDropoutSeedState({ base: o.seed * 7919 + 1, calls: 0 });
-  if (o.resume) {
-    const dir = resolveCheckpoint(o.resume);
-    loadModelState(dir, model);
-    loadOptimizerState(dir, step.sgd, step.trainable);
-    const state = readTrainerState(dir);
-    setDropoutSeedState(state.dropout);
-    start = state.step;
-    log(`resumed from ${dir} at step ${start}`);
-  }
-  writeFileAtomic(join(o.out, 'config.json'), JSON.stringify(o, null, 2));
-  const metricsPath = join(o.out, 'metrics.jsonl');
-  if (!o.resume) writeFileSync(metricsPath, '');
   const aug = recipeAugment(data.crop);
-  const saveAt = async (stepsDone: number) =>
-    saveCheckpoint(o.out, model, step.sgd, step.trainable, { step: stepsDone, dropout: dropoutSeedState(), options: o });
-
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    log('\ninterrupted: finishing this step, then saving a checkpoint (Ctrl-C again to quit now)');
-  };
-  process.on('SIGINT', onSigint);
-  const showBar = hooks.progress ?? (process.stderr.isTTY || process.env.CSG_PROGRESS === '1');
-  const bar = showBar
-    ? new cliProgress.SingleBar(
-        { format: 'train {bar} {value}/{total} | {losses} | {rate} it/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, etaBuffer: 20 },
-        cliProgress.Presets.shades_classic,
-      )
-    : null;
-  bar?.start(o.iters, start, { losses: '', rate: '–' });
   let last: StepResult | null = null;
-  let lastCheckpoint: string | null = null;
-  // it/s counts from the last pause (tuning), so the rate and ETA describe training alone.
-  let rateFrom = { it: start, t: performance.now() };
-  try {
-    for (let it = start; it < o.iters; it++) {
+  const select = data.select;
+  return {
+    model,
+    checkpointMetadata: layoutMetadata(layout),
+    sgd: step.sgd,
+    params: step.trainable,
+    async step(it) {
       const b = trainBatch(data.train, o.batch, o.seed, it, aug, norm, o.csg > 0);
-      last = await step.run(it, { n: b.n, height: b.height, width: b.width, images: b.images, keys: b.keys ?? null, labels: b.labels });
-      if (it === start && pendingTuning().length) {
-        // Kernel variants are chosen per adapter by timing each once; the choice is cached for later runs.
-        bar?.stop();
-        log(`autotune: timing kernel variants for ${pendingTuning().length} new shapes on this adapter (once; cached in .cache/autotune)`);
-        await tunePending();
-        rateFrom = { it: it + 1, t: performance.now() };
-        bar?.start(o.iters, it + 1, { losses: formatStep(last, stages), rate: '–' });
+      const r = await step.run(it, { n: b.n, height: b.height, width: b.width, images: b.images, keys: b.keys ?? null, labels: b.labels });
+      last = r;
+      const nce = Object.fromEntries(Object.entries(r.nce).map(([s, v]) => [`nce stage ${s}`, v]));
+      return {
+        losses: { ce: r.ce, ...nce, total: r.total },
+        metrics: { ce: r.ce, nce: r.nce, top1: r.top1, top5: r.top5, total: r.total, lr: r.lrs },
+        line: formatStep(r, stages),
+      };
+    },
+    select: select
+      ? async () => {
+          const r = await evaluate(model.encoder_q, select.source, { classes, norm, batch: 16 });
+          return { split: select.name, metric: 'miou', value: r.confusion.miou() };
+        }
+      : undefined,
+    async finish(run) {
+      const summary = await finalEvaluation(run.out, data, model, norm, classes, log);
+      drawCurves(run.out, run.metricsPath);
+      let miouBest: RunSummary['miou_best'] = null;
+      let miouFinal: RunSummary['miou_final'] = null;
+      if (run.best && select) {
+        miouBest = { split: run.best.split, value: run.best.value, step: run.best.step };
+        const r = await evaluate(model.encoder_q, select.source, { classes, norm, batch: 16 });
+        miouFinal = { split: select.name, value: r.confusion.miou(), step: run.steps };
+        log(`${select.name} mIoU: best ${(100 * miouBest.value).toFixed(2)} at step ${miouBest.step} (chosen on this split), final ${(100 * miouFinal.value).toFixed(2)} (unbiased)`);
       }
-      const done = it + 1 - rateFrom.it;
-      const rate = done > 0 ? done / ((performance.now() - rateFrom.t) / 1000) : 0;
-      bar?.update(it + 1, { losses: formatStep(last, stages), rate: rate.toFixed(2) });
-      if ((it + 1) % o.logEvery === 0 || it + 1 === o.iters) {
-        appendFileSync(metricsPath, JSON.stringify({ kind: 'train', step: it + 1, ce: last.ce, nce: last.nce, top1: last.top1, top5: last.top5, total: last.total, lr: last.lrs, it_per_s: rate }) + '\n');
-        if (!bar) log(`step ${it + 1}/${o.iters} ${formatStep(last, stages)} ${rate.toFixed(2)} it/s`);
-      }
-      if (o.evalEvery > 0 && (it + 1) % o.evalEvery === 0 && data.select) {
-        const r = await evaluate(model.encoder_q, data.select.source, { classes, norm, batch: 16 });
-        appendFileSync(metricsPath, JSON.stringify({ kind: 'eval', split: data.select.name, step: it + 1, miou: r.confusion.miou() }) + '\n');
-      }
-      if (interrupted || (o.checkpointEvery > 0 && (it + 1) % o.checkpointEvery === 0)) lastCheckpoint = await saveAt(it + 1);
-      if (interrupted) {
-        bar?.stop();
-        log(`saved ${lastCheckpoint}; resume with --resume ${o.out}`);
-        process.exit(130);
-      }
-    }
-  } catch (e) {
-    bar?.stop();
-    const kept = lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint} (resume with --resume ${o.out}).` : 'No checkpoint was written before it.';
-    if (e instanceof NonFiniteLossError) throw new NonFiniteLossError(`${e.message}; training stopped. ${kept}`);
-    if (e instanceof GpuError) throw new GpuError(`${e.message}\ntraining stopped: the GPU failed${gpu().lost ? ' (device lost)' : ''}. ${kept}`);
-    throw e;
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
-  bar?.stop();
-  lastCheckpoint = await saveAt(o.iters);
-  log(`checkpoint: ${lastCheckpoint}`);
-  const summary = await finalEvaluation(o, data, model, norm, classes, log);
-  summary.steps = o.iters;
-  summary.last = last;
-  summary.wall_seconds = (performance.now() - started) / 1000;
-  writeFileAtomic(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2));
-  drawCurves(o.out, metricsPath);
-  step.dispose();
-  model.dispose();
-  return summary;
+      return { ...summary, last, miou_best: miouBest, miou_final: miouFinal };
+    },
+    dispose() {
+      step.dispose();
+      model.dispose();
+    },
+  };
 }
 
-async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLab, norm: Normalization, classes: number, log: (s: string) => void): Promise<RunSummary> {
+/** A whole segmentation run on the training core. */
+export async function trainSeg(o: TrainOptions, hooks: TrainHooks = {}): Promise<TrainOutcome<RunSummary>> {
+  const log = hooks.log ?? logToStderr;
+  const core = { out: o.out, iters: o.iters, resume: o.resume, force: o.force, logEvery: o.logEvery, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, config: o };
+  return runTraining(core, () => segTask(o, log), { ...hooks, log });
+}
+
+/** The final evaluation of every split, the hyperspherical energy of the headline split's features, predictions.png. */
+async function finalEvaluation(out: string, data: TaskData, model: CsgDeepLab, norm: Normalization, classes: number, log: (s: string) => void): Promise<Omit<RunSummary, 'last' | 'miou_best' | 'miou_final'>> {
   const results = new Map<string, EvalResult>();
   for (const split of data.evals) {
     const r = await evaluate(model.encoder_q, split.source, { classes, norm, batch: 16, features: split.hse, keep: evenlySpaced(split.source.count, PICTURE_ROWS) });
@@ -206,7 +182,7 @@ async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLa
     data.palette,
     Math.max(1, Math.round(128 / real.samples[0]!.width)),
   );
-  strip.save(join(o.out, 'predictions.png'));
+  strip.save(join(out, 'predictions.png'));
   const evaluations: RunSummary['evaluations'] = {};
   for (const [name, r] of results) {
     evaluations[name] = { miou: r.confusion.miou(), pixel_accuracy: r.confusion.pixelAccuracy(), iou: r.confusion.iou().map((v) => (Number.isNaN(v) ? null : v)) };
@@ -222,9 +198,6 @@ async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLa
     pixel_accuracy_syn_trivial: synTrivial?.pixelAccuracy ?? null,
     hse_real_stage4: hse,
     evaluations,
-    steps: 0,
-    wall_seconds: 0,
-    last: null,
   };
 }
 
