@@ -126,6 +126,47 @@ test('every glyph and style renders a distinct, in-bounds digit', () => {
   }
 });
 
+test('cluttered synthetic backgrounds: real splits unchanged, more texture, labels still on digit strokes only', () => {
+  const smooth = build({ ...SMALL, seed: 2 });
+  const cluttered = build({ ...SMALL, seed: 2, synBackground: 'cluttered' });
+  for (const s of ['valReal', 'testReal'] as const) {
+    expect(same(cluttered[s].images, smooth[s].images)).toBe(true);
+    expect(same(cluttered[s].labels, smooth[s].labels)).toBe(true);
+  }
+  // Mean absolute luma step between horizontal neighbours on background pixels: texture and edges.
+  const backgroundEdges = (split: DigitsSplit) => {
+    let sum = 0;
+    let n = 0;
+    const { width, height } = split;
+    for (let i = 0; i < split.count; i++) {
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x + 1 < width; x++) {
+          const p = y * width + x;
+          if (split.labels[i * width * height + p] || split.labels[i * width * height + p + 1]) continue;
+          sum += Math.abs(lumaAt(split, i, p) - lumaAt(split, i, p + 1));
+          n++;
+        }
+      }
+    }
+    return sum / n;
+  };
+  expect(backgroundEdges(cluttered.trainSyn)).toBeGreaterThan(1.5 * backgroundEdges(smooth.trainSyn));
+  const fg = (split: DigitsSplit) => split.labels.reduce((a, v) => a + v, 0) / split.labels.length;
+  expect(cluttered.trainSyn.labels.every((v) => v === 0 || v === 1)).toBe(true);
+  expect(fg(cluttered.trainSyn)).toBeGreaterThan(0.08);
+  expect(fg(cluttered.trainSyn)).toBeLessThan(0.4);
+  expect(() => build({ synBackground: 'noisy' as 'smooth' })).toThrow(/synBackground 'noisy' is not one of smooth, cluttered/);
+});
+
+test('a bolder synthetic pen (--syn-pen) labels more stroke pixels and leaves the real splits alone', () => {
+  const thin = build({ ...SMALL, seed: 4 });
+  const bold = build({ ...SMALL, seed: 4, synPen: [1 / 6, 1 / 4] });
+  const fg = (split: DigitsSplit) => split.labels.reduce((a, v) => a + v, 0) / split.labels.length;
+  expect(fg(bold.trainSyn)).toBeGreaterThan(1.15 * fg(thin.trainSyn));
+  expect(same(bold.testReal.images, thin.testReal.images)).toBe(true);
+  expect(() => build({ synPen: [0.3, 0.2] })).toThrow(/synPen 0.3,0.2 must be min,max with 0 < min ≤ max < 1/);
+});
+
 test('bad configuration and a missing photo folder are explained', () => {
   expect(() => build({ size: 8 })).toThrow(/size 8 must be an integer in 16..1024/);
   expect(() => build({ classes: 3 as 2 })).toThrow(/classes must be 2 or 11/);

@@ -49,6 +49,27 @@ test('segmentation strip: input | prediction | truth, scaled, in rows', () => {
   expect(Buffer.compare(Buffer.from(back.data), Buffer.from(c.data))).toBe(0);
 });
 
+test('segmentation strip with captions: a line of text under each row, images where they would be plus the caption rows', () => {
+  const w = 8;
+  const h = 4;
+  const row = (k: number) => ({ width: w, height: h, image: positionImage(w, h, k), prediction: new Array(w * h).fill(1), truth: new Array(w * h).fill(0), caption: `img ${k} mIoU 50.0` });
+  const c = segmentationStrip([row(0), row(1)], PALETTE, 2);
+  const plain = segmentationStrip([{ ...row(0), caption: undefined }, { ...row(1), caption: undefined }], PALETTE, 2);
+  expect(c.width).toBe(plain.width);
+  expect(c.height).toBe(plain.height + 2 * 14);
+  const gap = 4;
+  const top = 16;
+  const rowHeight = h * 2 + 14 + gap;
+  for (let k = 0; k < 2; k++) {
+    const y0 = top + k * rowHeight;
+    expect(pixel(c, gap + 2 * w * 1 + gap + 1, y0 + 1)).toEqual(PALETTE[1]); // prediction column, row k
+    // Ink in the caption band under the images, none in the gap below it.
+    let ink = 0;
+    for (let y = y0 + h * 2; y < y0 + h * 2 + 14; y++) for (let x = 0; x < c.width; x++) if (pixel(c, x, y)[0] === 40) ink++;
+    expect(ink).toBeGreaterThan(20);
+  }
+});
+
 test('nice ticks at 1, 2 or 5 × a power of ten', () => {
   expect(niceTicks(0, 100)).toEqual([0, 20, 40, 60, 80, 100]);
   expect(niceTicks(0, 1)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);

@@ -57,6 +57,10 @@ test('a short CSG run lowers the segmentation loss and writes its run folder', a
   expect(mean(lines.slice(-8))).toBeLessThan(0.8 * mean(lines.slice(0, 8)));
   expect(summary.miou_real).toBeGreaterThan(0);
   expect(summary.hse_real_stage4).toBeGreaterThan(0);
+  // The best constant prediction of each split, scored beside the model.
+  expect(summary.pixel_accuracy_real_trivial).toBeGreaterThan(0.5);
+  expect(summary.miou_real_trivial).toBeCloseTo(summary.pixel_accuracy_real_trivial / 2, 12);
+  expect(summary.miou_syn_trivial).toBeCloseTo(summary.pixel_accuracy_syn_trivial! / 2, 12);
   for (const f of ['config.json', 'summary.json', 'predictions.png', 'curves.png', 'latest.json']) expect(() => readFileSync(join(out, f))).not.toThrow();
   // Best-of: the highest real-val evaluation and its step; final: the last model re-evaluated on the same
   // split, which equals the evaluation the core made at step 40 (evaluation is deterministic).

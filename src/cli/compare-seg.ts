@@ -72,6 +72,7 @@ runCommand('compare:seg', async () => {
     ),
     '',
     `paired Δ mIoU: mean ${d.mean >= 0 ? '+' : ''}${pct(d.mean)}, std ${pct(d.std)} over ${rows.length} seeds → ${Math.abs(d.mean) > d.std ? (d.mean > 0 ? 'CSG better beyond the seed spread' : 'CSG worse beyond the seed spread') : 'no difference beyond the seed spread'}`,
+    `trivial level (best constant prediction, the same data for every seed): real-test mIoU ${pct(rows[0]!.baseline.miou_real_trivial)}, pixel acc ${pct(rows[0]!.baseline.pixel_accuracy_real_trivial)}${rows[0]!.baseline.miou_syn_trivial === null ? '' : `; synthetic-val mIoU ${pct(rows[0]!.baseline.miou_syn_trivial)}, pixel acc ${pct(rows[0]!.baseline.pixel_accuracy_syn_trivial!)}`}`,
     `hyperspherical energy (s = 1, mean over pairs, lower = more spread) of real-test stage-4 features: ImageNet teacher ${hseImagenet.toFixed(4)}, baseline ${meanStd(rows.map((r) => r.baseline.hse_real_stage4!)).mean.toFixed(4)}, CSG ${meanStd(rows.map((r) => r.csg.hse_real_stage4!)).mean.toFixed(4)}`,
   ];
   const table = lines.join('\n');

@@ -19,6 +19,7 @@ const SPEC = {
   factor: { type: 'string' },
   iters: { type: 'string' },
   'iters-max': { type: 'string' },
+  warmup: { type: 'string' },
   csg: { type: 'string' },
   stages: { type: 'string' },
   chunks: { type: 'string' },
@@ -38,6 +39,8 @@ const SPEC = {
   size: { type: 'string' },
   counts: { type: 'string' },
   'digit-classes': { type: 'string' },
+  'syn-background': { type: 'string' },
+  'syn-pen': { type: 'string' },
   force: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
@@ -132,6 +135,7 @@ export function parseTrainOptions(argv: string[], defaults: Partial<TrainOptions
   if (s('factor')) o.factor = ranged('factor', s('factor')!, { atLeast: 0 });
   if (s('iters')) o.iters = int('iters', s('iters')!, 1, MAX_ITERS);
   if (s('iters-max')) o.itersMax = int('iters-max', s('iters-max')!, 1, MAX_ITERS);
+  if (s('warmup')) o.warmup = int('warmup', s('warmup')!, 1, MAX_ITERS);
   if (s('csg')) o.csg = ranged('csg', s('csg')!, { atLeast: 0 });
   if (s('stages')) o.stages = list('stages', s('stages')!, ',');
   if (o.stages.some((st) => st !== 3 && st !== 4)) throw new OptionError(`--stages: only 3 and 4 are supported, got ${o.stages.join(',')}`);
@@ -153,6 +157,8 @@ export function parseTrainOptions(argv: string[], defaults: Partial<TrainOptions
   if (s('size')) o.size = int('size', s('size')!, 16);
   if (s('counts')) o.counts = s('counts')!;
   if (s('digit-classes')) o.digitClasses = int('digit-classes', s('digit-classes')!, 2);
+  if (s('syn-background')) o.synBackground = s('syn-background')!;
+  if (s('syn-pen')) o.synPen = s('syn-pen')!.split(',').map((p) => num('syn-pen', p));
   if (o.itersMax === 0) o.itersMax = o.iters;
   if (o.itersMax < o.iters) throw new OptionError(`--iters-max ${o.itersMax} is below --iters ${o.iters}: the poly schedule ends at --iters-max`);
   if (o.K < o.batch * o.chunks * o.chunks) throw new OptionError(`--K ${o.K} is smaller than the keys of one batch (${o.batch}·${o.chunks}²)`);
@@ -164,10 +170,10 @@ export const HELP = `Flags (recipe defaults for GTA5 → Cityscapes; the embedde
   --val digits | cityscapes:DIR[:LIST] evaluation data (real)
   --model deeplab50|deeplab101|deeplab-small   --layers 3.4.6.3   --width 64   --head-width 256   --classes 19
   --weights imagenet|FILE|none   start of student and teacher (FILE: .safetensors, .pth, .pth.tar; its layout is followed)
-  --batch 6  --crop 512  --lr 1e-3  --factor 0.1  --iters N  --iters-max N  --dropout 0.5  --seed 0
+  --batch 6  --crop 512  --lr 1e-3  --factor 0.1  --iters N  --iters-max N  --warmup 100  --dropout 0.5  --seed 0
   --csg 75 (λ; 0 = baseline)  --stages 3,4  --chunks 8  --K 65536  --tau 0.07  --m 0.999  --no-apool  --no-mlp
   --out DIR  --resume DIR|FILE  --force (start over in an --out that holds a run; resume with changed flags)  --log-every 10  --eval-every 0  --checkpoint-every 500
-  digits task: --size 64  --counts trainSyn,valSyn,valReal,testReal  --digit-classes 2|11`;
+  digits task: --size 64  --counts trainSyn,valSyn,valReal,testReal  --digit-classes 2|11  --syn-background smooth|cluttered  --syn-pen 0.143,0.2`;
 
 /** The banner train:seg and compare:seg print before running the embedded task. */
 export function describeDefaults(o: TrainOptions): string {
@@ -176,6 +182,6 @@ export function describeDefaults(o: TrainOptions): string {
     `train on rendered (synthetic) digits, test on real MNIST digits over real photographs.\n` +
     `[train:seg] CSG: λ ${o.csg}, stages ${o.stages.join(',')}, ${o.chunks}×${o.chunks} patch grid, ${o.apool ? 'A-Pool' : 'average pooling'}, ` +
     `τ ${o.tau}, m ${o.momentumEma}, K ${o.K}; ResNet-50 layers ${o.layers.join('.')} from ImageNet; batch ${o.batch}, ${o.iters} steps, ` +
-    `lr ${o.lr} (backbone ×${o.factor}). λ is small because the learning rate is 50× the paper's (λ·backbone lr ≲ 5e-4).\n`
+    `lr ${o.lr} (backbone ×${o.factor}), ${o.warmup}-step warm-up; ${o.synBackground} synthetic backgrounds. λ is small because the learning rate is 50× the paper's (λ·backbone lr ≲ 5e-4).\n`
   );
 }

@@ -33,9 +33,17 @@ export interface DigitsConfig {
   testReal: number;
   /** A folder of PNG photographs to use instead of skimage's (also $CSG_PHOTO_DIR). */
   photoDir?: string;
+  /** Synthetic backgrounds: 'smooth' (flat, gradient, stripes, smooth noise) or 'cluttered' (the same
+   *  with fine noise texture and unlabelled distractor shapes, digits at opacity 0.7–1). */
+  synBackground: SynBackground;
+  /** Synthetic pen width, [min, max] as fractions of the glyph height (real bold MNIST: about 0.22). */
+  synPen: [number, number];
 }
 
-export const DEFAULT_DIGITS: DigitsConfig = { seed: 0, size: 64, classes: 2, trainSyn: 2000, valSyn: 500, valReal: 500, testReal: 500 };
+export type SynBackground = 'smooth' | 'cluttered';
+export const SYN_BACKGROUNDS: readonly SynBackground[] = ['smooth', 'cluttered'];
+
+export const DEFAULT_DIGITS: DigitsConfig = { seed: 0, size: 64, classes: 2, trainSyn: 2000, valSyn: 500, valReal: 500, testReal: 500, synBackground: 'smooth', synPen: [1 / 7, 1 / 5] };
 
 /** What the cache holds per split. */
 export interface CachedSplit {
@@ -111,10 +119,12 @@ function buildSplit(name: SplitName, config: DigitsConfig, photos: () => Photo[]
   const images = new Uint8Array(count * size * size * 3);
   const labels = new Uint8Array(count * size * size);
   const rng = new Rng(deriveSeed(config.seed, name));
+  // Clutter draws from a stream of its own: the digits and base backgrounds stay those of 'smooth'.
+  const clutterRng = config.synBackground === 'cluttered' ? new Rng(deriveSeed(config.seed, `${name} clutter`)) : null;
   const img = new Float32Array(size * size * 3);
   for (let i = 0; i < count; i++) {
     const label = labels.subarray(i * size * size, (i + 1) * size * size);
-    if (name === 'trainSyn' || name === 'valSyn') renderSynthetic(rng, size, classes, img, label);
+    if (name === 'trainSyn' || name === 'valSyn') renderSynthetic(rng, size, classes, img, label, { clutterRng, pen: config.synPen });
     else renderReal(rng, size, classes, photos(), mnist(name === 'valReal' ? 'train' : 't10k'), img, label);
     images.set(toBytes(img), i * size * size * 3);
   }
@@ -169,6 +179,9 @@ export function writeCachedSplits<S extends string>(dir: string, about: Record<s
 function checkConfig(c: DigitsConfig): void {
   if (!Number.isInteger(c.size) || c.size < 16 || c.size > 1024) throw new DataError(`digits: size ${c.size} must be an integer in 16..1024`);
   if (c.classes !== 2 && c.classes !== 11) throw new DataError(`digits: classes must be 2 or 11, got ${c.classes}`);
+  if (!SYN_BACKGROUNDS.includes(c.synBackground)) throw new DataError(`digits: synBackground '${c.synBackground}' is not one of ${SYN_BACKGROUNDS.join(', ')}`);
+  const [penMin, penMax] = c.synPen;
+  if (c.synPen.length !== 2 || !(penMin! > 0 && penMin! <= penMax! && penMax! < 1)) throw new DataError(`digits: synPen ${c.synPen.join(',')} must be min,max with 0 < min ≤ max < 1 (fractions of the glyph height)`);
   for (const s of SPLITS) if (!Number.isInteger(c[s]) || c[s] < 0) throw new DataError(`digits: ${s} count ${c[s]} must be a non-negative integer`);
 }
 

@@ -94,6 +94,8 @@ export interface StripRow {
   image: Uint8Array;
   prediction: ArrayLike<number>;
   truth: ArrayLike<number>;
+  /** A line of text under the row (e.g. the image's index and IoU). */
+  caption?: string;
 }
 
 /** Class ids → RGB with the palette; 255 (ignored) and unknown ids are black. */
@@ -107,18 +109,24 @@ export function colourize(labels: ArrayLike<number>, palette: readonly Rgb[]): U
 }
 
 /** One row per sample: input | prediction | ground truth, with column titles. */
+/** Rows of text under a strip's images: the 3×5 font at scale 2 and a little air. */
+const CAPTION_HEIGHT = 14;
+
 export function segmentationStrip(rows: StripRow[], palette: readonly Rgb[], scale = 1): Canvas {
   const gap = 4;
   const top = 16;
   const w = Math.max(...rows.map((r) => r.width)) * scale;
-  const canvas = new Canvas(3 * w + 4 * gap, top + rows.reduce((a, r) => a + r.height * scale + gap, 0), [255, 255, 255]);
+  const captionHeight = rows.some((r) => r.caption) ? CAPTION_HEIGHT : 0;
+  const canvas = new Canvas(3 * w + 4 * gap, top + rows.reduce((a, r) => a + r.height * scale + captionHeight + gap, 0), [255, 255, 255]);
   ['input', 'prediction', 'truth'].forEach((t, i) => canvas.text(gap + i * (w + gap) + (w - textWidth(t)) / 2, 3, t, [40, 40, 40]));
   let y = top;
   for (const r of rows) {
     canvas.blit(gap, y, r.image, r.width, r.height, scale);
     canvas.blit(2 * gap + w, y, colourize(r.prediction, palette), r.width, r.height, scale);
     canvas.blit(3 * gap + 2 * w, y, colourize(r.truth, palette), r.width, r.height, scale);
-    y += r.height * scale + gap;
+    y += r.height * scale;
+    if (r.caption) canvas.text(gap, y + 2, r.caption, [40, 40, 40]);
+    y += captionHeight + gap;
   }
   return canvas;
 }

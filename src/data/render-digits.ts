@@ -103,33 +103,90 @@ export function paint(img: Float32Array, label: Uint8Array | null, coverage: Flo
   }
 }
 
-export function renderSynthetic(rng: Rng, size: number, classes: number, img: Float32Array, label: Uint8Array): void {
+/** How synthetic samples are drawn beyond the defaults (smooth backgrounds, pen 1/7–1/5). */
+export interface SyntheticStyle {
+  /** Clutter (texture, distractor shapes, digit opacity 0.7–1) from this stream of its own; none when null. */
+  clutterRng?: Rng | null;
+  /** Pen width [min, max] as fractions of the glyph height. */
+  pen?: [number, number];
+}
+
+/** Fine value noise (a 8–32 cell grid) between two random colours, blended at opacity 0.3–1. */
+function addTexture(rng: Rng, size: number, img: Float32Array): void {
+  const grid = 8 + rng.int(25);
+  const cells = new Float32Array(grid * grid);
+  for (let i = 0; i < cells.length; i++) cells[i] = rng.next();
+  const t = resize(cells, grid, grid, 1, size, size);
+  const a = randomColour(rng);
+  const b = randomColour(rng);
+  const opacity = rng.uniform(0.3, 1);
+  for (let p = 0; p < size * size; p++) {
+    for (let c = 0; c < 3; c++) img[3 * p + c] += (a[c] + (b[c] - a[c]) * t[p] - img[3 * p + c]) * opacity;
+  }
+}
+
+/** 3–12 unlabelled shapes: filled boxes and ellipses, and straight bars as wide as a digit's pen or thinner. */
+function addDistractors(rng: Rng, size: number, img: Float32Array): void {
+  const count = 3 + rng.int(10);
+  const coverage = new Float32Array(size * size);
+  for (let n = 0; n < count; n++) {
+    coverage.fill(0);
+    const cx = rng.uniform(0, size);
+    const cy = rng.uniform(0, size);
+    const kind = rng.int(3);
+    const rx = size * rng.uniform(0.03, 0.25);
+    const ry = size * rng.uniform(0.03, 0.25);
+    const angle = rng.uniform(0, Math.PI);
+    const [ux, uy] = [Math.cos(angle), Math.sin(angle)];
+    const half = size * rng.uniform(0.1, 0.45);
+    const width = size * rng.uniform(0.02, 0.1);
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const dx = x + 0.5 - cx;
+        const dy = y + 0.5 - cy;
+        let inside: boolean;
+        if (kind === 0) inside = Math.abs(dx) <= rx && Math.abs(dy) <= ry;
+        else if (kind === 1) inside = (dx / rx) ** 2 + (dy / ry) ** 2 <= 1;
+        else inside = Math.abs(dx * ux + dy * uy) <= half && Math.abs(-dx * uy + dy * ux) <= width / 2;
+        if (inside) coverage[y * size + x] = 1;
+      }
+    }
+    paint(img, null, coverage, randomColour(rng), rng.uniform(0.5, 1), 0);
+  }
+}
+
+export function renderSynthetic(rng: Rng, size: number, classes: number, img: Float32Array, label: Uint8Array, style: SyntheticStyle = {}): void {
+  const clutterRng = style.clutterRng ?? null;
   img.set(proceduralBackground(rng, size));
+  // Real photos have texture and edges everywhere; smooth backgrounds teach "any edge is a stroke".
+  if (clutterRng?.bool(0.6)) addTexture(clutterRng, size, img);
+  if (clutterRng?.bool(0.7)) addDistractors(clutterRng, size, img);
+  const opacity = clutterRng ? clutterRng.uniform(0.7, 1) : 1;
   const colour = contrastingColour(rng, meanLuma(img));
   for (const spot of layout(rng, size)) {
     const digit = rng.int(10);
-    paint(img, label, glyphCoverage(rng, size, digit, spot), colour, 1, classes === 2 ? 1 : digit + 1);
+    paint(img, label, glyphCoverage(rng, size, digit, spot, style.pen), colour, opacity, classes === 2 ? 1 : digit + 1);
   }
 }
 
 /** A stroke glyph of `digit` at `spot` with a random style, aspect 0.8–1.2, slant ±0.3, rotation ±25° and a
  *  bold pen (1/7–1/5 of the height), as pixel coverage in [0, 1]. */
-export function glyphCoverage(rng: Rng, size: number, digit: number, spot: Spot): Float32Array {
+export function glyphCoverage(rng: Rng, size: number, digit: number, spot: Spot, pen: [number, number] = [1 / 7, 1 / 5]): Float32Array {
   const style = rng.int(GLYPH_STYLES);
-  const pen: Pen = {
+  const stroke: Pen = {
     cx: spot.cx,
     cy: spot.cy,
     height: spot.height,
     aspect: rng.uniform(0.8, 1.2),
     slant: rng.uniform(-0.3, 0.3),
     rotation: (rng.uniform(-25, 25) * Math.PI) / 180,
-    width: spot.height * rng.uniform(1 / 7, 1 / 5),
+    width: spot.height * rng.uniform(pen[0], pen[1]),
   };
   const dist2 = new Float32Array(size * size).fill(Infinity);
-  strokeDistance2(digit, style, pen, size, dist2);
+  strokeDistance2(digit, style, stroke, size, dist2);
   // Pixel coverage of the pen: 1 inside, a one-pixel linear edge.
-  const reach2 = (pen.width / 2 + 0.5) ** 2;
-  return dist2.map((d2) => (d2 >= reach2 ? 0 : clamp01(pen.width / 2 - Math.sqrt(d2) + 0.5)));
+  const reach2 = (stroke.width / 2 + 0.5) ** 2;
+  return dist2.map((d2) => (d2 >= reach2 ? 0 : clamp01(stroke.width / 2 - Math.sqrt(d2) + 0.5)));
 }
 
 export function photoCrop(rng: Rng, photos: Photo[], size: number): Float32Array {

@@ -2,7 +2,7 @@
 // task or GTA5 → Cityscapes from folders, each as a training source, the splits evaluated at the end,
 // the split used to choose settings, and the class names and palette. Training (src/train) and the
 // evaluation command read the same task through this.
-import { loadDigitsTask } from './digits.js';
+import { loadDigitsTask, type SynBackground } from './digits.js';
 import { digitsSource, datasetSource, type SampleSource } from './sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from './cityscapes.js';
 import { DataError } from './png.js';
@@ -19,6 +19,10 @@ export interface TaskOptions {
   size: number;
   /** Embedded task: 2 (stroke/background) or 11 classes. */
   digitClasses: number;
+  /** Embedded task: synthetic backgrounds, 'smooth' or 'cluttered' (checked by loadDigitsTask). */
+  synBackground: string;
+  /** Embedded task: synthetic pen width [min, max] as fractions of the glyph height. */
+  synPen: number[];
   /** Real data: training crop side. */
   crop: number;
 }
@@ -50,7 +54,7 @@ export function openTaskData(o: TaskOptions): TaskData {
       throw new DataError(`--counts: four positive counts expected (trainSyn,valSyn,valReal,testReal), got ${o.counts}`);
     }
     const classes = o.digitClasses === 11 ? 11 : 2;
-    const task = loadDigitsTask({ seed: 0, size: o.size, classes, trainSyn: trainSyn!, valSyn: valSyn!, valReal: valReal!, testReal: testReal! });
+    const task = loadDigitsTask({ seed: 0, size: o.size, classes, trainSyn: trainSyn!, valSyn: valSyn!, valReal: valReal!, testReal: testReal!, synBackground: o.synBackground as SynBackground, synPen: o.synPen as [number, number] });
     return {
       train: digitsSource('synthetic train', task.trainSyn),
       evals: [

@@ -54,6 +54,14 @@ export class ConfusionMatrix {
     return valid.length ? valid.reduce((a, b) => a + b, 0) / valid.length : NaN;
   }
 
+  /** Pixels per true class (the row sums). */
+  labelHistogram(): Float64Array {
+    const c = this.classes;
+    const h = new Float64Array(c);
+    for (let l = 0; l < c; l++) for (let p = 0; p < c; p++) h[l]! += this.counts[l * c + p]!;
+    return h;
+  }
+
   pixelAccuracy(): number {
     let correct = 0;
     let total = 0;
@@ -61,6 +69,37 @@ export class ConfusionMatrix {
     for (const v of this.counts) total += v;
     return total > 0 ? correct / total : NaN;
   }
+}
+
+/** The best constant prediction on a set: what a model that learnt nothing from the image can score. */
+export interface TrivialLevels {
+  /** mIoU of the constant class that maximises it, and that class. */
+  miou: number;
+  miouClass: number;
+  /** Pixel accuracy of the constant class that maximises it (the majority class), and that class. */
+  pixelAccuracy: number;
+  pixelAccuracyClass: number;
+}
+
+/**
+ * Trivial levels from the label histogram (pixels per class, ignored pixels left out): each constant
+ * prediction is scored with the same ConfusionMatrix definitions as a model, so a constant class absent
+ * from the labels counts as a class with IoU 0. With mIoU over classes of non-empty union both optima
+ * are the majority class; each is found by its own search so that this is checked, not assumed.
+ */
+export function trivialLevels(labelHistogram: ArrayLike<number>): TrivialLevels {
+  const c = labelHistogram.length;
+  let best: TrivialLevels = { miou: -Infinity, miouClass: -1, pixelAccuracy: -Infinity, pixelAccuracyClass: -1 };
+  for (let k = 0; k < c; k++) {
+    const constant = new ConfusionMatrix(c);
+    for (let l = 0; l < c; l++) constant.counts[l * c + k] = labelHistogram[l]!;
+    const miou = constant.miou();
+    const pixelAccuracy = constant.pixelAccuracy();
+    if (miou > best.miou) best = { ...best, miou, miouClass: k };
+    if (pixelAccuracy > best.pixelAccuracy) best = { ...best, pixelAccuracy, pixelAccuracyClass: k };
+  }
+  if (best.miouClass < 0) throw new Error('trivialLevels: the label histogram has no pixels');
+  return best;
 }
 
 /** A per-class table, IoU in percent, for the terminal. */

@@ -16,14 +16,29 @@ export interface EvalOptions {
   batch: number;
   /** Keep the L2-pooled stage-4 feature of each image (for the hyperspherical energy). */
   features?: boolean;
-  /** Keep the first `samples` predictions for pictures. */
-  samples?: number;
+  /** Indices of the images whose predictions are kept for pictures (see evenlySpaced). */
+  keep?: readonly number[];
   /** Called after each batch with the number of images done. */
   progress?: (done: number) => void;
 }
 
 export interface EvalSample extends LabelledImage {
+  /** Index of the image in its split. */
+  index: number;
   prediction: Uint8Array;
+  /** This image's own mIoU and per-class IoU (NaN where a class is absent from both). */
+  miou: number;
+  iou: number[];
+}
+
+/**
+ * `n` indices spread evenly over `count` images (⌊k·count/n⌋): a fixed rule for which predictions a
+ * picture shows, blind to how good they are.
+ */
+export function evenlySpaced(count: number, n: number): number[] {
+  if (!Number.isInteger(count) || count < 0 || !Number.isInteger(n) || n < 0) throw new Error(`evenlySpaced: count ${count} and n ${n} must be non-negative integers`);
+  const m = Math.min(n, count);
+  return Array.from({ length: m }, (_, k) => Math.floor((k * count) / m));
 }
 
 export interface EvalResult {
@@ -37,6 +52,7 @@ export interface EvalResult {
 export async function evaluate(model: DeepLabResNet, source: SampleSource, opts: EvalOptions): Promise<EvalResult> {
   const confusion = new ConfusionMatrix(opts.classes);
   const samples: EvalSample[] = [];
+  const keep = new Set(opts.keep ?? []);
   const pooled: Float32Array[] = [];
   let featureDim = 0;
   const wasTraining = model.training;
@@ -66,9 +82,13 @@ export async function evaluate(model: DeepLabResNet, source: SampleSource, opts:
       pred.dispose();
       feats?.dispose();
       group.forEach((s, k) => {
-        const prediction = Uint8Array.from(predictions.subarray(k * plane, (k + 1) * plane));
+        const prediction = predictions.subarray(k * plane, (k + 1) * plane);
         confusion.add(prediction, s.label);
-        if (samples.length < (opts.samples ?? 0)) samples.push({ ...s, prediction });
+        if (keep.has(i + k)) {
+          const own = new ConfusionMatrix(opts.classes);
+          own.add(prediction, s.label);
+          samples.push({ ...s, index: i + k, prediction: Uint8Array.from(prediction), miou: own.miou(), iou: own.iou() });
+        }
       });
       if (features) {
         featureDim = features.length / group.length;

@@ -26,6 +26,8 @@ export interface StepConfig {
   /** The backbone's learning rate is baseLr·backboneFactor (--factor). */
   backboneFactor: number;
   itersMax: number;
+  /** Steps of the quadratic warm-up (recipe: 100). */
+  warmup: number;
 }
 
 /** The step's settings from the shared flags (train:seg, csg:step). */
@@ -41,6 +43,7 @@ export function stepConfig(o: TrainOptions): StepConfig {
     baseLr: o.lr,
     backboneFactor: o.factor,
     itersMax: o.itersMax,
+    warmup: o.warmup,
   };
 }
 
@@ -114,7 +117,7 @@ export class CsgTrainStep {
 
   /** Learning rates of the groups at iteration `it` (recipe §3). */
   learningRates(it: number): number[] {
-    return this.groupScales.map((s) => polyWarmupLr(this.config.baseLr * s, it, this.config.itersMax));
+    return this.groupScales.map((s) => polyWarmupLr(this.config.baseLr * s, it, this.config.itersMax, this.config.warmup));
   }
 
   /**
