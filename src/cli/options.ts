@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 export interface TrainOptions {
   train: string; // 'digits' or 'gta5:DIR' (optionally 'gta5:DIR:LIST')
   val: string; // 'digits' or 'cityscapes:DIR'
-  model: string; // deeplab50 | deeplab101 | deeplab-small
+  model: string; // deeplab50 | deeplab101 | deeplab-small (segmentation); resnet50 | resnet101 (classification)
   layers: number[]; // blocks per ResNet stage
   width: number; // ResNet base width (64 for the ImageNet weights)
   headWidth: number; // ASPP and head channels (256 in the recipe)
@@ -132,6 +132,8 @@ export const MODEL_LAYERS: Record<string, number[]> = {
   deeplab50: [3, 4, 6, 3],
   deeplab101: [3, 4, 23, 3],
   'deeplab-small': [1, 1, 1, 1],
+  resnet50: [3, 4, 6, 3],
+  resnet101: [3, 4, 23, 3],
 };
 
 /**

@@ -1,28 +1,15 @@
-// Evaluation of an image classifier (recipe §5, the reference's validate): each image is scored by
-// the mean of sigmoid(logits) over the image and its horizontal flip (both in one forward), the
-// prediction is the best-scored class, and the metric is the mean over classes of per-class accuracy.
-// Optionally the average-pooled stage-4 features of the unflipped images (for the hyperspherical energy).
+// Evaluation of an image classifier (recipe §5, the reference's validate): each image (resized and
+// centre-cropped by src/data/cls-sampler.ts) is scored by the mean of sigmoid(logits) over the image
+// and its horizontal flip (both in one forward), the prediction is the best-scored class, and the
+// metric is the mean over classes of per-class accuracy. Optionally the average-pooled stage-4
+// features of the unflipped images (for the hyperspherical energy).
 import { Tensor, scope } from '../tensor/index.js';
 import { noGrad } from '../autograd/index.js';
 import { globalAvgPool } from '../ops/index.js';
-import { normalizeImage, type Normalization } from '../data/augment.js';
-import type { ModelOutput } from '../nn/index.js';
-import type { Module } from '../nn/index.js';
-
-/** One image (HWC RGB uint8) and its class. */
-export interface ClsSample {
-  width: number;
-  height: number;
-  image: Uint8Array;
-  label: number;
-}
-
-/** Anything that hands out labelled images by index (all of one size, or batched by runs of one size). */
-export interface ClsSource {
-  name: string;
-  count: number;
-  get(index: number): ClsSample;
-}
+import type { Normalization } from '../data/augment.js';
+import type { ViewOptions } from '../data/cls-augment.js';
+import { clsEvalBatches, type ClsSource } from '../data/cls-sampler.js';
+import type { ModelOutput, Module } from '../nn/index.js';
 
 export interface ClassifierLike extends Module {
   forward(x: Tensor): ModelOutput;
@@ -31,6 +18,8 @@ export interface ClassifierLike extends Module {
 export interface ClsEvalOptions {
   classes: number;
   norm: Normalization;
+  /** Resize and centre crop (the recipe: 224, 224; the digits: their own size). */
+  view: ViewOptions;
   /** Images per forward (each also runs flipped, so the GPU sees twice as many). */
   batch: number;
   features?: boolean;
@@ -49,15 +38,6 @@ export interface ClsEvalResult {
   /** [count, C4] average-pooled layer4 features of the unflipped images, when asked for. */
   features: Float32Array | null;
   featureDim: number;
-}
-
-/** CHW planes flipped left–right. */
-function flipPlanes(chw: Float32Array, width: number): Float32Array {
-  const out = new Float32Array(chw.length);
-  for (let row = 0; row < chw.length / width; row++) {
-    for (let x = 0; x < width; x++) out[row * width + x] = chw[row * width + width - 1 - x]!;
-  }
-  return out;
 }
 
 /** Per-class accuracy and its mean over present classes, overall accuracy. */
@@ -85,28 +65,16 @@ export async function evaluateClassifier(model: ClassifierLike, source: ClsSourc
   const wasTraining = model.training;
   model.eval();
   try {
-    let i = 0;
-    while (i < source.count) {
-      const first = source.get(i);
-      const group = [first];
-      while (group.length < opts.batch && i + group.length < source.count) {
-        const next = source.get(i + group.length);
-        if (next.width !== first.width || next.height !== first.height) break;
-        group.push(next);
-      }
-      const { width, height } = first;
-      const size = 3 * width * height;
-      const n = group.length;
-      const images = new Float32Array(2 * n * size);
-      group.forEach((s, k) => {
-        if (s.label < 0 || s.label >= opts.classes) throw new RangeError(`${source.name}: image ${i + k} has label ${s.label}, outside 0..${opts.classes - 1}`);
-        const chw = normalizeImage(s.image, width, height, opts.norm);
-        images.set(chw, k * size);
-        images.set(flipPlanes(chw, width), (n + k) * size);
-      });
+    const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+    const classes = opts.classes;
+    for (const b of clsEvalBatches(source, opts.batch, opts.view, opts.norm)) {
+      const { n, size } = b;
+      const both = new Float32Array(2 * b.images.length);
+      both.set(b.images);
+      both.set(b.flipped, b.images.length);
       const { logits, feats } = noGrad(() =>
         scope(() => {
-          const out = model.forward(Tensor.from(images, [2 * n, 3, height, width]));
+          const out = model.forward(Tensor.from(both, [2 * n, 3, size, size]));
           return { logits: out.logits, feats: opts.features ? globalAvgPool(out.layer4) : null };
         }),
       );
@@ -114,24 +82,21 @@ export async function evaluateClassifier(model: ClassifierLike, source: ClsSourc
       const features = feats ? ((await feats.read()) as Float32Array) : null;
       logits.dispose();
       feats?.dispose();
-      const classes = opts.classes;
-      const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
-      group.forEach((s, k) => {
+      b.indices.forEach((index, k) => {
         let best = 0;
         let bestScore = -Infinity;
         for (let c = 0; c < classes; c++) {
           const score = (sigmoid(scores[k * classes + c]!) + sigmoid(scores[(n + k) * classes + c]!)) / 2;
           if (score > bestScore) [best, bestScore] = [c, score];
         }
-        predictions[i + k] = best;
-        labels[i + k] = s.label;
+        predictions[index] = best;
+        labels[index] = b.labels[k]!;
       });
       if (features) {
         featureDim = features.length / (2 * n);
         pooled.push(features.subarray(0, n * featureDim));
       }
-      i += n;
-      opts.progress?.(i);
+      opts.progress?.(b.indices[n - 1]! + 1);
     }
   } finally {
     model.train(wasTraining);

@@ -1,27 +1,24 @@
 // A whole segmentation run: data, the CSG model from ImageNet weights, the training loop with its
 // progress bar, metrics, checkpoints (atomic; --resume continues exactly), evaluation on the real
 // domain, the hyperspherical energy, pictures and summary.json.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import cliProgress from 'cli-progress';
-import { Tensor } from '../tensor/index.js';
-import { gpu, GpuError, tunePending, pendingTuning } from '../gpu/index.js';
-import { setDropoutSeedState, dropoutSeedState } from '../nn/index.js';
+import { dropoutSeedState } from '../nn/index.js';
 import { CsgDeepLab } from '../csg/model.js';
-import { hypersphericalEnergy } from '../csg/index.js';
-import { ensureImagenetWeights } from '../io/imagenet-weights.js';
-import { readSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadDigitsTask } from '../data/digits.js';
 import { digitsSource, datasetSource, trainBatch, type SampleSource } from '../data/sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
-import { CAFFE_NORM, IMAGENET_NORM, CSG_JITTER, type AugmentOptions, type Normalization } from '../data/augment.js';
-import { segmentationStrip, linePlot, type Series } from '../data/picture.js';
+import { CSG_JITTER, type AugmentOptions, type Normalization } from '../data/augment.js';
+import { segmentationStrip } from '../data/picture.js';
 import { evaluate, type EvalResult } from '../eval/evaluate.js';
+import { featureEnergy } from '../eval/energy.js';
 import { formatIouTable } from '../eval/confusion.js';
 import type { TrainOptions } from '../cli/options.js';
-import { CsgTrainStep, stepConfig, NonFiniteLossError, type StepResult, type Stage } from './step.js';
-import { saveCheckpoint, resolveCheckpoint, loadModelState, loadOptimizerState, readTrainerState, hostTensors } from './checkpoint.js';
+import { CsgTrainStep, stepConfig, type StepResult, type Stage } from './step.js';
+import { trainingLoop, startRun, loadStartWeights, drawCurves, type RunHooks } from './loop.js';
+import { saveCheckpoint } from './checkpoint.js';
+
+export type { RunHooks } from './loop.js';
 
 export interface EvalSplit {
   name: string;
@@ -92,136 +89,62 @@ export function recipeAugment(crop: [number, number]): AugmentOptions {
   return { crop, scale: [0.75, 1.25], flip: true, jitter: CSG_JITTER };
 }
 
-export interface RunHooks {
-  /** Lines for the person watching (default: stderr). */
-  log?: (line: string) => void;
-  /** Show a progress bar (default: when stderr is a terminal or CSG_PROGRESS=1). */
-  progress?: boolean;
-}
-
 /** Builds the model and loads its starting weights; returns the input normalisation they expect. */
 export async function buildModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgDeepLab; norm: Normalization }> {
-  const imagenet = o.weights === 'imagenet';
   const model = new CsgDeepLab({
     layers: o.layers,
     width: o.width,
     headWidth: o.headWidth,
     classes,
     headDropout: o.dropout,
-    strideIn1x1: imagenet, // Keras/Caffe ResNet-50: stride on the first 1×1
+    strideIn1x1: o.weights === 'imagenet', // Keras/Caffe ResNet-50: stride on the first 1×1
     seed: o.seed,
     queueSize: o.K,
   });
-  if (o.weights !== 'none') {
-    const path = imagenet ? await ensureImagenetWeights({ log }) : o.weights;
-    if (!existsSync(path)) throw new Error(`--weights: ${path} does not exist`);
-    const { ignored } = model.encoder_q.loadBackbone(hostTensors(readSafetensors(path).tensors));
-    log(`loaded backbone weights from ${path} (${ignored.length} entries not used by layers ${o.layers.join('.')})`);
-  }
-  model.syncTeacher();
-  return { model, norm: imagenet ? CAFFE_NORM : IMAGENET_NORM };
-}
-
-function formatStep(r: StepResult, stages: Stage[]): string {
-  const nce = stages.map((s) => (r.nce[s] !== undefined ? ` nce${s} ${r.nce[s]!.toFixed(3)} top1 ${(100 * r.top1[s]!).toFixed(0)}%` : '')).join('');
-  return `ce ${r.ce.toFixed(4)}${nce}`;
+  const norm = await loadStartWeights(model, o, log);
+  return { model, norm };
 }
 
 export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<RunSummary> {
   const log = hooks.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   const started = performance.now();
-  mkdirSync(o.out, { recursive: true });
   const data = openTaskData(o);
   const classes = o.train === 'digits' ? data.classNames.length : o.classes;
   const { model, norm } = await buildModel(o, classes, log);
   const stages = o.stages as Stage[];
   const step = new CsgTrainStep(model, stepConfig(o));
-  let start = 0;
-  setDropoutSeedState({ base: o.seed * 7919 + 1, calls: 0 });
-  if (o.resume) {
-    const dir = resolveCheckpoint(o.resume);
-    loadModelState(dir, model);
-    step.syncQueuePointers();
-    loadOptimizerState(dir, step.sgd, step.trainable);
-    const state = readTrainerState(dir);
-    setDropoutSeedState(state.dropout);
-    start = state.step;
-    log(`resumed from ${dir} at step ${start}`);
-  }
-  writeFileAtomic(join(o.out, 'config.json'), JSON.stringify(o, null, 2));
-  const metricsPath = join(o.out, 'metrics.jsonl');
-  if (!o.resume) writeFileSync(metricsPath, '');
+  const start = startRun(o, model, step, log);
   const aug = recipeAugment(data.crop);
   const saveAt = async (stepsDone: number) =>
     saveCheckpoint(o.out, model, step.sgd, step.trainable, { step: stepsDone, dropout: dropoutSeedState(), options: o });
 
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    log('\ninterrupted: finishing this step, then saving a checkpoint (Ctrl-C again to quit now)');
-  };
-  process.on('SIGINT', onSigint);
-  const showBar = hooks.progress ?? (process.stderr.isTTY || process.env.CSG_PROGRESS === '1');
-  const bar = showBar
-    ? new cliProgress.SingleBar(
-        { format: 'train {bar} {value}/{total} | {losses} | {rate} it/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, etaBuffer: 20 },
-        cliProgress.Presets.shades_classic,
-      )
-    : null;
-  bar?.start(o.iters, start, { losses: '', rate: '–' });
-  let last: StepResult | null = null;
-  let lastCheckpoint: string | null = null;
-  // it/s counts from the last pause (tuning), so the rate and ETA describe training alone.
-  let rateFrom = { it: start, t: performance.now() };
-  try {
-    for (let it = start; it < o.iters; it++) {
-      const b = trainBatch(data.train, o.batch, o.seed, it, aug, norm, o.csg > 0);
-      last = await step.run(it, { n: b.n, height: b.height, width: b.width, images: b.images, keys: b.keys ?? null, labels: b.labels });
-      if (it === start && pendingTuning().length) {
-        // Kernel variants are chosen per adapter by timing each once; the choice is cached for later runs.
-        bar?.stop();
-        log(`autotune: timing kernel variants for ${pendingTuning().length} new shapes on this adapter (once; cached in .cache/autotune)`);
-        await tunePending();
-        rateFrom = { it: it + 1, t: performance.now() };
-        bar?.start(o.iters, it + 1, { losses: formatStep(last, stages), rate: '–' });
-      }
-      const done = it + 1 - rateFrom.it;
-      const rate = done > 0 ? done / ((performance.now() - rateFrom.t) / 1000) : 0;
-      bar?.update(it + 1, { losses: formatStep(last, stages), rate: rate.toFixed(2) });
-      if ((it + 1) % o.logEvery === 0 || it + 1 === o.iters) {
-        appendFileSync(metricsPath, JSON.stringify({ kind: 'train', step: it + 1, ce: last.ce, nce: last.nce, top1: last.top1, top5: last.top5, total: last.total, lr: last.lrs, it_per_s: rate }) + '\n');
-        if (!bar) log(`step ${it + 1}/${o.iters} ${formatStep(last, stages)} ${rate.toFixed(2)} it/s`);
-      }
-      if (o.evalEvery > 0 && (it + 1) % o.evalEvery === 0 && data.select) {
-        const r = await evaluate(model.encoder_q, data.select.source, { classes, norm, batch: 16 });
-        appendFileSync(metricsPath, JSON.stringify({ kind: 'eval', split: data.select.name, step: it + 1, miou: r.confusion.miou() }) + '\n');
-      }
-      if (interrupted || (o.checkpointEvery > 0 && (it + 1) % o.checkpointEvery === 0)) lastCheckpoint = await saveAt(it + 1);
-      if (interrupted) {
-        bar?.stop();
-        log(`saved ${lastCheckpoint}; resume with --resume ${o.out}`);
-        process.exit(130);
-      }
-    }
-  } catch (e) {
-    bar?.stop();
-    const kept = lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint} (resume with --resume ${o.out}).` : 'No checkpoint was written before it.';
-    if (e instanceof NonFiniteLossError) throw new NonFiniteLossError(`${e.message}; training stopped. ${kept}`);
-    if (e instanceof GpuError) throw new GpuError(`${e.message}\ntraining stopped: the GPU failed${gpu().lost ? ' (device lost)' : ''}. ${kept}`);
-    throw e;
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
-  bar?.stop();
-  lastCheckpoint = await saveAt(o.iters);
-  log(`checkpoint: ${lastCheckpoint}`);
+  const { last } = await trainingLoop(
+    {
+      out: o.out,
+      iters: o.iters,
+      start,
+      stages,
+      logEvery: o.logEvery,
+      evalEvery: data.select ? o.evalEvery : 0,
+      checkpointEvery: o.checkpointEvery,
+      runStep: async (it) => {
+        const b = trainBatch(data.train, o.batch, o.seed, it, aug, norm, o.csg > 0);
+        return step.run(it, { n: b.n, height: b.height, width: b.width, images: b.images, keys: b.keys ?? null, labels: b.labels });
+      },
+      evaluate: async () => {
+        const r = await evaluate(model.encoder_q, data.select!.source, { classes, norm, batch: 16 });
+        return { split: data.select!.name, miou: r.confusion.miou() };
+      },
+      save: saveAt,
+    },
+    hooks,
+  );
   const summary = await finalEvaluation(o, data, model, norm, classes, log);
   summary.steps = o.iters;
   summary.last = last;
   summary.wall_seconds = (performance.now() - started) / 1000;
   writeFileAtomic(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2));
-  drawCurves(o.out, metricsPath);
+  drawCurves(o.out, { key: 'miou', title: 'real-val mIoU' });
   step.dispose();
   model.dispose();
   return summary;
@@ -235,15 +158,7 @@ async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLa
   }
   const headline = data.evals[0]!;
   const real = results.get(headline.name)!;
-  let hse: number | null = null;
-  if (real.features && real.featureDim > 0) {
-    const n = Math.min(real.features.length / real.featureDim, 10000);
-    const feats = Tensor.from(real.features.subarray(0, n * real.featureDim), [n, real.featureDim]);
-    const e = hypersphericalEnergy(feats, { s: 1 });
-    hse = await e.item();
-    e.dispose();
-    feats.dispose();
-  }
+  const hse = real.features && real.featureDim > 0 ? await featureEnergy(real.features, real.featureDim) : null;
   const syn = data.evals.find((e) => e.name.startsWith('synthetic'));
   const iou = real.confusion.iou();
   log(`\n${headline.name} (${headline.source.count} images):\n${formatIouTable(data.classNames, iou, real.confusion.miou(), real.confusion.pixelAccuracy())}`);
@@ -270,24 +185,4 @@ async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLa
     wall_seconds: 0,
     last: null,
   };
-}
-
-function drawCurves(out: string, metricsPath: string): void {
-  const lines = (existsSync(metricsPath) ? readLines(metricsPath) : []) as Record<string, unknown>[];
-  const train = lines.filter((l) => l.kind === 'train') as { step: number; ce: number; nce: Record<string, number> }[];
-  const evals = lines.filter((l) => l.kind === 'eval') as { step: number; miou: number }[];
-  const loss: Series[] = [{ name: 'CE', points: train.map((l) => [l.step, l.ce]) }];
-  for (const s of ['3', '4']) {
-    if (train.some((l) => l.nce?.[s] !== undefined)) loss.push({ name: `NCE stage ${s}`, points: train.map((l) => [l.step, l.nce[s] ?? NaN]) });
-  }
-  const panels = [{ title: 'training losses', series: loss }];
-  if (evals.length) panels.push({ title: 'real-val mIoU', series: [{ name: 'mIoU', points: evals.map((e) => [e.step, 100 * e.miou]) }] });
-  linePlot(panels).save(join(out, 'curves.png'));
-}
-
-function readLines(path: string): unknown[] {
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l));
 }
