@@ -1,5 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { IMAGENET_NORM } from '../src/data/augment.js';
+import { clsEvalBatches, clsTrainBatch, visdaSource } from '../src/data/cls-sampler.js';
 import { openClsDataset, openVisda, VISDA_CLASSES } from '../src/data/visda.js';
 import { encodeJpeg, encodePng, positionImage, tempDir, writeFile } from './data-fixtures.js';
 
@@ -49,6 +51,17 @@ test('visda:DIR reads train/ (PNG) for --train and validation/ (JPEG) for --val,
   }
   // A split root works too, whichever role.
   expect(openVisda(join(root, 'validation'), 'train').items.map((it) => it.label)).toEqual([2, 7]);
+});
+
+test('a VisDA split feeds the classification batches: RandAugment views for training, centre crops for evaluation', () => {
+  const root = visdaTree();
+  const train = visdaSource(openVisda(root, 'train'));
+  const view = { resize: 4, crop: 4, randAugment: { n: 1, m: 6, translateMax: 2 } };
+  const batch = clsTrainBatch(train, 3, 0, 0, view, IMAGENET_NORM, true);
+  expect(Array.from(batch.labels)).toEqual(batch.indices.map((i) => [0, 5, 11][i]));
+  expect([batch.images.length, batch.keys!.length, batch.images.every(Number.isFinite)]).toEqual([3 * 48, 3 * 48, true]);
+  const val = [...clsEvalBatches(visdaSource(openVisda(root, 'val')), 8, { ...view, randAugment: null }, IMAGENET_NORM)];
+  expect(val.map((b) => [b.n, Array.from(b.labels)])).toEqual([[2, [2, 7]]]);
 });
 
 test('each bad input is named: the list line, the file, the label', () => {

@@ -157,7 +157,7 @@ function jitterPixels(img: Float32Array, op: number, j: JitterDraw): void {
 }
 
 /** Normalises one RGB pixel value v ∈ [0, 1] of channel c into output channel order. */
-export function normalizeInto(out: Float32Array, base: number, plane: number, r: number, g: number, b: number, norm: Normalization): void {
+function normalizeInto(out: Float32Array, base: number, plane: number, r: number, g: number, b: number, norm: Normalization): void {
   const k = norm.scale255 ? 255 : 1;
   const ch = norm.bgr ? [b, g, r] : [r, g, b];
   for (let c = 0; c < 3; c++) out[base + c * plane] = (ch[c] * k - norm.mean[c]) / norm.std[c];

@@ -9,7 +9,7 @@
 // pass, so values differ from torchvision-on-PIL by at most 1/255 before normalisation (tested).
 // Interface: drawView(rng, width, height, opts) → ViewDraw; trainViewInto / evalViewInto write
 // normalised CHW crops into a batch buffer at a given offset.
-import { normalizeInto, type Normalization } from './augment.js';
+import type { Normalization } from './augment.js';
 import { resize, toFloat, type Window } from './image.js';
 import { DataError } from './png.js';
 import { drawRandAugment, randAugment, type OpDraw } from './randaugment.js';
@@ -74,13 +74,15 @@ function resizedWindow(img: { width: number; height: number; data: Uint8Array },
   return resize(toFloat(img.data), img.width, img.height, 3, w, h, win);
 }
 
-/** Writes an HWC [0, 1] square of side `side` normalised into CHW at `base`, mirrored when asked. */
+/** Writes an HWC [0, 1] square of side `side` normalised into CHW at `base` (output channel c from
+ *  source channel 2 − c when BGR), mirrored when asked. */
 function placeView(part: Float32Array, side: number, norm: Normalization, out: Float32Array, base: number, mirror: boolean): void {
   const plane = side * side;
-  for (let y = 0; y < side; y++) {
-    for (let x = 0; x < side; x++) {
-      const p = (y * side + (mirror ? side - 1 - x : x)) * 3;
-      normalizeInto(out, base + y * side + x, plane, part[p], part[p + 1], part[p + 2], norm);
+  const k = norm.scale255 ? 255 : 1;
+  for (let c = 0; c < 3; c++) {
+    const [src, mean, std] = [norm.bgr ? 2 - c : c, norm.mean[c], norm.std[c]];
+    for (let y = 0; y < side; y++) {
+      for (let x = 0; x < side; x++) out[base + c * plane + y * side + x] = (part[(y * side + (mirror ? side - 1 - x : x)) * 3 + src] * k - mean) / std;
     }
   }
 }

@@ -129,7 +129,7 @@ export function mnistLoader(): (split: 'train' | 't10k') => Mnist {
 
 // ---- rendering -------------------------------------------------------------------------------------
 
-export type Rgb = [number, number, number];
+type Rgb = [number, number, number];
 const clamp01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
 const randomColour = (rng: Rng): Rgb => [rng.next(), rng.next(), rng.next()];
 
