@@ -120,7 +120,7 @@ async function main(): Promise<void> {
 }
 
 /** Default strengths of the two L2 comparison points (chosen on real-val: docs/CLASSIFICATION.md). */
-const WEIGHT_L2 = 0.01;
+const WEIGHT_L2 = 0.1;
 const FEATURE_L2 = 0.01;
 
 main().catch((e: unknown) => {

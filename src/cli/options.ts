@@ -16,6 +16,7 @@ export interface TrainOptions {
   factor: number;
   iters: number; // iterations of this run
   itersMax: number; // it_max of the poly schedule (defaults to iters)
+  warmup: number; // steps of the quadratic warm-up (100 in the recipe)
   csg: number; // λ; 0 = baseline
   stages: number[];
   chunks: number;
@@ -51,6 +52,7 @@ const RECIPE: TrainOptions = {
   factor: 0.1,
   iters: 100000,
   itersMax: 0,
+  warmup: 100,
   csg: 75,
   stages: [3, 4],
   chunks: 8,
@@ -86,6 +88,7 @@ const SPEC = {
   factor: { type: 'string' },
   iters: { type: 'string' },
   'iters-max': { type: 'string' },
+  warmup: { type: 'string' },
   csg: { type: 'string' },
   stages: { type: 'string' },
   chunks: { type: 'string' },
@@ -165,6 +168,7 @@ export function parseTrainOptions(argv: string[], defaults: Partial<TrainOptions
   if (s('factor')) o.factor = num('factor', s('factor')!);
   if (s('iters')) o.iters = int('iters', s('iters')!, 1);
   if (s('iters-max')) o.itersMax = int('iters-max', s('iters-max')!, 1);
+  if (s('warmup')) o.warmup = int('warmup', s('warmup')!, 1);
   if (s('csg')) o.csg = num('csg', s('csg')!);
   if (s('stages')) o.stages = list('stages', s('stages')!, ',');
   if (o.stages.some((st) => st !== 3 && st !== 4)) throw new OptionError(`--stages: only 3 and 4 are supported, got ${o.stages.join(',')}`);
@@ -195,7 +199,7 @@ export const HELP = `Flags (recipe defaults for GTA5 → Cityscapes; the embedde
   --val digits | cityscapes:DIR[:LIST] evaluation data (real)
   --model deeplab50|deeplab101|deeplab-small   --layers 3.4.6.3   --width 64   --head-width 256   --classes 19
   --weights imagenet|FILE.safetensors|none      start of student and teacher
-  --batch 6  --crop 512  --lr 1e-3  --factor 0.1  --iters N  --iters-max N  --dropout 0.5  --seed 0
+  --batch 6  --crop 512  --lr 1e-3  --factor 0.1  --iters N  --iters-max N  --warmup 100  --dropout 0.5  --seed 0
   --csg 75 (λ; 0 = baseline)  --stages 3,4  --chunks 8  --K 65536  --tau 0.07  --m 0.999  --no-apool  --no-mlp
   --out DIR  --resume DIR|FILE  --log-every 10  --eval-every 0  --checkpoint-every 500
   digits task: --size 64  --counts trainSyn,valSyn,valReal,testReal  --digit-classes 2|11`;

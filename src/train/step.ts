@@ -27,6 +27,8 @@ export interface StepConfig {
   /** The backbone's learning rate is baseLr·factor. */
   factor: number;
   itersMax: number;
+  /** Steps of the quadratic warm-up (100 in the recipe). */
+  warmup?: number;
   /** An extra loss pulling the student towards the ImageNet start (the teacher's backbone). */
   regularizer?: Regularizer;
 }
@@ -54,6 +56,7 @@ export function stepConfig(o: TrainOptions): StepConfig {
     baseLr: o.lr,
     factor: o.factor,
     itersMax: o.itersMax,
+    warmup: o.warmup,
   };
 }
 
@@ -141,7 +144,7 @@ export class CsgTrainStep {
 
   /** Learning rates of the groups at iteration `it` (recipe §3). */
   learningRates(it: number): number[] {
-    return this.groupScales.map((s) => polyWarmupLr(this.config.baseLr * s, it, this.config.itersMax));
+    return this.groupScales.map((s) => polyWarmupLr(this.config.baseLr * s, it, this.config.itersMax, this.config.warmup));
   }
 
   /**
