@@ -2,8 +2,9 @@
 // default (or of the model the flags describe), from timestamp queries, after two warm-up steps.
 import { initGpu, gpu, closeGpu } from '../src/gpu/index.js';
 import { parseTrainOptions } from '../src/cli/options.js';
-import { DIGITS_DEFAULTS } from '../src/cli/digits-defaults.js';
-import { buildModel, openTaskData, recipeAugment } from '../src/train/train-seg.js';
+import { DIGITS_DEFAULTS } from '../src/train/options.js';
+import { buildModel } from '../src/train/train-seg.js';
+import { openTaskData, recipeAugment } from '../src/data/task.js';
 import { CsgTrainStep, stepConfig } from '../src/train/step.js';
 import { trainBatch } from '../src/data/sampler.js';
 

@@ -1,7 +1,7 @@
 // Shared test helpers: GPU set-up, seeded random data, tolerance checks and a finite-difference
 // gradient checker that every differentiable op goes through.
 import { initGpu, closeGpu } from '../src/gpu/index.js';
-import { Tensor, scope, scopeAsync, type Shape } from '../src/tensor/index.js';
+import { Tensor, Mulberry32, scope, scopeAsync, type Shape } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
 import { mul, sumAll } from '../src/ops/index.js';
 
@@ -14,16 +14,10 @@ export function useGpu(): void {
   afterAll(() => closeGpu());
 }
 
-/** Mulberry32: small, fast, seeded. */
+/** Seeded uniform draws in [0, 1) (the engine's Mulberry32). */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const m = new Mulberry32(seed);
+  return () => m.next();
 }
 
 export function randn(n: number, seed: number, scale = 1): Float64Array {
@@ -137,4 +131,41 @@ export async function gradCheck(
     expectClose(got, numeric, { atol: opts.atol ?? 2e-2, rtol: opts.rtol ?? 2e-2 }, `gradient of input ${i} (finite differences)`);
   }
   scope(() => undefined);
+}
+
+/** Shape of an NCHW map, as the references take it. */
+export type NCHW = readonly [number, number, number, number];
+
+/** Central differences of a scalar float64 function: the float64 reference for a backward. */
+export function numericGradient(f: (x: Float64Array) => number, x: ArrayLike<number>, h = 1e-6): Float64Array {
+  const xs = Float64Array.from(x);
+  const g = new Float64Array(xs.length);
+  for (let i = 0; i < xs.length; i++) {
+    const keep = xs[i]!;
+    xs[i] = keep + h;
+    const up = f(xs);
+    xs[i] = keep - h;
+    const down = f(xs);
+    xs[i] = keep;
+    g[i] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
+/** Σ a·w, the scalar whose gradient numericGradient and gpuGrad take. */
+export function dotWith(a: ArrayLike<number>, w: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * w[i]!;
+  return s;
+}
+
+
+/** GPU gradient of Σ f(x)·w with respect to x (one input). */
+export async function gpuGrad(f: (x: Tensor) => Tensor, x: ArrayLike<number>, shape: number[], w: ArrayLike<number>, outShape: number[]): Promise<Float32Array> {
+  return scopeAsync(async () => {
+    const xt = Tensor.from(x, shape);
+    xt.requiresGrad = true;
+    backward(sumAll(mul(f(xt), Tensor.from(w, outShape))));
+    return (await xt.grad!.read()) as Float32Array;
+  });
 }

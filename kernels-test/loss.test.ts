@@ -1,8 +1,8 @@
 import { Tensor, scope, scopeAsync, sizeOf as size } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
 import { crossEntropy, validateLabels, scale } from '../src/ops/index.js';
-import { useGpu, rng, randn, expectClose, gradCheck } from './helpers.js';
-import { crossEntropyRef, type NCHW } from './ref/layers.js';
+import { useGpu, rng, randn, expectClose, gradCheck, type NCHW } from './helpers.js';
+import { crossEntropyRef } from './ref/loss.js';
 
 useGpu();
 

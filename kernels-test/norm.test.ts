@@ -1,8 +1,8 @@
 import { Tensor, scope, scopeAsync, sizeOf as size } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
-import { batchNorm2d, mul, sumAll } from '../src/ops/index.js';
-import { useGpu, randn, uniform, expectClose, gradCheck } from './helpers.js';
-import { batchNormRef, batchNormBackwardRef, type NCHW } from './ref/layers.js';
+import { batchNorm2d, l2Normalize, mul, sumAll } from '../src/ops/index.js';
+import { useGpu, randn, uniform, expectClose, gradCheck, numericGradient, dotWith, gpuGrad, type NCHW } from './helpers.js';
+import { batchNormRef, batchNormBackwardRef, l2NormalizeRef } from './ref/norm.js';
 
 useGpu();
 
@@ -132,5 +132,24 @@ describe('batchNorm2d bad input', () => {
       expect(() => batchNorm2d(Tensor.empty([1, 2, 2, 2]), p, p, q, p, { training: true })).toThrow(/runningMean: expected a f32/);
       expect(() => batchNorm2d(Tensor.empty([1, 2, 1, 1]), p, p, p, p, { training: true })).toThrow(/more than 1 value per channel/);
     });
+  });
+});
+
+describe('l2Normalize', () => {
+  test('forward and backward against float64, and finite differences', async () => {
+    const [n, d] = [7, 13];
+    const x = randn(n * d, 1);
+    x.fill(0, 13, 26); // an all-zero row: the norm clamps to eps
+    const got = await scope(() => l2Normalize(Tensor.from(x, [n, d]))).read();
+    expectClose(got, l2NormalizeRef(x, n, d), { atol: 1e-6, rtol: 1e-5 }, 'l2Normalize');
+    const w = randn(n * d, 2);
+    const ref = numericGradient((xs) => dotWith(l2NormalizeRef(xs, n, d), w), x);
+    const grad = await gpuGrad((t) => l2Normalize(t), x, [n, d], w, [n, d]);
+    // The zero row's gradient is g / eps (huge): compare the other rows.
+    expectClose([...grad.slice(0, 13), ...grad.slice(26)], [...ref.slice(0, 13), ...ref.slice(26)], { atol: 1e-4, rtol: 1e-3 }, 'l2Normalize gradient');
+    await gradCheck((t) => l2Normalize(t), [{ data: randn(5 * 6, 3), shape: [5, 6] }], { eps: 1e-3 });
+  });
+  test('bad input', () => {
+    expect(() => scope(() => l2Normalize(Tensor.from([1, 2, 3], [3])))).toThrow(/rows \[N, D\]/);
   });
 });

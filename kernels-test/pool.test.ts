@@ -1,8 +1,8 @@
 import { Tensor, scope, sizeOf as size } from '../src/tensor/index.js';
 import { maxPool2d, globalAvgPool } from '../src/ops/index.js';
 import { outputAndGrad } from './layer-helpers.js';
-import { useGpu, rng, randn, expectClose, gradCheck } from './helpers.js';
-import { maxPoolRef, type NCHW } from './ref/layers.js';
+import { useGpu, rng, randn, expectClose, gradCheck, type NCHW } from './helpers.js';
+import { maxPoolRef } from './ref/pool.js';
 
 useGpu();
 

@@ -1,8 +1,8 @@
 import { Tensor, scope, sizeOf as size } from '../src/tensor/index.js';
 import { interpolateBilinear } from '../src/ops/index.js';
 import { outputAndGrad } from './layer-helpers.js';
-import { useGpu, randn, expectClose, gradCheck } from './helpers.js';
-import { bilinearRef, type NCHW } from './ref/layers.js';
+import { useGpu, randn, expectClose, gradCheck, type NCHW } from './helpers.js';
+import { bilinearRef } from './ref/resize.js';
 
 useGpu();
 

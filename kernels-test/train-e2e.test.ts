@@ -3,8 +3,8 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseTrainOptions, type TrainOptions } from '../src/cli/options.js';
-import { DIGITS_DEFAULTS } from '../src/cli/digits-defaults.js';
+import { parseTrainOptions } from '../src/cli/options.js';
+import { DIGITS_DEFAULTS, type TrainOptions } from '../src/train/options.js';
 import { trainSeg } from '../src/train/train-seg.js';
 import { moduleStateEntries, hostTensors } from '../src/train/checkpoint.js';
 import { CsgDeepLab } from '../src/csg/model.js';
@@ -12,7 +12,7 @@ import { readSafetensors, serializeSafetensors } from '../src/io/safetensors.js'
 import { useGpu } from './helpers.js';
 
 useGpu();
-// One conv variant throughout (autotuning has its own tests in conv.test.ts): it keeps this file fast, and
+// One conv variant throughout (autotuning has its own tests in conv2d.test.ts): it keeps this file fast, and
 // the uninterrupted run of the resume test must not switch variants after its first step.
 beforeAll(() => {
   process.env.CSG_CONV_VARIANT = 'regblock';
@@ -42,11 +42,13 @@ function trainLines(dir: string): TrainLine[] {
     .filter((l) => l.kind === 'train');
 }
 
-const quiet = { log: () => undefined, progress: false };
+const quiet = { log: () => undefined };
 
 test('a short CSG run lowers the segmentation loss and writes its run folder', async () => {
   const out = mkdtempSync(join(tmpdir(), 'csg-e2e-'));
-  const summary = await trainSeg(options(['--iters', '40', '--lr', '0.05', '--csg', '0.1', '--checkpoint-every', '0'], out), quiet);
+  const outcome = await trainSeg(options(['--iters', '40', '--lr', '0.05', '--csg', '0.1', '--checkpoint-every', '0'], out), quiet);
+  if (outcome.stopped) throw new Error('the run stopped early');
+  const { summary } = outcome;
   const lines = trainLines(out);
   expect(lines).toHaveLength(40);
   const mean = (xs: TrainLine[]) => xs.reduce((a, l) => a + l.ce, 0) / xs.length;

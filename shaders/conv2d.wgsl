@@ -2,7 +2,7 @@
 // activation operand is gathered tap by tap. Shapes are `override` constants so the JIT folds them.
 // Every reduction runs in a fixed order (no atomics): results are deterministic.
 //
-// Four variants (src/ops/conv.ts picks one per adapter and shape by timing them, src/gpu/autotune.ts):
+// Four variants (src/ops/conv2d.ts picks one per adapter and shape by timing them, src/gpu/autotune.ts):
 // - gemm_panel (section below the RB marker, needs subgroups): the uniform-panel GEMM described there;
 //   forward and input gradient gather a channels-last copy of the source, the weight gradient
 //   multiplies transposed im2col chunks of 512 pixels by dy. A 1×1 stride-1 conv is a plain GEMM (GATHER = false).

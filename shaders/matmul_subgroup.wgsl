@@ -1,4 +1,4 @@
-// The fast GEMM for lavapipe (14.5 GFLOP/s at 1024³ on 2 Zen 5 cores in ../shared/perf-notes.md, vs
+// The fast GEMM for lavapipe (14.5 GFLOP/s at 1024³ on 2 Zen 5 cores, docs/LAVAPIPE.md, vs
 // ~11 for gemm_register in matmul.wgsl). It needs subgroups, hence its own module (`enable subgroups`
 // would stop the portable kernels from compiling on devices without them). Written for L = {{LANES}}
 // lanes: 8 by default, 16 when lavapipe runs with LP_NATIVE_VECTOR_WIDTH=512 (17.6 GFLOP/s in the notes).

@@ -1,8 +1,8 @@
 // InfoNCE streamed over the queue, the lavapipe-fast form (needs subgroups of 8): two GEMMs fused per
-// 32-key block, the [N, K] logits never stored. src/ops/csg.ts packs the operands and generates the
+// 32-key block, the [N, K] logits never stored. src/ops/nce-window.ts packs the operands and generates the
 // unrolled bodies PHASE1 / PHASE2 (like matmul_subgroup.wgsl's STEPS).
 //
-// Why it is shaped like this (see ../shared/perf-notes.md): on lavapipe a storage load at a per-lane
+// Why it is shaped like this (docs/LAVAPIPE.md): on lavapipe a storage load at a per-lane
 // address costs ~250 instructions per vec4, a uniform load ~11, subgroupBroadcast at a constant lane ~2.
 // So every operand read in the inner loops comes through a 64 KiB UNIFORM binding:
 //   - qU: a super-tile of QROWS queries, pre-scaled by 1/τ, [row][DP] (DP = dim padded to 32);
@@ -18,7 +18,7 @@
 //     owning d = 32·db + 4l .. +3 and the weights spread from the lane that computed them.
 // State (m, sums, counts, acc) carries from window to window: each dispatch reads the previous one's
 // through uniform bindings (statsIn, accIn: this super-tile's rows) and writes `stats` and `acc` in
-// storage; src/ops/csg.ts alternates two pairs of buffers. nce_window_combine adds the positive.
+// storage; src/ops/nce-window.ts alternates two pairs of buffers. nce_window_combine adds the positive.
 enable subgroups;
 
 // #include grid-index

@@ -1,4 +1,5 @@
-// Batch norm over NCHW, per channel c across the N·H·W values of that channel.
+// The norms of src/ops/norm.ts: batch norm over NCHW, and L2 normalisation of rows (at the end).
+// Batch norm works per channel c across the N·H·W values of that channel.
 // Statistics and gradient sums use one 256-wide workgroup per channel, tree-reduced in workgroup
 // memory in a fixed order (deterministic, no atomics). They also fold everything per channel into a
 // few coefficients, so the elementwise passes load one vector per channel and one value per
@@ -33,6 +34,7 @@ struct Params {
 @group(0) @binding(13) var<storage, read_write> gradCoeffs: array<vec4<f32>>;
 
 // #include workgroup-sum
+// #include grid-index
 
 fn at(n: u32, c: u32, s: u32) -> u32 {
   return (n * params.c + c) * params.hw + s;
@@ -144,4 +146,56 @@ fn grad_input_frozen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     let s = wid.x * 256u + j * 64u + lid;
     if (s < params.hw) { out[base + s] = dy[base + s] * scale; }
   }
+}
+
+// ---- L2 normalisation of rows (src/ops/norm.ts l2Normalize, PyTorch's F.normalize):
+// x [rows, dim] → x / max(‖x‖, eps). One invocation per row (l2_norms) or per element, over a 2-D
+// grid of 64-wide workgroups.
+
+struct RowParams {
+  rows: u32,
+  dim: u32,
+  eps: f32,
+}
+
+@group(0) @binding(14) var<uniform> rowParams: RowParams;
+// The clamped norms max(‖x‖, eps), one per row: written by l2_norms, saved for the backward.
+@group(0) @binding(15) var<storage, read_write> norms: array<f32>;
+// The forward's output y (the backward reads it instead of x).
+@group(0) @binding(16) var<storage, read> unit: array<f32>;
+
+@compute @workgroup_size(64)
+fn l2_norms(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = gridIndex(wid, nwg, lid, 64u);
+  if (row >= rowParams.rows) { return; }
+  var s = 0.0;
+  for (var d = 0u; d < rowParams.dim; d++) {
+    let e = x[row * rowParams.dim + d];
+    s += e * e;
+  }
+  norms[row] = max(sqrt(s), rowParams.eps);
+}
+
+// out = x / norms[row]
+@compute @workgroup_size(64)
+fn l2_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = gridIndex(wid, nwg, lid, 64u);
+  if (i >= rowParams.rows * rowParams.dim) { return; }
+  out[i] = x[i] / norms[i / rowParams.dim];
+}
+
+// Gradient of y = x / max(‖x‖, eps) given y (unit) and the upstream gradient g (dy):
+// dx = (g − y·<y, g>) / ‖x‖ where the norm exceeds eps, g / eps where it is clamped.
+@compute @workgroup_size(64)
+fn l2_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = gridIndex(wid, nwg, lid, 64u);
+  if (i >= rowParams.rows * rowParams.dim) { return; }
+  let row = i / rowParams.dim;
+  let norm = norms[row];
+  var yg = 0.0;
+  for (var d = 0u; d < rowParams.dim; d++) {
+    yg += unit[row * rowParams.dim + d] * dy[row * rowParams.dim + d];
+  }
+  // A clamped norm is a constant: the gradient is g / eps there.
+  out[i] = select((dy[i] - unit[i] * yg) / norm, dy[i] / norm, norm <= rowParams.eps);
 }

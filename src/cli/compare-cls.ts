@@ -12,9 +12,10 @@ import { evaluateClassifier } from '../eval/classify.js';
 import { featureEnergy } from '../eval/energy.js';
 import { linePlot } from '../data/picture.js';
 import { trainCls, buildClsModel, openClsTaskData, type ClsOptions, type ClsSummary } from '../train/train-cls.js';
-import { parseClsOptions, describeClsRun, takeFlags } from '../train/cls-options.js';
+import { parseClsOptions, describeClsRun, takeFlags } from './cls-options.js';
 import type { Regularizer } from '../train/step.js';
 import { HELP, OptionError } from './options.js';
+import { trainWatched, runCommand } from './run.js';
 
 interface Method {
   name: string;
@@ -42,7 +43,11 @@ async function imagenetHse(o: ClsOptions): Promise<number> {
   return value;
 }
 
-async function main(): Promise<void> {
+/** Default strengths of the two L2 comparison points. */
+const WEIGHT_L2 = 0.1;
+const FEATURE_L2 = 0.01;
+
+runCommand('compare:cls', async () => {
   const { taken, rest } = takeFlags(process.argv.slice(2), ['seeds', 'weight-l2', 'feature-l2']);
   const number = (flag: string, fallback: number, integer: boolean): number => {
     const v = taken[flag] === undefined ? fallback : Number(taken[flag]);
@@ -66,12 +71,12 @@ async function main(): Promise<void> {
   process.stderr.write(`[compare:cls] ${seeds} paired seeds × ${methods.map((m) => (m.regularizer ? `${m.name} (${m.regularizer.weight})` : m.name)).join(', ')}\n`);
   await initGpu();
   mkdirSync(base.out, { recursive: true });
-  const runs: { seed: number; method: string; summary: ClsSummary }[] = [];
+  const runs: { seed: number; method: string; summary: Awaited<ReturnType<typeof trainWatched<ClsSummary>>> }[] = [];
   for (let seed = base.seed; seed < base.seed + seeds; seed++) {
     for (const m of methods) {
       process.stderr.write(`\n[compare:cls] seed ${seed}: ${m.name}\n`);
       const out = join(base.out, `seed${seed}-${m.name.replace(/ /g, '-').toLowerCase()}`);
-      runs.push({ seed, method: m.name, summary: await trainCls({ ...base, seed, csg: m.csg, regularizer: m.regularizer, out }) });
+      runs.push({ seed, method: m.name, summary: await trainWatched((hooks) => trainCls({ ...base, seed, csg: m.csg, regularizer: m.regularizer, out }, hooks)) });
     }
   }
   const hseImagenet = await imagenetHse(base);
@@ -117,14 +122,4 @@ async function main(): Promise<void> {
   ).save(join(base.out, 'table1.png'));
   process.stderr.write(`\nwrote ${join(base.out, 'compare.json')}, compare.md and table1.png\n`);
   closeGpu();
-}
-
-/** Default strengths of the two L2 comparison points (chosen on real-val: docs/CLASSIFICATION.md). */
-const WEIGHT_L2 = 0.1;
-const FEATURE_L2 = 0.01;
-
-main().catch((e: unknown) => {
-  const err = e as Error;
-  process.stderr.write(`\ncompare:cls: ${err instanceof OptionError ? err.message : (err.stack ?? String(err))}\n`);
-  process.exit(1);
 });

@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { featureEnergy } from '../eval/energy.js';
 import { evaluate } from '../eval/evaluate.js';
-import { trainSeg, buildModel, openTaskData, type RunSummary } from '../train/train-seg.js';
-import { parseTrainOptions, HELP, OptionError } from './options.js';
-import { DIGITS_DEFAULTS, describeDefaults } from './digits-defaults.js';
+import { trainSeg, buildModel, type RunSummary } from '../train/train-seg.js';
+import { openTaskData } from '../data/task.js';
+import { parseTrainOptions, describeDefaults, HELP, OptionError } from './options.js';
+import { trainWatched, runCommand } from './run.js';
+import { DIGITS_DEFAULTS } from '../train/options.js';
 
 function meanStd(xs: number[]): { mean: number; std: number } {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -29,7 +31,7 @@ async function imagenetHse(o: ReturnType<typeof parseTrainOptions>): Promise<num
   return value;
 }
 
-async function main(): Promise<void> {
+runCommand('compare:seg', async () => {
   const argv = process.argv.slice(2);
   const seedsAt = argv.indexOf('--seeds');
   const seeds = seedsAt >= 0 ? Number(argv[seedsAt + 1]) : 3;
@@ -49,7 +51,7 @@ async function main(): Promise<void> {
   for (let seed = base.seed; seed < base.seed + seeds; seed++) {
     const run = async (lambda: number, name: string) => {
       process.stderr.write(`\n[compare:seg] seed ${seed}: ${name} (λ ${lambda})\n`);
-      return trainSeg({ ...base, seed, csg: lambda, out: join(base.out, `seed${seed}-${name}`) });
+      return trainWatched((hooks) => trainSeg({ ...base, seed, csg: lambda, out: join(base.out, `seed${seed}-${name}`) }, hooks));
     };
     rows.push({ seed, baseline: await run(0, 'baseline'), csg: await run(base.csg, 'csg') });
   }
@@ -72,10 +74,4 @@ async function main(): Promise<void> {
   writeFileSync(join(base.out, 'compare.md'), `${table}\n`);
   writeFileSync(join(base.out, 'compare.json'), JSON.stringify({ seeds: rows.map((r) => r.seed), deltas, hseImagenet, rows }, null, 2));
   closeGpu();
-}
-
-main().catch((e: unknown) => {
-  const err = e as Error;
-  process.stderr.write(`\ncompare:seg: ${err instanceof OptionError ? err.message : (err.stack ?? String(err))}\n`);
-  process.exit(1);
 });

@@ -14,7 +14,9 @@ import { CsgClassifier, CsgDeepLab, type CsgModel } from '../csg/model.js';
 import { readSafetensors, writeSafetensors, tensorEntry, toFloat32, toInt32, type StateDict } from '../io/safetensors.js';
 import { hostTensors, moduleStateEntries } from '../train/checkpoint.js';
 import { CsgTrainStep, stepConfig, type Stage, type StepBatch, type StepResult } from '../train/step.js';
-import { parseTrainOptions, HELP, OptionError, type TrainOptions } from './options.js';
+import type { TrainOptions } from '../train/options.js';
+import { parseTrainOptions, HELP, OptionError } from './options.js';
+import { runCommand } from './run.js';
 
 export interface CsgStepOptions extends TrainOptions {
   ckpt: string;
@@ -150,9 +152,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((e: unknown) => {
-    const err = e as Error;
-    process.stderr.write(`\ncsg:step: ${err instanceof OptionError ? err.message : (err.stack ?? String(err))}\n`);
-    process.exit(1);
-  });
+  runCommand('csg:step', main);
 }

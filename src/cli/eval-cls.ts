@@ -14,14 +14,16 @@ import { openClsTaskData, formatAccuracyTable, type ClsTaskData } from '../train
 import { openClsDataset } from '../data/visda.js';
 import { visdaSource } from '../data/cls-sampler.js';
 import { RECIPE_VIEW } from '../data/cls-augment.js';
-import { parseClsOptions, takeFlags } from '../train/cls-options.js';
+import { parseClsOptions, takeFlags } from './cls-options.js';
 import { evaluateClassifier } from '../eval/classify.js';
 import { featureEnergy } from '../eval/energy.js';
-import { HELP, OptionError, type TrainOptions } from './options.js';
+import { HELP, OptionError } from './options.js';
+import { runCommand } from './run.js';
+import type { TrainOptions } from '../train/options.js';
 
 const USAGE = `npm run eval:cls -- --ckpt RUN_DIR|FILE [--val visda:DIR | digits] [--split 'real test'|'real val'|'synthetic val'] [model flags]\n${HELP}`;
 
-async function main(): Promise<void> {
+runCommand('eval:cls', async () => {
   const { taken, rest } = takeFlags(process.argv.slice(2), ['ckpt', 'split']);
   if (!taken.ckpt) {
     console.log(USAGE);
@@ -65,10 +67,4 @@ async function main(): Promise<void> {
   console.log(`hyperspherical energy (s = 1, mean over pairs) of its stage-4 features: ${(await featureEnergy(r.features!, r.featureDim)).toFixed(4)}`);
   model.dispose();
   closeGpu();
-}
-
-main().catch((e: unknown) => {
-  const err = e as Error;
-  process.stderr.write(`\neval:cls: ${err instanceof OptionError ? err.message : (err.stack ?? String(err))}\n`);
-  process.exit(1);
 });

@@ -9,14 +9,15 @@ import { initGpu, closeGpu } from '../gpu/index.js';
 import { DeepLabResNet } from '../nn/index.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { hostTensors, resolveCheckpoint } from '../train/checkpoint.js';
-import { openTaskData } from '../train/train-seg.js';
+import { openTaskData } from '../data/task.js';
 import { datasetSource, type SampleSource } from '../data/sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES } from '../data/cityscapes.js';
 import { evaluate } from '../eval/evaluate.js';
 import { formatIouTable } from '../eval/confusion.js';
 import { CAFFE_NORM, IMAGENET_NORM } from '../data/augment.js';
 import { parseTrainOptions, HELP } from './options.js';
-import { DIGITS_DEFAULTS } from './digits-defaults.js';
+import { runCommand } from './run.js';
+import { DIGITS_DEFAULTS } from '../train/options.js';
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -59,7 +60,4 @@ async function main(): Promise<void> {
   closeGpu();
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`\neval:seg: ${(e as Error).stack ?? String(e)}\n`);
-  process.exit(1);
-});
+runCommand('eval:seg', main);

@@ -1,78 +1,7 @@
-// The flags shared by train:seg, compare:seg, csg:step and eval:seg: every recipe option, with the
-// recipe's default for real data (GTA5 → Cityscapes) and the embedded task's defaults where they differ.
+// The flags shared by train:seg, compare:seg, csg:step and eval:seg: every recipe option (the options
+// and their defaults live in src/train/options.ts), --help, and the embedded task's banner.
 import { parseArgs } from 'node:util';
-
-export interface TrainOptions {
-  train: string; // 'digits' or 'gta5:DIR' (optionally 'gta5:DIR:LIST')
-  val: string; // 'digits' or 'cityscapes:DIR'
-  model: string; // deeplab50 | deeplab101 | deeplab-small (segmentation); resnet50 | resnet101 (classification)
-  layers: number[]; // blocks per ResNet stage
-  width: number; // ResNet base width (64 for the ImageNet weights)
-  headWidth: number; // ASPP and head channels (256 in the recipe)
-  classes: number;
-  batch: number;
-  crop: number;
-  lr: number; // base rate (head); backbone gets lr·factor
-  factor: number;
-  iters: number; // iterations of this run
-  itersMax: number; // it_max of the poly schedule (defaults to iters)
-  warmup: number; // steps of the quadratic warm-up (100 in the recipe)
-  csg: number; // λ; 0 = baseline
-  stages: number[];
-  chunks: number;
-  K: number;
-  tau: number;
-  momentumEma: number;
-  apool: boolean;
-  mlp: boolean;
-  dropout: number;
-  seed: number;
-  weights: string; // 'imagenet', a safetensors path, or 'none'
-  out: string;
-  resume: string | null;
-  logEvery: number;
-  evalEvery: number;
-  checkpointEvery: number;
-  size: number; // embedded task: image side
-  counts: string; // embedded task: trainSyn,valSyn,valReal,testReal
-  digitClasses: number; // embedded task: 2 (stroke/background) or 11
-}
-
-const RECIPE: TrainOptions = {
-  train: 'digits',
-  val: 'digits',
-  model: 'deeplab50',
-  layers: [3, 4, 6, 3],
-  width: 64,
-  headWidth: 256,
-  classes: 19,
-  batch: 6,
-  crop: 512,
-  lr: 1e-3,
-  factor: 0.1,
-  iters: 100000,
-  itersMax: 0,
-  warmup: 100,
-  csg: 75,
-  stages: [3, 4],
-  chunks: 8,
-  K: 65536,
-  tau: 0.07,
-  momentumEma: 0.999,
-  apool: true,
-  mlp: true,
-  dropout: 0.5,
-  seed: 0,
-  weights: 'imagenet',
-  out: 'runs/latest',
-  resume: null,
-  logEvery: 10,
-  evalEvery: 0,
-  checkpointEvery: 500,
-  size: 64,
-  counts: '2000,250,250,500',
-  digitClasses: 2,
-};
+import { RECIPE, MODEL_LAYERS, type TrainOptions } from '../train/options.js';
 
 const SPEC = {
   train: { type: 'string' },
@@ -130,14 +59,6 @@ function int(flag: string, v: string, min = 0): number {
 function list(flag: string, v: string, sep: string): number[] {
   return v.split(sep).map((p) => int(flag, p, 1));
 }
-
-export const MODEL_LAYERS: Record<string, number[]> = {
-  deeplab50: [3, 4, 6, 3],
-  deeplab101: [3, 4, 23, 3],
-  'deeplab-small': [1, 1, 1, 1],
-  resnet50: [3, 4, 6, 3],
-  resnet101: [3, 4, 23, 3],
-};
 
 /**
  * Parses argv. `defaults` overrides the recipe (the embedded task has its own budget-sized defaults).
@@ -203,3 +124,14 @@ export const HELP = `Flags (recipe defaults for GTA5 → Cityscapes; the embedde
   --csg 75 (λ; 0 = baseline)  --stages 3,4  --chunks 8  --K 65536  --tau 0.07  --m 0.999  --no-apool  --no-mlp
   --out DIR  --resume DIR|FILE  --log-every 10  --eval-every 0  --checkpoint-every 500
   digits task: --size 64  --counts trainSyn,valSyn,valReal,testReal  --digit-classes 2|11`;
+
+/** The banner train:seg and compare:seg print before running the embedded task. */
+export function describeDefaults(o: TrainOptions): string {
+  return (
+    `[train:seg] embedded task: ${o.digitClasses === 2 ? 'stroke vs background' : 'digit classes'} on ${o.size}×${o.size} images; ` +
+    `train on rendered (synthetic) digits, test on real MNIST digits over real photographs.\n` +
+    `[train:seg] CSG: λ ${o.csg}, stages ${o.stages.join(',')}, ${o.chunks}×${o.chunks} patch grid, ${o.apool ? 'A-Pool' : 'average pooling'}, ` +
+    `τ ${o.tau}, m ${o.momentumEma}, K ${o.K}; ResNet-50 layers ${o.layers.join('.')} from ImageNet; batch ${o.batch}, ${o.iters} steps, ` +
+    `lr ${o.lr} (backbone ×${o.factor}). λ is small because the learning rate is 50× the paper's (λ·backbone lr ≲ 5e-4).\n`
+  );
+}

@@ -1,11 +1,12 @@
 // npm run train:seg [-- flags]: CSG on the embedded synthetic→real digits task by default, or on
 // GTA5 → Cityscapes with --train gta5:DIR --val cityscapes:DIR.
 import { initGpu, closeGpu } from '../gpu/index.js';
-import { parseTrainOptions, HELP, OptionError } from './options.js';
+import { DIGITS_DEFAULTS } from '../train/options.js';
 import { trainSeg } from '../train/train-seg.js';
-import { DIGITS_DEFAULTS, describeDefaults } from './digits-defaults.js';
+import { parseTrainOptions, describeDefaults, HELP } from './options.js';
+import { trainWatched, runCommand } from './run.js';
 
-async function main(): Promise<void> {
+runCommand('train:seg', async () => {
   const argv = process.argv.slice(2);
   const embedded = !argv.some((a) => a.startsWith('--train'));
   const o = parseTrainOptions(argv, embedded ? DIGITS_DEFAULTS : {});
@@ -15,14 +16,8 @@ async function main(): Promise<void> {
   }
   if (embedded) process.stderr.write(describeDefaults(o));
   await initGpu();
-  const summary = await trainSeg(o);
+  const summary = await trainWatched((hooks) => trainSeg(o, hooks));
   process.stderr.write(`\nrun folder: ${o.out} (summary.json, metrics.jsonl, predictions.png, curves.png, checkpoints)\n`);
   process.stderr.write(`real-domain mIoU ${(100 * summary.miou_real).toFixed(2)}${summary.miou_syn !== null ? `, synthetic-domain mIoU ${(100 * summary.miou_syn).toFixed(2)}` : ''}, ${summary.wall_seconds.toFixed(0)} s\n`);
   closeGpu();
-}
-
-main().catch((e: unknown) => {
-  const err = e as Error;
-  process.stderr.write(`\ntrain:seg: ${err instanceof OptionError ? err.message : (err.stack ?? String(err))}\n`);
-  process.exit(1);
 });

@@ -1,8 +1,8 @@
-// Hyperspherical energy (recipe §6), the paper's measure of how uniformly vectors spread.
-import { gpu, grid } from '../gpu/index.js';
+// Hyperspherical energy (recipe §6), the paper's measure of how uniformly vectors spread (its kernel:
+// src/ops/hse.ts).
 import { Tensor, TensorError, assertDtype, shapeStr } from '../tensor/index.js';
 import { noGrad } from '../autograd/index.js';
-import { l2Normalize, scale, sumAll } from '../ops/index.js';
+import { l2Normalize, hseRowSums, scale, sumAll } from '../ops/index.js';
 
 export interface HseOptions {
   /** Power s: f_s(d) = d^(−s) for s > 0, f_0(d) = log(1/d). */
@@ -24,13 +24,12 @@ export const HSE_MAX_VECTORS = 10000;
 export function hypersphericalEnergy(x: Tensor, { s, reduction = 'mean', eps = 1e-6 }: HseOptions): Tensor {
   assertDtype(x, 'f32', 'hypersphericalEnergy');
   if (x.rank !== 2) throw new TensorError(`hypersphericalEnergy: expected vectors [N, D], got ${shapeStr(x.shape)}`);
-  const [n, dim] = x.shape as [number, number];
+  const n = x.shape[0]!;
   if (n < 2 || n > HSE_MAX_VECTORS) throw new TensorError(`hypersphericalEnergy: needs 2 to ${HSE_MAX_VECTORS} vectors, got ${n}`);
   if (![0, 1, 2].includes(s)) throw new TensorError(`hypersphericalEnergy: s must be 0, 1 or 2, got ${s}`);
   return noGrad(() => {
     const unit = l2Normalize(x);
-    const rows = Tensor.empty([n]);
-    gpu().run({ family: 'hse', entry: 'hse_rows' }, { x: unit.binding, out: rows.binding }, { n, dim, s, eps }, grid(Math.ceil(n / 64)));
+    const rows = hseRowSums(unit, s, eps);
     const total = sumAll(rows);
     const out = reduction === 'mean' ? scale(total, 1 / (n * (n - 1))) : total.view([]);
     for (const t of [unit, rows, total]) t.dispose();

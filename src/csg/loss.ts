@@ -54,6 +54,7 @@ function nceLogits(q: Tensor, keys: Tensor, queue: Tensor, tau: number): Tensor 
   });
 }
 
+// studentQ, studentK, teacherK [B, C, H, W], queue [dim, K] → loss [], ranks u32 [P·B], keys [P·B, dim]
 export function csgStageLoss(inputs: CsgStageInputs, { chunks = 8, apool = true, tau = 0.07, logits = false }: CsgOptions = {}): CsgStageResult {
   const { studentQ, studentK, teacherK, headQ, headK, queue } = inputs;
   if (studentK.shape.some((d, i) => d !== studentQ.shape[i]) || teacherK.shape.some((d, i) => d !== studentQ.shape[i])) {

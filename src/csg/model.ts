@@ -1,8 +1,9 @@
 // The CSG model of recipe §2: a student `encoder_q` and a frozen teacher `encoder_k`, each a task
 // network (DeepLab for segmentation, a ResNet classifier for classification) with a projection head
 // per stage (`fc_csg.stage3`, `fc_csg.stage4`), and one key queue per stage. The queue update,
-// InfoNCE and the EMA of the teacher's heads are kernels of src/ops/csg.ts and src/csg/queue.ts; this
-// file holds the modules, their state_dict names and the hooks those use.
+// InfoNCE and the EMA of the teacher's heads are ops of src/ops (queue.ts, nce.ts, optim.ts) composed
+// in src/csg (queue.ts, loss.ts, optim.ts); this file holds the modules, their state_dict names and
+// the hooks those use.
 import { Tensor } from '../tensor/index.js';
 import { randomUnitColumns } from './queue.js';
 import { Module, IntScalar, type IntBuffer } from '../nn/module.js';

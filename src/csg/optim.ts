@@ -5,19 +5,13 @@
 // Each list of parameters lives in a parameter arena (src/tensor/arena.ts: one flat buffer, each
 // tensor a slice of it), so the EMA is one dispatch and SGD one dispatch per group. SGD keeps its
 // momentum and the step's gradients in flat buffers of the group's layout; the gradients are gathered
-// into theirs with buffer copies (not dispatches), the only per-step copying.
-import { gpu, grid } from '../gpu/index.js';
-import { ARENA_SPAN, ParamArena, Tensor, TensorError, shapeStr } from '../tensor/index.js';
-import { fill } from '../ops/index.js';
+// into theirs with buffer copies (not dispatches), the only per-step copying. The kernels are
+// src/ops/optim.ts.
+import { ParamArena, Tensor, TensorError, shapeStr } from '../tensor/index.js';
+import { fill, emaArena, sgdArena } from '../ops/index.js';
 
 function sameShape(a: Tensor, b: Tensor, where: string): void {
   if (a.size !== b.size || a.shape.some((d, i) => d !== b.shape[i])) throw new TensorError(`${where}: ${a} ${shapeStr(a.shape)} and ${b} ${shapeStr(b.shape)} differ in shape`);
-}
-
-/** Runs fn over [first, first + count) spans that fit one storage binding (all of them but on huge groups). */
-function forEachBindableChunk(spans: number, fn: (first: number, count: number) => void): void {
-  const perChunk = Math.floor(gpu().device.limits.maxStorageBufferBindingSize / (ARENA_SPAN * 4));
-  for (let first = 0; first < spans; first += perChunk) fn(first, Math.min(perChunk, spans - first));
 }
 
 /** k = m·k + (1 − m)·q for each pair of key and query parameters (in place, off the tape, one dispatch). */
@@ -25,17 +19,7 @@ export function emaUpdate(keyParams: readonly Tensor[], queryParams: readonly Te
   if (keyParams.length !== queryParams.length) throw new TensorError(`emaUpdate: ${keyParams.length} key parameters for ${queryParams.length} query parameters`);
   keyParams.forEach((k, i) => sameShape(k, queryParams[i]!, 'emaUpdate'));
   if (keyParams.length === 0) return;
-  const keys = ParamArena.of(keyParams);
-  const queries = ParamArena.of(queryParams);
-  forEachBindableChunk(keys.spans, (first, count) => {
-    const range = [first * ARENA_SPAN, count * ARENA_SPAN] as const;
-    gpu().run(
-      { family: 'optim', entry: 'ema' },
-      { p: keys.range(...range), g: queries.range(...range) },
-      { spans: count, spanBase: first, lr: 0, momentum: 0, weightDecay: 0, decay: m },
-      grid(count),
-    );
-  });
+  emaArena(ParamArena.of(keyParams), ParamArena.of(queryParams), m);
 }
 
 /** lr = min(0.01 + 0.99·(it / warmup)², 1) · base · (1 − it / itMax)^power (recipe §3). */
@@ -123,20 +107,7 @@ export class Sgd {
         this.stepped.add(p);
       });
       this.writeActive(state, hasGrad);
-      forEachBindableChunk(state.arena.spans, (first, count) => {
-        const [from, bytes] = [first * ARENA_SPAN * 4, count * ARENA_SPAN * 4];
-        gpu().run(
-          { family: 'optim', entry: 'sgd' },
-          {
-            p: state.arena.range(first * ARENA_SPAN, count * ARENA_SPAN),
-            g: state.grads.bindRange(from, bytes),
-            buf: state.momentum.bindRange(from, bytes),
-            spanActive: state.active.binding,
-          },
-          { spans: count, spanBase: first, lr: lrs[gi]!, momentum: this.momentum, weightDecay: this.weightDecay, decay: 0 },
-          grid(count),
-        );
-      });
+      sgdArena(state.arena, state.grads, state.momentum, state.active, { lr: lrs[gi]!, momentum: this.momentum, weightDecay: this.weightDecay });
     });
   }
 

@@ -1,14 +1,14 @@
 // The key queue of one CSG stage (recipe §2): [dim, K] on the GPU, keys enqueued FIFO at a pointer
-// that wraps around. Checkpoints name them queue3 / queue_ptr3 (stage 3), queue4 / queue_ptr4.
-import { gpu, grid } from '../gpu/index.js';
-import { Tensor, TensorError, assertDtype, shapeStr } from '../tensor/index.js';
-import { ParamInit } from '../nn/layers.js';
+// that wraps around (src/ops/queue.ts). In a CSG model the queue and its pointer are the model's
+// buffers queue3 / queue_ptr3 (stage 3) and queue4 / queue_ptr4, which checkpoints hold.
+import { Tensor, TensorError, Mulberry32, assertDtype, shapeStr } from '../tensor/index.js';
+import { enqueueColumns } from '../ops/index.js';
 
 const { sqrt, log, cos, max, PI } = Math; // looked up once (slow per element under jest's sandbox)
 
 /** randn [dim, K] with every column L2-normalised, from a seeded Box–Muller stream. */
 export function randomUnitColumns(dim: number, k: number, seed: number): Float32Array {
-  const r = new ParamInit(seed);
+  const r = new Mulberry32(seed);
   const data = new Float32Array(dim * k);
   for (let i = 0; i < data.length; i++) data[i] = sqrt(-2 * log(max(r.next(), 1e-12))) * cos(2 * PI * r.next());
   for (let c = 0; c < k; c++) {
@@ -20,23 +20,35 @@ export function randomUnitColumns(dim: number, k: number, seed: number): Float32
   return data;
 }
 
+/** Where the next key goes. The model's `queue_ptrN` buffer is one: the queue advances it in place. */
+export interface QueuePointer {
+  value: number;
+}
+
 export class KeyQueue {
   /** Columns are keys: [dim, K]. */
   readonly queue: Tensor;
-  /** Column the next key goes to. The CPU knows every batch size, so it never needs a readback. */
-  ptr: number;
+  /** The CPU knows every batch size, so the pointer never needs a readback. */
+  readonly pointer: QueuePointer;
 
-  constructor(queue: Tensor, ptr = 0) {
+  /** A queue over `queue` [dim, K] whose pointer is `pointer` (shared, e.g. the model's buffer) or a new one at that column. */
+  constructor(queue: Tensor, pointer: QueuePointer | number = 0) {
     assertDtype(queue, 'f32', 'KeyQueue');
     if (queue.rank !== 2 || queue.shape[1]! < 1) throw new TensorError(`KeyQueue: expected [dim, K], got ${shapeStr(queue.shape)}`);
+    this.pointer = typeof pointer === 'number' ? { value: pointer } : pointer;
+    const ptr = this.pointer.value;
     if (!Number.isInteger(ptr) || ptr < 0 || ptr >= queue.shape[1]!) throw new TensorError(`KeyQueue: pointer ${ptr} outside [0, ${queue.shape[1]})`);
     this.queue = queue.keep();
-    this.ptr = ptr;
   }
 
   /** A queue of unit columns drawn from N(0, 1) (seeded), as the reference initialises it. */
   static random(dim: number, size: number, seed = 0): KeyQueue {
     return new KeyQueue(Tensor.from(randomUnitColumns(dim, size, seed), [dim, size]));
+  }
+
+  /** Column the next key goes to. */
+  get ptr(): number {
+    return this.pointer.value;
   }
 
   get dim(): number {
@@ -49,23 +61,8 @@ export class KeyQueue {
 
   /** Writes keys [n, dim] to columns ptr, ptr + 1, … (mod K) and advances the pointer. */
   enqueue(keys: Tensor): void {
-    assertDtype(keys, 'f32', 'KeyQueue.enqueue');
-    if (keys.rank !== 2 || keys.shape[1] !== this.dim) throw new TensorError(`KeyQueue.enqueue: keys ${shapeStr(keys.shape)} must be [n, ${this.dim}]`);
-    const n = keys.shape[0]!;
-    if (n > this.size) throw new TensorError(`KeyQueue.enqueue: ${n} keys do not fit a queue of ${this.size}`);
-    gpu().run(
-      { family: 'csg', entry: 'enqueue' },
-      { x: keys.binding, out: this.queue.binding },
-      // The geometry struct carries the pointer in `height` and K in `width`.
-      { batch: 1, channels: this.dim, height: this.ptr, width: this.size, ph: 1, pw: 1, gr: 1, gc: 1, unitWeight: 0, byCount: 0, n, eps: 0 },
-      grid(Math.ceil((n * this.dim) / 64)),
-    );
-    this.ptr = (this.ptr + n) % this.size;
-  }
-
-  /** Checkpoint entries for stage S: queueS (F32 [dim, K]) and queue_ptrS (the pointer, I64 [1] on disk). */
-  stateEntries(stage: number): { [name: string]: Tensor | number } {
-    return { [`queue${stage}`]: this.queue, [`queue_ptr${stage}`]: this.ptr };
+    enqueueColumns(this.queue, keys, this.ptr);
+    this.pointer.value = (this.ptr + keys.shape[0]!) % this.size;
   }
 
   dispose(): void {

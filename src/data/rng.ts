@@ -1,24 +1,10 @@
 // A small seeded PRNG for the data pipeline: the same seed gives the same draws on every machine and
 // run, and every consumer draws the same sequence whatever it does with the values (so a baseline run
 // and a CSG run see identical flips, scales, crops and jitter).
+import { Mulberry32 } from '../tensor/random.js';
 
-/** Mulberry32 with a few helpers. */
-export class Rng {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
+/** Mulberry32 (src/tensor/random.ts) with a few helpers. */
+export class Rng extends Mulberry32 {
   uniform(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();
   }

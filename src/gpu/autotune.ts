@@ -7,7 +7,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gpu, GpuError, type AdapterDescription } from './device.js';
+import { gpu, type AdapterDescription } from './device.js';
+import { GpuError } from './errors.js';
 
 /** One prepared run of a variant: `run` records its dispatches, `dispose` frees what it allocated. */
 export interface Trial {

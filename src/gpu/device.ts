@@ -5,6 +5,7 @@ import { create, throttleDawnPolling } from './dawn.js';
 import { BufferPool } from './pool.js';
 import { Encoder, type BufferBinding } from './encoder.js';
 import { KernelCache, type KernelSpec } from './kernel.js';
+import { GpuError, type CheckedDevice } from './errors.js';
 
 export interface GpuOptions {
   /** Dawn backend: vulkan, metal, d3d12, null, ... (env CSG_WEBGPU_BACKEND). */
@@ -28,15 +29,11 @@ export interface AdapterDescription {
   isFallback: boolean;
 }
 
-export class GpuError extends Error {
-  override name = 'GpuError';
-}
-
 /** Kept at module scope: the instance must outlive every device made from it. */
 let dawnInstance: GPU | null = null;
 let current: Promise<Gpu> | null = null;
 
-export class Gpu {
+export class Gpu implements CheckedDevice {
   readonly pool: BufferPool;
   readonly encoder: Encoder;
   readonly kernels: KernelCache;

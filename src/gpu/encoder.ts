@@ -2,8 +2,7 @@
 // staging area fills up), then submits them as one command buffer. Per-dispatch parameters go into a
 // staging block uploaded with one writeBuffer just before the submit; queue order makes reusing the
 // uniform buffer after a submit safe.
-import type { Gpu } from './device.js';
-import { GpuError } from './device.js';
+import { GpuError, type CheckedDevice } from './errors.js';
 import { packParams, type Kernel } from './kernel.js';
 
 export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
@@ -30,7 +29,7 @@ export class Encoder {
   private profileQueries: { set: GPUQuerySet; names: string[] } | null = null;
   private profileReads: Promise<void>[] = [];
 
-  constructor(private gpu: Gpu) {
+  constructor(private gpu: CheckedDevice) {
     this.uniform = gpu.device.createBuffer({ size: UNIFORM_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   }
 

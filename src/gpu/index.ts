@@ -1,4 +1,5 @@
-export { Gpu, GpuError, getGpu, initGpu, gpu, closeGpu, dawnGpu, type GpuOptions, type AdapterDescription } from './device.js';
+export { GpuError } from './errors.js';
+export { Gpu, getGpu, initGpu, gpu, closeGpu, dawnGpu, type GpuOptions, type AdapterDescription } from './device.js';
 export { throttleDawnPolling } from './dawn.js';
 export { grid, type BufferBinding } from './encoder.js';
 export { type Kernel, type KernelSpec, expandSource } from './kernel.js';

@@ -6,8 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 // The package's main entry is a CommonJS file under "type": "module" (it loads empty); use its ESM build.
 import { WgslReflect, type VariableInfo } from 'wgsl_reflect/wgsl_reflect.module.js';
-import type { Gpu } from './device.js';
-import { GpuError } from './device.js';
+import { GpuError, type CheckedDevice } from './errors.js';
 
 const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shaders');
 
@@ -112,7 +111,7 @@ function keyOf(spec: KernelSpec): string {
   return JSON.stringify([spec.family, spec.entry, spec.overrides ?? {}]) + definesKey;
 }
 
-export function compileKernel(gpu: Gpu, spec: KernelSpec): Kernel {
+export function compileKernel(gpu: CheckedDevice, spec: KernelSpec): Kernel {
   const name = `${spec.family}.${spec.entry}`;
   const code = expandSource(spec.family, spec.defines);
   const reflect = new WgslReflect(code);
@@ -153,7 +152,7 @@ export function compileKernel(gpu: Gpu, spec: KernelSpec): Kernel {
 /** Pipelines cached by shader, entry point, defines and specialisation. */
 export class KernelCache {
   private cache = new Map<string, Kernel>();
-  constructor(private gpu: Gpu) {}
+  constructor(private gpu: CheckedDevice) {}
   get(spec: KernelSpec): Kernel {
     const key = keyOf(spec);
     let k = this.cache.get(key);

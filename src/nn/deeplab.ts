@@ -19,6 +19,7 @@ export class AsppPooling extends Sequential {
   constructor(inC: number, outC: number, init: ParamInit) {
     super([new GlobalAvgPool(), new Conv2d(inC, outC, 1, {}, init), new BatchNorm2d(outC), new ReLU()]);
   }
+  // x [N, C, H, W] → [N, outC, H, W]
   override forward(x: Tensor): Tensor {
     const pooled = chain(x, this.items);
     const out = interpolateBilinear(pooled, [x.shape[2]!, x.shape[3]!], false);
@@ -45,6 +46,7 @@ export class Aspp extends Module implements Layer {
       new Sequential([new Conv2d(outC * this.convs.items.length, outC, 1, {}, init), new BatchNorm2d(outC), new ReLU(), new Dropout(dropout)]),
     );
   }
+  // x [N, inC, H, W] → [N, outC, H, W]
   forward(x: Tensor): Tensor {
     const branches = this.convs.items.map((branch) => branch.forward(x));
     const joined = concat(branches, 1);
@@ -75,6 +77,7 @@ export class SegmentationHead extends Module implements Layer {
     super();
     this.conv2d_list = this.child('conv2d_list', new ModuleList([new DeepLabHead(inC, width, classes, dropout, init)]));
   }
+  // layer4 [N, C, H/8, W/8] → logits [N, classes, H/8, W/8]
   forward(x: Tensor): Tensor {
     return this.conv2d_list.items[0]!.forward(x);
   }
@@ -107,6 +110,7 @@ export class DeepLabResNet extends ResNet {
     this.assignNames();
   }
 
+  // x [N, 3, H, W] → logits [N, classes, H, W], layer3 [N, 16·width, H/8, W/8], layer4 [N, 32·width, H/8, W/8]
   /** Logits at the input's size plus the layer3/layer4 features (kept for CSG; the input is not freed). */
   forward(x: Tensor): SegmentationOutput {
     if (x.rank !== 4 || x.shape[1] !== 3) throw new RangeError(`DeepLabResNet: expected images [N, 3, H, W], got [${x.shape.join(', ')}]`);

@@ -1,26 +1,13 @@
 // The layers the models are built from, each a thin module over one op of src/ops, with PyTorch's
 // parameter names, buffer names and default initialisation.
-import { Tensor } from '../tensor/index.js';
+import { Tensor, Mulberry32 } from '../tensor/index.js';
 import { conv2d, batchNorm2d, linear, relu, maxPool2d, globalAvgPool, dropout } from '../ops/index.js';
 import { Module, IntScalar, releaseIntermediate, type Layer } from './module.js';
 
-// Looked up once: in jest's sandbox every `Math.x` lookup is slow, and init runs per element (60 M
-// draws for DeepLab-ResNet-101). Not src/data's Rng: nn sits below data, and that one looks Math up per draw.
-const { imul } = Math;
+const { imul } = Math; // looked up once (slow per call under jest's sandbox)
 
 /** Seeded parameter initialiser (Mulberry32), so a model built twice with one seed is identical. */
-export class ParamInit {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = imul(t ^ (t >>> 15), t | 1);
-    t ^= t + imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
+export class ParamInit extends Mulberry32 {
   /** U(−bound, bound), PyTorch's default for conv/linear weights (kaiming_uniform, a = √5) and biases. */
   uniform(shape: number[], bound: number): Tensor {
     const n = shape.reduce((p, d) => p * d, 1);
@@ -62,6 +49,7 @@ export class Conv2d extends Module implements Layer {
     this.weight = this.param('weight', init.uniform([outChannels, inChannels, kernel, kernel], bound));
     this.bias = options.bias ? this.param('bias', init.uniform([outChannels], bound)) : null;
   }
+  // x [N, C, H, W] → [N, O, Ho, Wo]
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation });
   }
@@ -104,6 +92,7 @@ export class BatchNorm2d extends Module implements Layer {
   get usesBatchStats(): boolean {
     return this.training && !this.frozen;
   }
+  // x [N, C, H, W] → [N, C, H, W]
   forward(x: Tensor): Tensor {
     const training = this.usesBatchStats;
     if (training) this.numBatchesTracked.value++;
@@ -130,12 +119,14 @@ export class Linear extends Module implements Layer {
     this.weight = this.param('weight', init.uniform([outFeatures, inFeatures], bound));
     this.bias = (options.bias ?? true) ? this.param('bias', init.uniform([outFeatures], bound)) : null;
   }
+  // x [N, in] → [N, out]
   forward(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias);
   }
 }
 
 export class ReLU extends Module implements Layer {
+  // x [...] → [...]
   forward(x: Tensor): Tensor {
     return relu(x);
   }
@@ -145,6 +136,7 @@ export class MaxPool2d extends Module implements Layer {
   constructor(readonly options: { kernel: number; stride: number; padding: number }) {
     super();
   }
+  // x [N, C, H, W] → [N, C, Ho, Wo]
   forward(x: Tensor): Tensor {
     return maxPool2d(x, this.options);
   }
@@ -152,6 +144,7 @@ export class MaxPool2d extends Module implements Layer {
 
 /** nn.AdaptiveAvgPool2d(1): [N,C,H,W] → [N,C,1,1]. */
 export class GlobalAvgPool extends Module implements Layer {
+  // x [N, C, H, W] → [N, C, 1, 1]
   forward(x: Tensor): Tensor {
     return globalAvgPool(x);
   }
@@ -181,6 +174,7 @@ export class Dropout extends Module implements Layer {
     super();
     if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout: p must be in [0, 1), got ${p}`);
   }
+  // x [...] → [...]
   /** In eval mode (or p = 0) the input itself comes back. */
   forward(x: Tensor): Tensor {
     return this.training && this.p > 0 ? dropout(x, this.p, nextDropoutSeed()) : x;
@@ -210,6 +204,7 @@ export function chain(input: Tensor, layers: readonly Layer[]): Tensor {
 
 /** nn.Sequential: children named 0, 1, 2, …, applied in order. */
 export class Sequential extends ModuleList<Layer> implements Layer {
+  // input → each child in turn → output
   forward(input: Tensor): Tensor {
     return chain(input, this.items);
   }

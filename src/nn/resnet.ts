@@ -64,6 +64,7 @@ export class Bottleneck extends Module implements Layer {
       ? this.child('downsample', new Sequential([new Conv2d(inplanes, out, 1, { stride: o.stride }, init), bn(out)]))
       : null;
   }
+  // x [N, inplanes, H, W] → [N, 4·planes, H/stride, W/stride]
   forward(x: Tensor): Tensor {
     const y = chain(x, [this.conv1, this.bn1, this.relu, this.conv2, this.bn2, this.relu, this.conv3, this.bn3]);
     const identity = this.downsample ? this.downsample.forward(x) : x;
@@ -157,6 +158,7 @@ export class ResNet extends Module {
     this.assignNames();
   }
 
+  // x [N, 3, H, W] → layer3 [N, 16·width, H/s3, W/s3], layer4 [N, 32·width, H/s4, W/s4] (s3, s4 = 16, 32; both 8 at output stride 8)
   /** Stem through layer4; returns the outputs of layer3 and layer4 (the input is not freed). */
   features(x: Tensor): Features {
     const layer3 = chain(x, [this.conv1, this.bn1, this.relu, this.maxpool, this.layer1, this.layer2, this.layer3]);
@@ -164,6 +166,7 @@ export class ResNet extends Module {
     return { layer3, layer4 };
   }
 
+  // x [N, 3, H, W] → logits [N, fcOut]
   /** Classification: layer4 → global average pool → fc, [N, fcOut] (the input is not freed). */
   classify(x: Tensor): Tensor {
     if (!this.fc) throw new TensorError('ResNet.classify: this ResNet has no fc (build it with fcOut)');

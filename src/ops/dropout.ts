@@ -1,5 +1,6 @@
 // Dropout (training semantics) with a counter-based mask: a pure function of (seed, element index)
 // computed on the GPU, so the backward re-applies the same mask instead of storing it.
+// WGSL: shaders/dropout.wgsl · reference: the mask is checked against its own hash (no separate file) · test: kernels-test/dropout.test.ts
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype } from '../tensor/index.js';
 import { reshape } from './reduce.js';
@@ -30,6 +31,7 @@ const dropAllOp = defineOp({
   backward: ({ inputs: [x] }) => [zeros(x!.shape)],
 });
 
+// x [...] → [...]
 /**
  * F.dropout(x, p, training=True): keeps each element with probability 1 − p, scaled by 1/(1 − p).
  * The same seed gives the same mask; p = 0 is an exact identity and p = 1 gives zeros.

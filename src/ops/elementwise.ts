@@ -1,4 +1,5 @@
 // Elementwise ops with NumPy/PyTorch broadcasting, and the gradient reductions that undo it.
+// WGSL: shaders/elementwise.wgsl · reference: kernels-test/ref/elementwise.ts · test: kernels-test/elementwise.test.ts
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, shapeStr, assertDtype, type Shape } from '../tensor/index.js';
 import { sum } from './reduce.js';
@@ -101,6 +102,7 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   return out;
 }
 
+// shape → tensor of that shape
 /** A tensor of `shape` filled with `value` (off the tape). */
 export function fill(shape: Shape, value: number): Tensor {
   const out = Tensor.empty(shape);
@@ -109,7 +111,9 @@ export function fill(shape: Shape, value: number): Tensor {
   return out;
 }
 
+// shape → zeros of that shape
 export const zeros = (shape: Shape): Tensor => fill(shape, 0);
+// shape → ones of that shape
 export const ones = (shape: Shape): Tensor => fill(shape, 1);
 
 const addOp = defineOp({
@@ -186,12 +190,21 @@ const logOp = defineOp({
   backward: ({ grad, inputs: [x] }) => [launchBinary('x / y', grad, x!)],
 });
 
+// a [...A], b [...B] → broadcast shape of A and B
 export const add = (a: Tensor, b: Tensor): Tensor => addOp([a, b], {});
+// a [...A], b [...B] → broadcast shape of A and B
 export const sub = (a: Tensor, b: Tensor): Tensor => subOp([a, b], {});
+// a [...A], b [...B] → broadcast shape of A and B
 export const mul = (a: Tensor, b: Tensor): Tensor => mulOp([a, b], {});
+// a [...A], b [...B] → broadcast shape of A and B
 export const div = (a: Tensor, b: Tensor): Tensor => divOp([a, b], {});
+// x [...] → [...]
 export const scale = (x: Tensor, s: number): Tensor => scaleOp([x], { s });
+// x [...] → [...]
 export const addScalar = (x: Tensor, s: number): Tensor => addScalarOp([x], { s });
+// x [...] → [...]
 export const relu = (x: Tensor): Tensor => reluOp([x], {});
+// x [...] → [...]
 export const exp = (x: Tensor): Tensor => expOp([x], {});
+// x [...] → [...]
 export const log = (x: Tensor): Tensor => logOp([x], {});

@@ -1,5 +1,6 @@
 // Softmax cross-entropy over NCHW (or [N, C]) logits with an ignore label: PyTorch's F.cross_entropy(logits,
 // labels, ignore_index, reduction='mean'), except that no valid pixel gives 0 (not NaN).
+// WGSL: shaders/loss.wgsl · reference: kernels-test/ref/loss.ts · test: kernels-test/loss.test.ts
 import { gpu } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
 
@@ -38,6 +39,7 @@ const crossEntropyOp = defineOp<{ params: LossParams }>({
   },
 });
 
+// logits [N, C, H, W], labels i32 [N, H, W] → []
 /**
  * Mean over valid pixels of −log softmax(logits)[label]; pixels labelled `ignoreIndex` are skipped,
  * and a batch with none valid gives 0 with a zero gradient. A label outside [0, C) that is not

@@ -2,6 +2,7 @@
 // Kernels: shaders/matmul.wgsl (pack, gemm_register, gemm_tiled) and shaders/matmul_subgroup.wgsl
 // (gemm_subgroup). Every launch packs what the chosen GEMM needs (transposes applied, sizes padded
 // with zeros to its blocks) in O(M·K + K·N) work, so the O(M·N·K) loops are branch-free.
+// WGSL: shaders/matmul.wgsl, shaders/matmul_subgroup.wgsl · reference: kernels-test/ref/matmul.ts · test: kernels-test/matmul.test.ts
 import { gpu, grid, GpuError } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp } from '../tensor/index.js';
 import { launchBinary } from './elementwise.js';
@@ -325,6 +326,7 @@ const matmulOp = defineOp<{ transA: boolean; transB: boolean }>({
   },
 });
 
+// a [M, K] (or [B, M, K]), b [K, N] (or [B, K, N]) → [M, N] (or [B, M, N]); transposes swap the last two dims
 /** op(a)·op(b) for [M,K]·[K,N] or batched [B,M,K]·[B,K,N] (a 2-D operand is shared by the batch). */
 export const matmul = (a: Tensor, b: Tensor, { transA = false, transB = false }: MatmulOptions = {}): Tensor =>
   matmulOp([a, b], { transA, transB });
@@ -358,6 +360,7 @@ const linearOp = defineOp({
   ],
 });
 
+// x [N, in], weight [out, in], bias [out] | null → [N, out]
 /** PyTorch's nn.Linear: x [N, in], weight [out, in], bias [out] or null → [N, out]. */
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   linearCheck(x, weight, bias);

@@ -1,4 +1,6 @@
-// Batch norm 2d over NCHW, PyTorch's nn.BatchNorm2d in training and in frozen (eval) mode.
+// The norms: batch norm 2d over NCHW (PyTorch's nn.BatchNorm2d in training and in frozen (eval)
+// mode) and L2 normalisation of rows (F.normalize).
+// WGSL: shaders/norm.wgsl · reference: kernels-test/ref/norm.ts · test: kernels-test/norm.test.ts
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, assertShape, shapeStr } from '../tensor/index.js';
 
@@ -91,6 +93,7 @@ const batchNormOp = defineOp<BatchNormAttrs>({
   },
 });
 
+// x [N, C, H, W], weight/bias/runningMean/runningVar [C] → [N, C, H, W]
 /**
  * nn.BatchNorm2d. Training: normalises with the batch statistics (biased variance) and updates
  * runningMean/runningVar in place on the GPU (unbiased variance, momentum). Frozen: normalises with
@@ -116,4 +119,38 @@ export function batchNorm2d(
   if (!(eps > 0)) throw new TensorError(`${where}: eps must be positive, got ${eps}`);
   if (!(momentum >= 0 && momentum <= 1)) throw new TensorError(`${where}: momentum must be in [0, 1], got ${momentum}`);
   return batchNormOp([x, weight, bias], { training, affineGrad, runningMean, runningVar, params: { n, c, hw: h * w, momentum, eps } });
+}
+
+// ---------------------------------------------------------------------------------------------
+// L2 normalisation of rows, x / max(‖x‖, eps) as PyTorch's F.normalize.
+
+/** A launch over rows [rows, dim]: one invocation per row (l2_norms) or per element (the others). */
+function runRows(entry: string, buffers: Record<string, GPUBufferBinding>, rows: number, dim: number, eps: number, invocations: number): void {
+  gpu().run(kernel(entry), buffers, { rows, dim, eps }, grid(Math.ceil(invocations / 64)));
+}
+
+const l2NormalizeOp = defineOp<{ eps: number }>({
+  name: 'l2Normalize',
+  forward: ([x], { eps }) => {
+    const [n, d] = x!.shape as [number, number];
+    const norms = Tensor.empty([n]);
+    runRows('l2_norms', { x: x!.binding, norms: norms.binding }, n, d, eps, n);
+    const out = Tensor.empty(x!.shape);
+    runRows('l2_forward', { x: x!.binding, norms: norms.binding, out: out.binding }, n, d, eps, n * d);
+    return { out, saved: [norms] };
+  },
+  backward: ({ grad, out, saved: [norms], attrs: { eps } }) => {
+    const [n, d] = out.shape as [number, number];
+    const dx = Tensor.empty(out.shape);
+    runRows('l2_backward', { unit: out.binding, dy: grad.binding, norms: norms!.binding, out: dx.binding }, n, d, eps, n * d);
+    return [dx];
+  },
+});
+
+// x [N, D] → [N, D]
+/** Each row normalised to unit length: x / max(‖x‖, eps). */
+export function l2Normalize(x: Tensor, eps = 1e-12): Tensor {
+  assertDtype(x, 'f32', 'l2Normalize');
+  if (x.rank !== 2) throw new TensorError(`l2Normalize: expected rows [N, D], got ${shapeStr(x.shape)}`);
+  return l2NormalizeOp([x], { eps });
 }

@@ -1,4 +1,5 @@
 // Max pooling (with saved arg-max indices) and global average pooling over NCHW.
+// WGSL: shaders/pool.wgsl · reference: kernels-test/ref/pool.ts · test: kernels-test/pool.test.ts
 import { gpu } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
 import { mean, reshape } from './reduce.js';
@@ -41,6 +42,7 @@ const maxPoolOp = defineOp<MaxPoolAttrs>({
   },
 });
 
+// x [N, C, H, W] → [N, C, Ho, Wo]
 /** nn.MaxPool2d (square window, floor mode); out-of-range positions never win (padding is -inf). */
 export function maxPool2d(x: Tensor, { kernel = 3, stride = 2, padding = 1 }: MaxPoolOptions = {}): Tensor {
   const where = 'maxPool2d';
@@ -57,6 +59,7 @@ export function maxPool2d(x: Tensor, { kernel = 3, stride = 2, padding = 1 }: Ma
   return maxPoolOp([x], { planes: n * c, params: { h, w, outH, outW }, window: { KERNEL: kernel, STRIDE: stride, PADDING: padding } });
 }
 
+// x [N, C, H, W] → [N, C, 1, 1]
 /** Mean over H and W: [N,C,H,W] → [N,C,1,1] (nn.AdaptiveAvgPool2d(1)). */
 export function globalAvgPool(x: Tensor): Tensor {
   assertDtype(x, 'f32', 'globalAvgPool');

@@ -1,4 +1,5 @@
 // Sum, mean and max along one axis (keepdim optional), with their gradients.
+// WGSL: shaders/reduce.wgsl · reference and test: none of their own yet (exercised through every gradient check and the model parity tests)
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, type Shape } from '../tensor/index.js';
 
@@ -116,11 +117,15 @@ function reduceArgs(x: Tensor, axis: number, keepdim: boolean, where: string): A
   return { axis: a, keepdim };
 }
 
+// x [..., R, ...] → [..., ...] (or [..., 1, ...] with keepdim), R the reduced axis
 export const sum = (x: Tensor, axis: number, keepdim = false): Tensor => sumOp([x], reduceArgs(x, axis, keepdim, 'sum'));
+// x [..., R, ...] → [..., ...] (or [..., 1, ...] with keepdim)
 export const mean = (x: Tensor, axis: number, keepdim = false): Tensor => meanOp([x], reduceArgs(x, axis, keepdim, 'mean'));
+// x [..., R, ...] → [..., ...] (or [..., 1, ...] with keepdim)
 /** Max along an axis; the gradient flows to the first arg-max. */
 export const max = (x: Tensor, axis: number, keepdim = false): Tensor => maxOp([x], reduceArgs(x, axis, keepdim, 'max'));
 
+// x [..., R, ...] → u32 [..., ...] (or [..., 1, ...] with keepdim)
 /** Index of the first maximum along an axis (u32, off the tape): segmentation predictions. */
 export function argmax(x: Tensor, axis: number, keepdim = false): Tensor {
   const { out, argmax: indices } = launchMax(x, reduceArgs(x, axis, keepdim, 'argmax').axis, keepdim);
@@ -128,6 +133,7 @@ export function argmax(x: Tensor, axis: number, keepdim = false): Tensor {
   return indices;
 }
 
+// x [...] → []
 /** Sum of every element, as a one-element tensor of shape []. */
 export function sumAll(x: Tensor): Tensor {
   return sum(reshapeFlat(x), 0);
@@ -139,6 +145,7 @@ const reshapeOp = defineOp<{ shape: Shape }>({
   backward: ({ grad, inputs: [x] }) => [grad.view(x!.shape)],
 });
 
+// x [...] → shape (same size; a view)
 export const reshape = (x: Tensor, shape: Shape): Tensor => {
   const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
   const resolved = shape.map((d) => (d === -1 ? x.size / known : d));

@@ -1,4 +1,5 @@
 // Bilinear resize of NCHW tensors to any size (F.interpolate(mode='bilinear'), both align_corners).
+// WGSL: shaders/resize.wgsl · reference: kernels-test/ref/resize.ts · test: kernels-test/resize.test.ts
 import { gpu } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr } from '../tensor/index.js';
 
@@ -37,6 +38,7 @@ function axisScale(inSize: number, outSize: number, alignCorners: boolean): numb
   return inSize / outSize;
 }
 
+// x [N, C, H, W] → [N, C, outH, outW]
 /** F.interpolate(x, size=[outH, outW], mode='bilinear', align_corners=alignCorners). */
 export function interpolateBilinear(x: Tensor, [outH, outW]: readonly [number, number], alignCorners: boolean): Tensor {
   const where = 'interpolateBilinear';

@@ -1,4 +1,5 @@
 // Concatenation and narrowing along an axis, with their gradients (each the other's slab copy).
+// WGSL: shaders/shape.wgsl · reference: inline in the test (element by coordinate) · test: kernels-test/shape.test.ts
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, shapeStr, type Shape } from '../tensor/index.js';
 import { zeros } from './elementwise.js';
@@ -74,6 +75,7 @@ const concatOp = defineOp<{ axis: number }>({
   },
 });
 
+// tensors [..., n_i, ...] → [..., Σ n_i, ...] along axis
 /** Joins tensors of equal shape except along `axis` (torch.cat); the gradient splits back. */
 export function concat(tensors: readonly Tensor[], axis: number): Tensor {
   if (tensors.length === 0) throw new TensorError('concat: no tensors given');
@@ -103,6 +105,7 @@ const narrowOp = defineOp<{ axis: number; start: number; length: number }>({
   },
 });
 
+// x [..., n, ...] → [..., length, ...] along axis
 /** The slice [start, start + length) along `axis` (torch.narrow), as a copy; the gradient pads with zeros. */
 export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
   const a = normaliseAxis(x.rank, axis, 'narrow');

@@ -1,4 +1,5 @@
 // Softmax and log-softmax along any axis, numerically stable, with gradients (shaders/softmax.wgsl).
+// WGSL: shaders/softmax.wgsl · reference: kernels-test/ref/softmax.ts · test: kernels-test/softmax.test.ts
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, defineOp, assertDtype } from '../tensor/index.js';
 import { normaliseAxis, split } from './reduce.js';
@@ -52,7 +53,9 @@ function softmaxFamily(name: string, logSoftmax: boolean) {
   };
 }
 
+// x [...] → [...] (along axis)
 /** exp(x − max) / Σ exp(x − max) along `axis` (default: the last). */
 export const softmax = softmaxFamily('softmax', false);
+// x [...] → [...] (along axis)
 /** x − max − log Σ exp(x − max) along `axis` (default: the last). */
 export const logSoftmax = softmaxFamily('logSoftmax', true);

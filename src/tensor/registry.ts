@@ -1,31 +1,7 @@
 // Ops are registered by name, each with its forward (a kernel launch) and its backward rule side by
 // side, as in tfjs-core. The tape (src/autograd) installs a recorder to decide what goes on it; this
 // layer knows nothing else about autograd.
-import { Tensor, TensorError } from './tensor.js';
-
-export interface BackwardArgs<A> {
-  grad: Tensor;
-  inputs: readonly Tensor[];
-  out: Tensor;
-  saved: readonly Tensor[];
-  attrs: A;
-}
-
-export interface OpDef<A> {
-  name: string;
-  /** Runs the kernels. `saved` are tensors the op made for its backward; they are freed if unused. */
-  forward(inputs: readonly Tensor[], attrs: A): { out: Tensor; saved?: Tensor[] };
-  /** One gradient per input (null where the input takes none). Runs with recording off. */
-  backward?(args: BackwardArgs<A>): (Tensor | null)[];
-}
-
-export interface OpRecord {
-  op: OpDef<any>;
-  inputs: readonly Tensor[];
-  attrs: unknown;
-  saved: Tensor[];
-  out: Tensor;
-}
+import { Tensor, TensorError, type OpDef, type OpRecord } from './tensor.js';
 
 export type Recorder = (record: OpRecord) => boolean;
 

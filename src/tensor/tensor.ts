@@ -3,7 +3,6 @@
 // also be a slice of a bigger buffer (an offset view, see slice() and moveInto(): the parameter arenas
 // of src/tensor/arena.ts); kernels bind it through `binding`, which carries the offset.
 import { gpu, GpuError } from '../gpu/index.js';
-import type { OpRecord } from './registry.js';
 
 export type DType = 'f32' | 'i32' | 'u32';
 export type Shape = readonly number[];
@@ -57,6 +56,33 @@ class Storage {
 }
 
 // Scopes: every tensor made inside scope() is disposed at its end unless returned or kept.
+// An op as registry.ts registers it and the tape records it (declared here, beside Tensor, which
+// refers to them: no import cycle).
+
+export interface BackwardArgs<A> {
+  grad: Tensor;
+  inputs: readonly Tensor[];
+  out: Tensor;
+  saved: readonly Tensor[];
+  attrs: A;
+}
+
+export interface OpDef<A> {
+  name: string;
+  /** Runs the kernels. `saved` are tensors the op made for its backward; they are freed if unused. */
+  forward(inputs: readonly Tensor[], attrs: A): { out: Tensor; saved?: Tensor[] };
+  /** One gradient per input (null where the input takes none). Runs with recording off. */
+  backward?(args: BackwardArgs<A>): (Tensor | null)[];
+}
+
+export interface OpRecord {
+  op: OpDef<any>;
+  inputs: readonly Tensor[];
+  attrs: unknown;
+  saved: Tensor[];
+  out: Tensor;
+}
+
 const scopeStack: Set<Tensor>[] = [];
 
 let nextId = 1;

@@ -1,11 +1,10 @@
-// train:cls as a task on the shared run scaffolding (loop.ts): the embedded digit classification task or
+// Classification as a task of the training core (core.ts): the embedded digit classification task or
 // VisDA-17, the CSG ResNet classifier from ImageNet weights, q/k views (RandAugment → resize → crop),
 // evaluation by mean per-class accuracy with flip-averaged sigmoid scores, the hyperspherical energy of
 // real-domain stage-4 features, predictions.png, curves.png and summary.json.
 import { join } from 'node:path';
-import { dropoutSeedState } from '../nn/index.js';
+import { setDropoutSeedState } from '../nn/index.js';
 import { CsgClassifier } from '../csg/model.js';
-import { writeFileAtomic } from '../io/atomic.js';
 import { loadDigitsClsTask } from '../data/digits-cls.js';
 import { openClsDataset } from '../data/visda.js';
 import { RECIPE_VIEW, type ViewOptions } from '../data/cls-augment.js';
@@ -14,10 +13,10 @@ import { classificationGrid } from '../data/picture.js';
 import type { Normalization } from '../data/augment.js';
 import { evaluateClassifier, type ClsEvalResult } from '../eval/classify.js';
 import { featureEnergy } from '../eval/energy.js';
-import type { TrainOptions } from '../cli/options.js';
+import type { TrainOptions } from './options.js';
 import { CsgTrainStep, stepConfig, type Regularizer, type StepResult, type Stage } from './step.js';
-import { trainingLoop, startRun, loadStartWeights, drawCurves, type RunHooks } from './loop.js';
-import { saveCheckpoint } from './checkpoint.js';
+import { loadStartWeights, stepReport, drawCurves } from './run-parts.js';
+import { runTraining, logToStderr, type TrainTask, type TrainHooks, type TrainOutcome } from './core.js';
 
 export interface ClsOptions extends TrainOptions {
   /** compare:cls's comparison points (weight or feature L2 towards ImageNet); none for train:cls. */
@@ -52,8 +51,7 @@ export interface ClsSummary {
   chance: number;
   best_constant: number;
   evaluations: Record<string, { mean_per_class: number; accuracy: number; per_class: (number | null)[] }>;
-  steps: number;
-  wall_seconds: number;
+  /** The last training step's scalars. */
   last: StepResult | null;
 }
 
@@ -109,46 +107,53 @@ export async function buildClsModel(o: TrainOptions, classes: number, log: (s: s
   return { model, norm: await loadStartWeights(model, o, log) };
 }
 
-export async function trainCls(o: ClsOptions, hooks: RunHooks = {}): Promise<ClsSummary> {
-  const log = hooks.log ?? ((s: string) => process.stderr.write(`${s}\n`));
-  const started = performance.now();
+/**
+ * The classification task on the training core: the task's data, the CSG classifier from its starting
+ * weights, the CSG step (plus an optional L2 pull) on q/k views, real-val mean per-class accuracy as
+ * the selection metric, and the final evaluation, energy, pictures and curves.
+ */
+export async function clsTask(o: ClsOptions, log: (s: string) => void): Promise<TrainTask<ClsSummary>> {
   const data = openClsTaskData(o);
   const classes = data.classNames.length;
   const { model, norm } = await buildClsModel(o, classes, log);
   const stages = o.stages as Stage[];
   const step = new CsgTrainStep(model, { ...stepConfig(o), regularizer: o.regularizer ?? undefined });
-  const start = startRun(o, model, step, log);
+  setDropoutSeedState({ base: o.seed * 7919 + 1, calls: 0 });
   const evalOptions = { classes, norm, view: data.evalView, batch: 16 };
-  const { last } = await trainingLoop(
-    {
-      out: o.out,
-      iters: o.iters,
-      start,
-      stages,
-      logEvery: o.logEvery,
-      evalEvery: data.select ? o.evalEvery : 0,
-      checkpointEvery: o.checkpointEvery,
-      runStep: async (it) => {
-        const b = clsTrainBatch(data.train, o.batch, o.seed, it, data.trainView, norm, o.csg > 0);
-        return step.run(it, { n: b.n, height: b.size, width: b.size, images: b.images, keys: b.keys ?? null, labels: b.labels });
-      },
-      evaluate: async () => {
-        const r = await evaluateClassifier(model.encoder_q, data.select!.source, evalOptions);
-        return { split: data.select!.name, accuracy: r.meanPerClass };
-      },
-      save: (stepsDone) => saveCheckpoint(o.out, model, step.sgd, step.trainable, { step: stepsDone, dropout: dropoutSeedState(), options: o }),
+  const select = data.select;
+  let last: StepResult | null = null;
+  return {
+    model,
+    sgd: step.sgd,
+    params: step.trainable,
+    async step(it) {
+      const b = clsTrainBatch(data.train, o.batch, o.seed, it, data.trainView, norm, o.csg > 0);
+      last = await step.run(it, { n: b.n, height: b.size, width: b.size, images: b.images, keys: b.keys ?? null, labels: b.labels });
+      return stepReport(last, stages);
     },
-    hooks,
-  );
-  const summary = await finalClsEvaluation(o.out, data, model.encoder_q, evalOptions, log);
-  summary.steps = o.iters;
-  summary.last = last;
-  summary.wall_seconds = (performance.now() - started) / 1000;
-  writeFileAtomic(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2));
-  drawCurves(o.out, { key: 'accuracy', title: `${data.select?.name ?? 'val'} mean per-class accuracy (%)` });
-  step.dispose();
-  model.dispose();
-  return summary;
+    select: select
+      ? async () => {
+          const r = await evaluateClassifier(model.encoder_q, select.source, evalOptions);
+          return { split: select.name, metric: 'accuracy', value: r.meanPerClass };
+        }
+      : undefined,
+    async finish(run) {
+      const summary = await finalClsEvaluation(run.out, data, model.encoder_q, evalOptions, log);
+      drawCurves(run.out, run.metricsPath, { key: 'accuracy', title: `${select?.name ?? 'val'} mean per-class accuracy (%)` });
+      return { ...summary, last };
+    },
+    dispose() {
+      step.dispose();
+      model.dispose();
+    },
+  };
+}
+
+/** A whole classification run on the training core. */
+export async function trainCls(o: ClsOptions, hooks: TrainHooks = {}): Promise<TrainOutcome<ClsSummary>> {
+  const log = hooks.log ?? logToStderr;
+  const task = await clsTask(o, log);
+  return runTraining({ out: o.out, iters: o.iters, resume: o.resume, logEvery: o.logEvery, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, config: o }, task, { ...hooks, log });
 }
 
 const pct = (x: number | null) => (x === null || Number.isNaN(x) ? '–' : `${(100 * x).toFixed(2)}`);
@@ -160,14 +165,14 @@ export function formatAccuracyTable(classNames: readonly string[], r: ClsEvalRes
   return `${rows.join('\n')}\n  ${'mean'.padEnd(12)} ${pct(r.meanPerClass).padStart(6)}   (chance and best constant prediction: ${pct(chance)}; overall accuracy ${pct(r.accuracy)})`;
 }
 
-/** Evaluates every split, writes predictions.png; returns the summary (steps and time left to the caller). */
+/** Evaluates every split, writes predictions.png; returns the summary. */
 export async function finalClsEvaluation(
   out: string,
   data: ClsTaskData,
   model: CsgClassifier['encoder_q'],
   evalOptions: Parameters<typeof evaluateClassifier>[2],
   log: (s: string) => void,
-): Promise<ClsSummary> {
+): Promise<Omit<ClsSummary, 'last'>> {
   const results = new Map<string, ClsEvalResult>();
   for (const split of data.evals) results.set(split.name, await evaluateClassifier(model, split.source, { ...evalOptions, features: split.hse }));
   const headline = data.evals[0]!;
@@ -195,8 +200,5 @@ export async function finalClsEvaluation(
     // A constant prediction is right on every image of one class and wrong on the others.
     best_constant: 1 / Math.max(1, present),
     evaluations,
-    steps: 0,
-    wall_seconds: 0,
-    last: null,
   };
 }

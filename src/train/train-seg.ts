@@ -1,43 +1,20 @@
-// A whole segmentation run: data, the CSG model from ImageNet weights, the training loop with its
-// progress bar, metrics, checkpoints (atomic; --resume continues exactly), evaluation on the real
-// domain, the hyperspherical energy, pictures and summary.json.
+// Segmentation as a task of the training core (core.ts): the task's data, the CSG model from ImageNet
+// weights, the CSG step, real-val mIoU for choosing settings, and the final evaluation on the real
+// domain with the hyperspherical energy, pictures and summary.json.
 import { join } from 'node:path';
-import { dropoutSeedState } from '../nn/index.js';
+import { setDropoutSeedState } from '../nn/index.js';
 import { CsgDeepLab } from '../csg/model.js';
-import { writeFileAtomic } from '../io/atomic.js';
-import { loadDigitsTask } from '../data/digits.js';
-import { digitsSource, datasetSource, trainBatch, type SampleSource } from '../data/sampler.js';
-import { openSegDataset, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from '../data/cityscapes.js';
-import { CSG_JITTER, type AugmentOptions, type Normalization } from '../data/augment.js';
+import { trainBatch } from '../data/sampler.js';
+import { openTaskData, recipeAugment, type TaskData } from '../data/task.js';
+import type { Normalization } from '../data/augment.js';
 import { segmentationStrip } from '../data/picture.js';
 import { evaluate, type EvalResult } from '../eval/evaluate.js';
-import { featureEnergy } from '../eval/energy.js';
 import { formatIouTable } from '../eval/confusion.js';
-import type { TrainOptions } from '../cli/options.js';
+import { featureEnergy } from '../eval/energy.js';
+import type { TrainOptions } from './options.js';
 import { CsgTrainStep, stepConfig, type StepResult, type Stage } from './step.js';
-import { trainingLoop, startRun, loadStartWeights, drawCurves, type RunHooks } from './loop.js';
-import { saveCheckpoint } from './checkpoint.js';
-
-export type { RunHooks } from './loop.js';
-
-export interface EvalSplit {
-  name: string;
-  source: SampleSource;
-  /** Real-domain split whose stage-4 features give the reported hyperspherical energy. */
-  hse?: boolean;
-}
-
-export interface TaskData {
-  train: SampleSource;
-  /** Evaluated at the end, in this order; the first real split is the headline mIoU. */
-  evals: EvalSplit[];
-  /** Evaluated every --eval-every steps to choose settings (never the test split). */
-  select: EvalSplit | null;
-  classNames: string[];
-  palette: [number, number, number][];
-  /** Crop for training (the digits are trained at their own size). */
-  crop: [number, number];
-}
+import { loadStartWeights, stepReport, drawCurves } from './run-parts.js';
+import { runTraining, logToStderr, type TrainTask, type TrainHooks, type TrainOutcome } from './core.js';
 
 export interface RunSummary {
   miou_real: number;
@@ -46,47 +23,8 @@ export interface RunSummary {
   pixel_accuracy_real: number;
   hse_real_stage4: number | null;
   evaluations: Record<string, { miou: number; pixel_accuracy: number; iou: (number | null)[] }>;
-  steps: number;
-  wall_seconds: number;
+  /** The last training step's scalars. */
   last: StepResult | null;
-}
-
-export function openTaskData(o: TrainOptions): TaskData {
-  if (o.train === 'digits' || o.val === 'digits') {
-    if (o.train !== 'digits' || o.val !== 'digits') throw new Error('--train digits goes with --val digits (the embedded task)');
-    const [trainSyn, valSyn, valReal, testReal] = o.counts.split(',').map(Number);
-    if (![trainSyn, valSyn, valReal, testReal].every((c) => Number.isInteger(c) && c! > 0)) {
-      throw new Error(`--counts: four positive counts expected (trainSyn,valSyn,valReal,testReal), got ${o.counts}`);
-    }
-    const classes = o.digitClasses === 11 ? 11 : 2;
-    const task = loadDigitsTask({ seed: 0, size: o.size, classes, trainSyn: trainSyn!, valSyn: valSyn!, valReal: valReal!, testReal: testReal! });
-    return {
-      train: digitsSource('synthetic train', task.trainSyn),
-      evals: [
-        { name: 'real test', source: digitsSource('real test', task.testReal), hse: true },
-        { name: 'synthetic val', source: digitsSource('synthetic val', task.valSyn) },
-      ],
-      select: { name: 'real val', source: digitsSource('real val', task.valReal) },
-      classNames: task.classNames,
-      palette: task.palette,
-      crop: [o.size, o.size],
-    };
-  }
-  const train = datasetSource(openSegDataset(o.train));
-  const val = datasetSource(openSegDataset(o.val));
-  return {
-    train,
-    evals: [{ name: 'real val', source: val, hse: true }],
-    select: null,
-    classNames: [...CITYSCAPES_CLASSES],
-    palette: CITYSCAPES_PALETTE.map((c) => [...c] as [number, number, number]),
-    crop: [o.crop, o.crop],
-  };
-}
-
-/** Recipe §4 training augmentation: flip, scale 0.75–1.25, crop, ColorJitter key image. */
-export function recipeAugment(crop: [number, number]): AugmentOptions {
-  return { crop, scale: [0.75, 1.25], flip: true, jitter: CSG_JITTER };
 }
 
 /** Builds the model and loads its starting weights; returns the input normalisation they expect. */
@@ -101,56 +39,61 @@ export async function buildModel(o: TrainOptions, classes: number, log: (s: stri
     seed: o.seed,
     queueSize: o.K,
   });
-  const norm = await loadStartWeights(model, o, log);
-  return { model, norm };
+  return { model, norm: await loadStartWeights(model, o, log) };
 }
 
-export async function trainSeg(o: TrainOptions, hooks: RunHooks = {}): Promise<RunSummary> {
-  const log = hooks.log ?? ((s: string) => process.stderr.write(`${s}\n`));
-  const started = performance.now();
+/**
+ * The segmentation task on the training core: the task's data, the CSG model from its starting
+ * weights, the CSG step on recipe-augmented batches, real-val mIoU as the selection metric, and the
+ * final evaluation, energy, pictures and curves.
+ */
+export async function segTask(o: TrainOptions, log: (s: string) => void): Promise<TrainTask<RunSummary>> {
   const data = openTaskData(o);
   const classes = o.train === 'digits' ? data.classNames.length : o.classes;
   const { model, norm } = await buildModel(o, classes, log);
   const stages = o.stages as Stage[];
   const step = new CsgTrainStep(model, stepConfig(o));
-  const start = startRun(o, model, step, log);
+  setDropoutSeedState({ base: o.seed * 7919 + 1, calls: 0 });
   const aug = recipeAugment(data.crop);
-  const saveAt = async (stepsDone: number) =>
-    saveCheckpoint(o.out, model, step.sgd, step.trainable, { step: stepsDone, dropout: dropoutSeedState(), options: o });
-
-  const { last } = await trainingLoop(
-    {
-      out: o.out,
-      iters: o.iters,
-      start,
-      stages,
-      logEvery: o.logEvery,
-      evalEvery: data.select ? o.evalEvery : 0,
-      checkpointEvery: o.checkpointEvery,
-      runStep: async (it) => {
-        const b = trainBatch(data.train, o.batch, o.seed, it, aug, norm, o.csg > 0);
-        return step.run(it, { n: b.n, height: b.height, width: b.width, images: b.images, keys: b.keys ?? null, labels: b.labels });
-      },
-      evaluate: async () => {
-        const r = await evaluate(model.encoder_q, data.select!.source, { classes, norm, batch: 16 });
-        return { split: data.select!.name, miou: r.confusion.miou() };
-      },
-      save: saveAt,
+  let last: StepResult | null = null;
+  const select = data.select;
+  return {
+    model,
+    sgd: step.sgd,
+    params: step.trainable,
+    async step(it) {
+      const b = trainBatch(data.train, o.batch, o.seed, it, aug, norm, o.csg > 0);
+      const r = await step.run(it, { n: b.n, height: b.height, width: b.width, images: b.images, keys: b.keys ?? null, labels: b.labels });
+      last = r;
+      return stepReport(r, stages);
     },
-    hooks,
-  );
-  const summary = await finalEvaluation(o, data, model, norm, classes, log);
-  summary.steps = o.iters;
-  summary.last = last;
-  summary.wall_seconds = (performance.now() - started) / 1000;
-  writeFileAtomic(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2));
-  drawCurves(o.out, { key: 'miou', title: 'real-val mIoU' });
-  step.dispose();
-  model.dispose();
-  return summary;
+    select: select
+      ? async () => {
+          const r = await evaluate(model.encoder_q, select.source, { classes, norm, batch: 16 });
+          return { split: select.name, metric: 'miou', value: r.confusion.miou() };
+        }
+      : undefined,
+    async finish(run) {
+      const summary = await finalEvaluation(run.out, data, model, norm, classes, log);
+      drawCurves(run.out, run.metricsPath, { key: 'miou', title: 'real-val mIoU' });
+      return { ...summary, last };
+    },
+    dispose() {
+      step.dispose();
+      model.dispose();
+    },
+  };
 }
 
-async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLab, norm: Normalization, classes: number, log: (s: string) => void): Promise<RunSummary> {
+/** A whole segmentation run on the training core. */
+export async function trainSeg(o: TrainOptions, hooks: TrainHooks = {}): Promise<TrainOutcome<RunSummary>> {
+  const log = hooks.log ?? logToStderr;
+  const task = await segTask(o, log);
+  return runTraining({ out: o.out, iters: o.iters, resume: o.resume, logEvery: o.logEvery, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, config: o }, task, { ...hooks, log });
+}
+
+/** The final evaluation of every split, the hyperspherical energy of the headline split's features, predictions.png. */
+async function finalEvaluation(out: string, data: TaskData, model: CsgDeepLab, norm: Normalization, classes: number, log: (s: string) => void): Promise<Omit<RunSummary, 'last'>> {
   const results = new Map<string, EvalResult>();
   for (const split of data.evals) {
     const r = await evaluate(model.encoder_q, split.source, { classes, norm, batch: 16, features: split.hse, samples: 6 });
@@ -169,7 +112,7 @@ async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLa
     data.palette,
     Math.max(1, Math.round(128 / real.samples[0]!.width)),
   );
-  strip.save(join(o.out, 'predictions.png'));
+  strip.save(join(out, 'predictions.png'));
   const evaluations: RunSummary['evaluations'] = {};
   for (const [name, r] of results) {
     evaluations[name] = { miou: r.confusion.miou(), pixel_accuracy: r.confusion.pixelAccuracy(), iou: r.confusion.iou().map((v) => (Number.isNaN(v) ? null : v)) };
@@ -181,8 +124,5 @@ async function finalEvaluation(o: TrainOptions, data: TaskData, model: CsgDeepLa
     pixel_accuracy_real: real.confusion.pixelAccuracy(),
     hse_real_stage4: hse,
     evaluations,
-    steps: 0,
-    wall_seconds: 0,
-    last: null,
   };
 }

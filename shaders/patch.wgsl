@@ -1,5 +1,5 @@
-// CSG's own small kernels: L2 normalisation, the patch grid, A-Pool over patch pieces, the key queue.
-// One invocation per output element; indices over a 2-D grid of 64-wide workgroups.
+// CSG's patch kernels (src/ops/patch.ts): the patch grid, and A-Pool and average pooling over patch
+// pieces. One invocation per output element; indices over a 2-D grid of 64-wide workgroups.
 //
 // Piece geometry (PyTorch `chunk` semantics, recipe §2): rows are cut in pieces of `ph` rows (the last
 // possibly shorter), `gr` pieces in all; columns likewise (`pw`, `gc`). Piece (r, c) of image b is
@@ -20,7 +20,6 @@ struct Geo {
   unitWeight: u32,
   byCount: u32,
   n: u32,
-  eps: f32,
 }
 
 @group(0) @binding(0) var<uniform> geo: Geo;
@@ -73,44 +72,6 @@ fn mapIndex(i: u32, channels: u32) -> MapIndex {
   let c = (i / (geo.width * geo.height)) % channels;
   let b = i / (geo.width * geo.height * channels);
   return MapIndex(b, c, (b * geo.height + y) * geo.width + xx, pieceAt(b, y, xx));
-}
-
-// ---- L2 normalisation of rows: x [n, channels] → x / max(‖x‖, eps) (PyTorch F.normalize).
-// l2_forward writes the normalised rows; l2_norms the clamped norms (saved for the backward).
-@compute @workgroup_size(64)
-fn l2_norms(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = gridIndex(wid, nwg, lid, 64u);
-  if (row >= geo.n) { return; }
-  var s = 0.0;
-  for (var d = 0u; d < geo.channels; d++) {
-    let e = x[row * geo.channels + d];
-    s += e * e;
-  }
-  out[row] = max(sqrt(s), geo.eps);
-}
-
-// out = x / den[row]
-@compute @workgroup_size(64)
-fn l2_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = gridIndex(wid, nwg, lid, 64u);
-  if (i >= geo.n * geo.channels) { return; }
-  out[i] = x[i] / den[i / geo.channels];
-}
-
-// Gradient of y = x / max(‖x‖, eps) given y (in v) and the upstream gradient (in w):
-// dx = (g − y·<y, g>) / ‖x‖ where the norm exceeds eps, g / eps where it is clamped.
-@compute @workgroup_size(64)
-fn l2_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = gridIndex(wid, nwg, lid, 64u);
-  if (i >= geo.n * geo.channels) { return; }
-  let row = i / geo.channels;
-  let norm = den[row];
-  var yg = 0.0;
-  for (var d = 0u; d < geo.channels; d++) {
-    yg += v[row * geo.channels + d] * w[row * geo.channels + d];
-  }
-  // A clamped norm is a constant: the gradient is g / eps there.
-  out[i] = select((w[i] - v[i] * yg) / norm, w[i] / norm, norm <= geo.eps);
 }
 
 // ---- Patch grid for even cuts: x [B, C, H, W] ↔ out [g²·B, C, H/g, W/g], patch (r, c) of image b at (r·g + c)·B + b.
@@ -220,15 +181,4 @@ fn apool_source_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   if (i >= geo.n) { return; }
   let at = mapIndex(i, geo.channels);
   out[i] = w[at.pixel] * v[at.pb * geo.channels + at.c] + x[at.pb * geo.channels + at.c];
-}
-
-// ---- Queue: queue [channels, K] (K = width); keys x [n, channels] go to columns (ptr + j) mod K.
-// ptr arrives in `height`.
-@compute @workgroup_size(64)
-fn enqueue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = gridIndex(wid, nwg, lid, 64u);
-  if (i >= geo.n * geo.channels) { return; }
-  let d = i % geo.channels;
-  let j = i / geo.channels;
-  out[d * geo.width + (geo.height + j) % geo.width] = x[i];
 }

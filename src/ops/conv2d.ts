@@ -3,6 +3,9 @@
 // 'tall' and 'regblock' (8-lane subgroup register tiles of 16 or 8 rows straight from NCHW storage:
 // the fastest on lavapipe), 'panel' (channels-last activations, weights through 64 KiB uniform panels,
 // as in the subgroup matmul) and 'tiled' (workgroup-memory tiles, portable).
+// WGSL: shaders/conv2d.wgsl · reference: kernels-test/ref/conv2d.ts · test: kernels-test/conv2d.test.ts
+// Over 400 lines on purpose: the four variants share the geometry, the packing helpers and the
+// autotune trial; split apart they would each need most of the others.
 import { gpu, grid, chooseVariant, type Trial, type KernelSpec } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp } from '../tensor/index.js';
 import { sum, reshape } from './reduce.js';
@@ -385,6 +388,7 @@ const conv2dOp = defineOp<ConvAttrs>({
   },
 });
 
+// x [N, C, H, W], weight [O, C, kh, kw], bias [O] | null → [N, O, Ho, Wo]
 /** 2-D convolution as torch.nn.functional.conv2d: x [N, C, H, W], weight [O, C, kh, kw], bias [O] or null. */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
   assertDtype(x, 'f32', 'conv2d input');

@@ -7,7 +7,7 @@ import { backward } from '../src/autograd/index.js';
 import { conv2d, convVariants, mul, sumAll, type Conv2dOptions } from '../src/ops/index.js';
 import { gpu, tunePending, pendingTuning } from '../src/gpu/index.js';
 import { useGpu, randn, expectClose, gradCheck } from './helpers.js';
-import { refConvForward, refConvBackward, refOutSize, type RefConv } from './ref/conv.js';
+import { refConvForward, refConvBackward, refOutSize, type RefConv } from './ref/conv2d.js';
 
 useGpu();
 

@@ -1,54 +1,10 @@
-// train:cls, eval:cls and compare:cls options: train:seg's flags (src/cli/options.ts) with the
-// classification recipe (recipe §5) for VisDA-17 and budget-sized defaults for the embedded digit task,
-// plus --reg for the L2 comparison points.
-import { parseTrainOptions, OptionError, type TrainOptions } from '../cli/options.js';
-import type { Regularizer } from './step.js';
-import type { ClsOptions } from './train-cls.js';
-
-/** Recipe §5 (VisDA-17): ResNet-101, batch 32, lr 1e-4, factor 0.1, λ 0.1, 30 epochs of ~152k images. */
-export const CLS_RECIPE: Partial<TrainOptions> = {
-  model: 'resnet101',
-  layers: [3, 4, 23, 3],
-  batch: 32,
-  lr: 1e-4,
-  factor: 0.1,
-  csg: 0.1,
-  chunks: 1,
-  K: 65536,
-  iters: Math.floor((30 * 152397) / 32),
-  out: 'runs/visda',
-  evalEvery: 0,
-  checkpointEvery: 1000,
-};
-
-/**
- * The embedded digit task, sized so that `npm run train:cls` finishes within 15 minutes on 2 CPU cores
- * under lavapipe, set-up included, and compare:cls's 12 runs fit an afternoon (docs/CLASSIFICATION.md):
- * 32-pixel images (layer4 is one pixel), 80 steps with a 20-step warm-up (the recipe's 100 would leave
- * the rate low for most of the run), head lr 0.05 with the backbone at ×0.1 and λ 0.1
- * (λ·backbone lr = 5e-4, the pilot's stable bound).
- */
-export const CLS_DIGITS_DEFAULTS: Partial<TrainOptions> = {
-  train: 'digits',
-  val: 'digits',
-  model: 'resnet50',
-  layers: [1, 1, 1, 1], // the first block of each ImageNet ResNet-50 stage
-  width: 64,
-  size: 32,
-  counts: '4000,200,300,600',
-  batch: 16,
-  iters: 80,
-  warmup: 20,
-  lr: 0.05, // fc_new and fc_csg; the backbone trains at lr·factor
-  factor: 0.1,
-  csg: 0.1,
-  chunks: 1,
-  K: 1024,
-  out: 'runs/digits-cls',
-  logEvery: 10,
-  evalEvery: 40,
-  checkpointEvery: 40,
-};
+// train:cls, eval:cls and compare:cls flags: train:seg's (options.ts) with the classification recipe
+// (recipe §5) for VisDA-17 or the embedded digit task's defaults (src/train/options.ts), plus --reg for
+// the L2 comparison points.
+import { CLS_DIGITS_DEFAULTS, CLS_RECIPE, type TrainOptions } from '../train/options.js';
+import type { Regularizer } from '../train/step.js';
+import type { ClsOptions } from '../train/train-cls.js';
+import { parseTrainOptions, OptionError } from './options.js';
 
 function parseRegularizer(spec: string): Regularizer {
   const m = /^(weight-l2|feature-l2):([0-9.eE+-]+)$/.exec(spec);
