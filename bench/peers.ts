@@ -2,7 +2,7 @@
 // child process (Debian's /usr/bin/python3 with python3-torch; skipped when torch is not importable).
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { dawnGpu } from '../src/gpu/index.js';
+import { dawnGpu } from '../src/gpu/platform-node.js';
 import type { Peer } from './harness.js';
 
 type Tf = typeof import('@tensorflow/tfjs-core');

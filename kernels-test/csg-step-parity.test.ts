@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCsgStepOptions, runCsgSteps, type CsgStepOptions } from '../src/cli/csg-step.js';
 import { OptionError } from '../src/cli/options.js';
-import { readSafetensors, toFloat32, toBigInt64, type StateDict, type TensorEntry } from '../src/io/safetensors.js';
+import { toFloat32, toBigInt64, type StateDict, type TensorEntry } from '../src/io/safetensors.js';
+import { readSafetensors } from '../src/io/safetensors-file.js';
 import { useGpu, relL2 } from './helpers.js';
 
 useGpu();

@@ -1,6 +1,6 @@
 // throttleDawnPolling: Dawn's device tick (a native, unnamed callback queued without arguments) goes
 // to a 1 ms timer; every other setImmediate keeps its semantics.
-import { throttleDawnPolling } from '../src/gpu/index.js';
+import { throttleDawnPolling } from '../src/gpu/dawn.js';
 
 const original = globalThis.setImmediate;
 afterAll(() => {

@@ -3,7 +3,7 @@
 // fixtures/check_imagenet.py). Skipped, saying why, when the weights are neither cached nor reachable.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSafetensors } from '../src/io/safetensors.js';
+import { readSafetensors } from '../src/io/safetensors-file.js';
 import { caffeInput } from '../src/io/imagenet-input.js';
 import { expectClose } from './helpers.js';
 import { IMAGENET_LABELS, LABELLED_PHOTOS, imagenetWeightsOrSkip, loadPhoto } from './imagenet-fixtures.js';

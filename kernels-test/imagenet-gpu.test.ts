@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Tensor, scopeAsync } from '../src/tensor/index.js';
 import { noGrad } from '../src/autograd/index.js';
 import { ResNet, RESNET50_LAYERS } from '../src/nn/index.js';
-import { readSafetensors } from '../src/io/safetensors.js';
+import { readSafetensors } from '../src/io/safetensors-file.js';
 import { caffeInput } from '../src/io/imagenet-input.js';
 import { hostTensors } from '../src/train/checkpoint.js';
 import { useGpu, expectClose } from './helpers.js';

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convertKerasResNet, readTfjsWeights, torchvisionResNetSpec, type NamedArray } from '../src/io/keras-resnet.js';
 import { ensureImagenetWeights, WeightsUnavailableError } from '../src/io/imagenet-weights.js';
-import { assertStateDict, numel, readSafetensors, toBigInt64, toFloat32, type StateDict } from '../src/io/safetensors.js';
+import { assertStateDict, numel, toBigInt64, toFloat32, type StateDict } from '../src/io/safetensors.js';
+import { readSafetensors } from '../src/io/safetensors-file.js';
 import { randn, uniform, expectClose } from './helpers.js';
 import { imagenetWeightsOrSkip } from './imagenet-fixtures.js';
 

@@ -292,7 +292,7 @@ describe('training modes and parameter groups (recipe §1, §3)', () => {
       model.train();
       expect(model.training).toBe(true);
       expect(model.encoder_q.namedModules().some(([, m]) => m.training)).toBe(false);
-      const groups = model.paramGroups({ factor: 0.25 });
+      const groups = model.paramGroups({ backboneFactor: 0.25 });
       expect(groups.map((g) => [g.name, g.lrScale])).toEqual([['backbone', 0.25], ['head', 1], ['fc_csg', 1]]);
       const [backbone, head, heads] = groups.map((g) => g.params.map(([n]) => n));
       // The reference's get_params takes every parameter of conv1/bn1/layer1–4, BN affine included.

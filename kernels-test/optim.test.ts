@@ -1,9 +1,12 @@
 // The parameter updates (src/ops/optim.ts) through src/csg's emaUpdate and Sgd, against float64
-// references, and the poly/warm-up schedule. Parameter arenas themselves: arena.test.ts.
+// references, the poly/warm-up schedule, and --factor's backbone group. Parameter arenas themselves: arena.test.ts.
 import { Tensor } from '../src/tensor/index.js';
 import { emaUpdate, Sgd, polyWarmupLr } from '../src/csg/index.js';
 import { useGpu, randn, expectClose } from './helpers.js';
 import { emaRef, sgdRef } from './ref/optim.js';
+import { CsgDeepLab } from '../src/csg/model.js';
+import { CsgTrainStep, stepConfig } from '../src/train/step.js';
+import { parseTrainOptions } from '../src/cli/options.js';
 
 useGpu();
 
@@ -48,6 +51,21 @@ describe('EMA and SGD', () => {
     for (const t of params) {
       t.grad?.dispose();
       t.dispose();
+    }
+  });
+
+  test('--factor sets the backbone group: its learning rate is lr·factor, the head lr', () => {
+    for (const factor of [0.1, 0.25]) {
+      const o = parseTrainOptions(['--layers', '1.1.1.1', '--width', '4', '--head-width', '8', '--K', '64', '--batch', '1', '--chunks', '2', '--lr', '0.02', '--factor', String(factor)]);
+      const model = new CsgDeepLab({ layers: o.layers, width: o.width, headWidth: o.headWidth, classes: 2, queueSize: o.K });
+      try {
+        const step = new CsgTrainStep(model, stepConfig(o));
+        const [backbone, head] = step.learningRates(500);
+        expect(backbone! / head!).toBeCloseTo(factor, 12);
+        expect(head).toBeCloseTo(polyWarmupLr(0.02, 500, o.itersMax), 15);
+      } finally {
+        model.dispose();
+      }
     }
   });
 

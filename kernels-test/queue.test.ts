@@ -40,6 +40,33 @@ describe('KeyQueue', () => {
     expect(() => scope(() => q.enqueue(Tensor.from(new Float32Array(8), [2, 4])))).toThrow(/must be \[n, 3\]/);
     q.dispose();
   });
+  test('wrap-around is a true FIFO: after batches crossing the end the queue holds the last K keys, each once (not the reference\'s overwrite)', async () => {
+    // Key j is the vector (j, j, j): the queue's columns then name the keys they hold.
+    const [dim, size] = [3, 5];
+    const q = new KeyQueue(Tensor.from(new Float32Array(dim * size).fill(-1), [dim, size]), 0);
+    const reference = new Array<number>(size).fill(-1); // NVlabs/CSG: queue[:, :ptr+n-K] = keys[:ptr+n-K]
+    let next = 0;
+    let refPtr = 0;
+    const sent: number[] = [];
+    for (const n of [2, 4, 3, 5]) {
+      const ids = Array.from({ length: n }, () => next++);
+      scope(() => q.enqueue(Tensor.from(Float32Array.from(ids.flatMap((j) => [j, j, j])), [n, dim])));
+      sent.push(...ids);
+      for (let j = 0; j < Math.min(n, size - refPtr); j++) reference[refPtr + j] = ids[j]!;
+      for (let j = 0; j < refPtr + n - size; j++) reference[j] = ids[j]!;
+      refPtr = (refPtr + n) % size;
+    }
+    const held = [...(await q.queue.read())].slice(0, size);
+    const last = sent.slice(-size);
+    expect(q.ptr).toBe(sent.length % size);
+    expect([...held].sort((a, b) => a - b)).toEqual(last);
+    for (const [i, key] of last.entries()) expect(held[(sent.length - size + i) % size]).toBe(key);
+    // The reference's wrap writes the batch's first keys twice and never holds its last (batch 2..5
+    // from pointer 2: key 2 in columns 2 and 0, key 5 nowhere), so it holds fewer than K distinct keys.
+    expect(reference).not.toEqual([...held]);
+    expect(new Set(reference).size).toBeLessThan(size);
+    q.dispose();
+  });
   test('random queues have unit columns', async () => {
     const q = KeyQueue.random(16, 40, 7);
     const data = await q.queue.read();

@@ -3,21 +3,8 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  assertStateDict,
-  compareStateDict,
-  parseSafetensors,
-  readSafetensors,
-  serializeSafetensors,
-  tensorEntry,
-  toBigInt64,
-  toFloat32,
-  toInt32,
-  writeSafetensors,
-  type Dtype,
-  type StateDict,
-  type TensorSpec,
-} from '../src/io/safetensors.js';
+import { assertStateDict, compareStateDict, parseSafetensors, serializeSafetensors, tensorEntry, toBigInt64, toFloat32, toInt32, type Dtype, type StateDict, type TensorSpec } from '../src/io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../src/io/safetensors-file.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'safetensors');
 
@@ -203,14 +190,16 @@ function build(header: unknown, data: Uint8Array, length?: bigint): Uint8Array {
 describe('malformed files: a clear error naming the file and the tensor', () => {
   const f32 = (begin: number, end: number, shape = [(end - begin) / 4]) => ({ dtype: 'F32', shape, data_offsets: [begin, end] });
   const cases: [string, Uint8Array, RegExp][] = [
-    ['too short for the length', new Uint8Array(5), /bad\.safetensors: 5 bytes is too short/],
+    ['too short for the length', new Uint8Array(5), /bad\.safetensors: not a safetensors file: 5 bytes is too short/],
+    ['a PNG', Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]), /bad\.safetensors: not a safetensors file: header length \d+ exceeds/],
+    ['a small file with a plausible length', build('PK\x03\x04 zip', new Uint8Array(0)), /bad\.safetensors: not a safetensors file: header is malformed JSON/],
     ['header length over 100 MB', build({}, new Uint8Array(0), 100_000_001n), /header length 100000001 exceeds the limit/],
     ['header length past the end', build({}, new Uint8Array(0), 64n), /header length 64 runs past the end of the file \(10 bytes\)/],
     ['header not UTF-8', build('', Uint8Array.from([0xff, 0xfe]), 2n), /header is not valid UTF-8/],
     ['malformed JSON', build('{"a": {"dtype": "F32",', new Uint8Array(0)), /header is malformed JSON/],
     ['JSON not an object', build('[1, 2]', new Uint8Array(0)), /header JSON is not an object/],
     ['metadata not string→string', build({ __metadata__: { epoch: 3 } }, new Uint8Array(0)), /__metadata__ value of "epoch" is not a string/],
-    ['unknown dtype', build({ 'fc.weight': { dtype: 'F64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /tensor "fc\.weight": unknown dtype "F64"/],
+    ['unknown dtype', build({ 'fc.weight': { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /tensor "fc\.weight": unknown dtype "C64"/],
     ['bad shape', build({ 'fc.weight': { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, new Uint8Array(4)), /tensor "fc\.weight": shape \[-1\] is not a list/],
     ['bad offsets', build({ 'fc.bias': { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }, new Uint8Array(4)), /tensor "fc\.bias": data_offsets \[4,0\] is not \[begin, end\]/],
     ['size does not fit shape·dtype', build({ 'conv1.weight': f32(0, 12, [2, 2]) }, new Uint8Array(12)), /tensor "conv1\.weight": data_offsets \[0, 12\] hold 12 bytes but F32 \[2,2\] needs 16/],

@@ -2,29 +2,9 @@ import { Tensor, scope, scopeAsync, sizeOf as size } from '../src/tensor/index.j
 import { backward } from '../src/autograd/index.js';
 import { concat, narrow, mul, sumAll } from '../src/ops/index.js';
 import { useGpu, randn, expectClose, gradCheck } from './helpers.js';
+import { at, coords } from './ref/shape.js';
 
 useGpu();
-
-/** Element of a row-major tensor of `shape` at `coord`. */
-function at(data: ArrayLike<number>, shape: readonly number[], coord: number[]): number {
-  let i = 0;
-  for (let d = 0; d < shape.length; d++) i = i * shape[d]! + coord[d]!;
-  return data[i]!;
-}
-
-function coords(shape: readonly number[]): number[][] {
-  const out: number[][] = [];
-  for (let i = 0; i < size(shape); i++) {
-    const c: number[] = [];
-    let rest = i;
-    for (let d = shape.length - 1; d >= 0; d--) {
-      c.unshift(rest % shape[d]!);
-      rest = Math.floor(rest / shape[d]!);
-    }
-    out.push(c);
-  }
-  return out;
-}
 
 describe('concat', () => {
   // DeepLab's ASPP concat (5 branches along channels), scaled down; other axes; odd sizes.

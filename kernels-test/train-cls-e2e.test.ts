@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseClsOptions } from '../src/cli/cls-options.js';
 import { trainCls, type ClsOptions } from '../src/train/train-cls.js';
-import { readSafetensors, toFloat32 } from '../src/io/safetensors.js';
+import { toFloat32 } from '../src/io/safetensors.js';
+import { readSafetensors } from '../src/io/safetensors-file.js';
 import { useGpu } from './helpers.js';
 
 useGpu();

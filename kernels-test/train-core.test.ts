@@ -62,7 +62,7 @@ test('logs every logEvery steps, evaluates every evalEvery steps and keeps the b
   const out = mkdtempSync(join(tmpdir(), 'core-'));
   const events: StepEvent[] = [];
   const task = scriptedTask([0.2, 0.7, 0.4]);
-  const outcome = await runTraining(options(out), task, { ...quiet, onStep: (e) => events.push(e) });
+  const outcome = await runTraining(options(out), async () => task, { ...quiet, onStep: (e) => events.push(e) });
   expect(outcome.stopped).toBe(false);
   if (outcome.stopped) return;
   expect(events.map((e) => [e.step, e.logged])).toEqual([[1, false], [2, true], [3, false], [4, true], [5, false], [6, true]]);
@@ -78,9 +78,9 @@ test('logs every logEvery steps, evaluates every evalEvery steps and keeps the b
 
 test('a resumed run continues at the checkpoint and keeps the best selection made before it', async () => {
   const out = mkdtempSync(join(tmpdir(), 'core-resume-'));
-  await runTraining(options(out, { iters: 3, evalEvery: 1 }), scriptedTask([0.1, 0.9, 0.3]), quiet);
+  await runTraining(options(out, { iters: 3, evalEvery: 1 }), async () => scriptedTask([0.1, 0.9, 0.3]), quiet);
   const task = scriptedTask([0.5, 0.6, 0.2]);
-  const outcome = await runTraining(options(out, { resume: out, evalEvery: 1 }), task, quiet);
+  const outcome = await runTraining(options(out, { resume: out, evalEvery: 1 }), async () => task, quiet);
   expect(task.steps).toEqual([3, 4, 5]);
   if (outcome.stopped) throw new Error('stopped');
   expect(outcome.summary.best_selection).toEqual({ split: 'val', metric: 'acc', value: 0.9, step: 2 });
@@ -89,15 +89,16 @@ test('a resumed run continues at the checkpoint and keeps the best selection mad
 test('shouldStop saves a checkpoint of the steps done and ends the run early', async () => {
   const out = mkdtempSync(join(tmpdir(), 'core-stop-'));
   const task = scriptedTask([]);
-  const outcome = await runTraining(options(out, { evalEvery: 0 }), task, { ...quiet, shouldStop: () => task.steps.length === 2 });
+  const outcome = await runTraining(options(out, { evalEvery: 0 }), async () => task, { ...quiet, shouldStop: () => task.steps.length === 2 });
   expect(outcome).toEqual({ stopped: true, checkpoint: join(out, 'ckpt-0000002'), step: 2 });
   expect(JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')).step).toBe(2);
   expect(task.disposed).toBe(true);
 });
 
-test('a NaN loss stops the run, naming the step, the loss and the last good checkpoint', async () => {
+test('a NaN loss stops the run, naming the step (as the progress counts), the loss and the newest finite checkpoint', async () => {
   const out = mkdtempSync(join(tmpdir(), 'core-nan-'));
-  const run = runTraining(options(out, { evalEvery: 0, checkpointEvery: 2 }), scriptedTask([], 3), quiet);
-  await expect(run).rejects.toThrow(/^step 3: total loss is NaN; training stopped\. The last good checkpoint is .*ckpt-0000002 \(resume with --resume /);
+  const run = runTraining(options(out, { evalEvery: 0, checkpointEvery: 2 }), async () => scriptedTask([], 3), quiet);
+  // NaN at it = 3: the fourth step.
+  await expect(run).rejects.toThrow(/^step 4: total loss is NaN; training stopped\. The newest finite checkpoint is .*ckpt-0000002 \(step 2; resume with --resume .*ckpt-0000002\)/);
   expect(lines(out).map((l) => l.step)).toEqual([2]);
 });

@@ -5,6 +5,9 @@
 //   2. a WebGPU adapter for Dawn. Without a GPU driver that Dawn accepts, on Debian/Ubuntu as root
 //      it installs Mesa's lavapipe (a Vulkan driver on the CPU), version >= 24: on Debian bookworm
 //      from bookworm-backports (bookworm's own 22.3 is refused by Dawn). Elsewhere it says what to install.
+//   3. with --browser (npm test, test:browser, web): Chromium for the browser tests, found on PATH or
+//      at $CSG_CHROMIUM; on Debian/Ubuntu as root `apt-get install chromium`. Elsewhere, or when the
+//      install fails, a warning: the browser tests then skip, saying why.
 // Uses Node built-ins only: it must run before node_modules exists.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -14,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quiet = process.argv.includes('--quiet');
+const browser = process.argv.includes('--browser');
 const say = (msg) => process.stderr.write(`[setup] ${msg}\n`);
 const fail = (msg) => {
   say(`ERROR: ${msg}`);
@@ -82,15 +86,18 @@ function osRelease() {
   }
 }
 
+function isDebianLike(os) {
+  return Boolean(os && /debian|ubuntu/.test(`${os.ID} ${os.ID_LIKE ?? ''}`));
+}
+
 function installLavapipe() {
   const os = osRelease();
-  const isDebianLike = os && /debian|ubuntu/.test(`${os.ID} ${os.ID_LIKE ?? ''}`);
   const howTo =
     'Install a Vulkan driver Dawn accepts: a GPU vendor driver, or Mesa lavapipe >= 24 ' +
     '(Debian bookworm: `apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1` after enabling bookworm-backports; ' +
     'Debian trixie / Ubuntu 24.04+: `apt-get install mesa-vulkan-drivers libvulkan1`). ' +
     'macOS and Windows need no install (Metal / D3D12).';
-  if (process.platform !== 'linux' || !isDebianLike) fail(`Dawn found no WebGPU adapter. ${howTo}`);
+  if (process.platform !== 'linux' || !isDebianLike(os)) fail(`Dawn found no WebGPU adapter. ${howTo}`);
   if (process.getuid?.() !== 0) fail(`Dawn found no WebGPU adapter and this is not root, so nothing was installed. ${howTo}`);
   const args = ['install', '-y', '-q', '--no-install-recommends'];
   if (os.ID === 'debian' && os.VERSION_CODENAME === 'bookworm') {
@@ -119,4 +126,28 @@ if (!adapter) {
 if (!quiet) {
   const name = [adapter.vendor, adapter.architecture, adapter.device, adapter.description].filter(Boolean).join(' / ');
   say(`ready: node modules installed; WebGPU adapter: ${name}`);
+}
+
+// 3. Chromium for the browser tests (kernels-test/browser.test.ts finds it the same way).
+function findChromium() {
+  if (process.env.CSG_CHROMIUM) return existsSync(process.env.CSG_CHROMIUM) ? process.env.CSG_CHROMIUM : null;
+  for (const name of ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable']) {
+    const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+    if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
+  }
+  return null;
+}
+
+if (browser && !findChromium()) {
+  const warn = (why) => say(`WARNING: no Chromium, so the browser tests will skip: ${why}. Install Chromium (or Chrome) and put it on PATH, or set CSG_CHROMIUM=/path/to/chrome.`);
+  const os = osRelease();
+  if (process.platform !== 'linux' || !isDebianLike(os)) warn('installing it is automatic on Debian/Ubuntu only');
+  else if (process.getuid?.() !== 0) warn('this is not root, so nothing was installed (as root: apt-get install chromium)');
+  else {
+    say('installing Chromium for the browser tests: apt-get install chromium');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    spawnSync('apt-get', ['update', '-q'], { stdio: ['ignore', 'inherit', 'inherit'], env });
+    const r = spawnSync('apt-get', ['install', '-y', '-q', 'chromium'], { stdio: ['ignore', 'inherit', 'inherit'], env });
+    if (r.status !== 0 || !findChromium()) warn(`apt-get install chromium failed (exit ${r.status})`);
+  }
 }

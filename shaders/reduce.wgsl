@@ -106,3 +106,35 @@ fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let o = (i / (params.inner * params.r)) * params.inner + inner;
   out[i] = select(0.0, x[o], argmax[o] == k);
 }
+
+// Non-finite count of one tensor, added into nonFinite[slot] (checkpoints are written only from
+// finite state). Inf and NaN are told by their exponent bits (all ones), which no fast-math
+// assumption can fold away. Each workgroup covers COUNT_SPAN = 256 · 16 elements and adds its total
+// with one atomic: a count does not depend on the order of the additions.
+struct CountParams {
+  n: u32,
+  slot: u32,
+}
+
+@group(0) @binding(0) var<uniform> count: CountParams;
+@group(0) @binding(1) var<storage, read> values: array<u32>;
+@group(0) @binding(2) var<storage, read_write> nonFinite: array<atomic<u32>>;
+
+var<workgroup> partialCount: array<u32, 256>;
+
+@compute @workgroup_size(256)
+fn count_nonfinite(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let first = (wid.y * nwg.x + wid.x) * 4096u;
+  var c = 0u;
+  for (var k = 0u; k < 16u; k++) {
+    let i = first + k * 256u + lid;
+    if (i < count.n && (values[i] & 0x7f800000u) == 0x7f800000u) { c += 1u; }
+  }
+  partialCount[lid] = c;
+  workgroupBarrier();
+  for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) { partialCount[lid] += partialCount[lid + stride]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u && partialCount[0] > 0u) { atomicAdd(&nonFinite[count.slot], partialCount[0]); }
+}

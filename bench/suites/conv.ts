@@ -2,7 +2,8 @@
 // (forward, input gradient, weight gradient), with tfjs-webgpu on the same Dawn device as the peer
 // where it can run the op (it has no gradients of dilated convolutions).
 import { Tensor } from '../../src/tensor/index.js';
-import { dawnGpu, tunePending } from '../../src/gpu/index.js';
+import { tunePending } from '../../src/gpu/index.js';
+import { dawnGpu } from '../../src/gpu/platform-node.js';
 import { convGeometry, convVariant, launchDirection, type ConvDirection, type ConvGeometry } from '../../src/ops/index.js';
 import type { BenchCase, Peer } from '../harness.js';
 

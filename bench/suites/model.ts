@@ -141,7 +141,7 @@ export function modelCases(): BenchCase[] {
         csg = new CsgDeepLab({ layers: LAYERS, width: WIDTH, headWidth: HEAD_WIDTH, classes: CLASSES });
         csg.syncTeacher();
         cases[1]!.flops = trainStepFlops(csg);
-        step = new CsgTrainStep(csg, { lambda: 75, stages: [3, 4], chunks: CHUNKS, tau: 0.07, emaMomentum: 0.999, apool: true, mlp: true, baseLr: 1e-3, factor: 0.1, itersMax: 1000 });
+        step = new CsgTrainStep(csg, { lambda: 75, stages: [3, 4], chunks: CHUNKS, tau: 0.07, emaMomentum: 0.999, apool: true, mlp: true, baseLr: 1e-3, backboneFactor: 0.1, itersMax: 1000 });
         const n = INPUT.reduce((a, b) => a * b);
         const batch = {
           n: BATCH,

@@ -8,14 +8,15 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { CsgClassifier, CsgDeepLab, type CsgModel } from '../csg/model.js';
-import { readSafetensors, writeSafetensors, tensorEntry, toFloat32, toInt32, type StateDict } from '../io/safetensors.js';
+import { readWeights, describeWeights } from '../io/weights.js';
+import { tensorEntry, toFloat32, toInt32, type StateDict } from '../io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../io/safetensors-file.js';
 import { hostTensors, moduleStateEntries } from '../train/checkpoint.js';
 import { CsgTrainStep, stepConfig, type Stage, type StepBatch, type StepResult } from '../train/step.js';
 import type { TrainOptions } from '../train/options.js';
-import { parseTrainOptions, HELP, OptionError } from './options.js';
+import { parseTrainOptions, parseFlags, HELP, OptionError } from './options.js';
 import { runCommand } from './run.js';
 
 export interface CsgStepOptions extends TrainOptions {
@@ -48,7 +49,7 @@ export function parseCsgStepOptions(argv: string[]): CsgStepOptions & { help: bo
       rest.push(argv[i]!);
     }
   }
-  const { values } = parseArgs({ args: mine, options: STEP_SPEC, strict: true });
+  const { values } = parseFlags(mine, STEP_SPEC);
   const o = parseTrainOptions(rest, { batch: 1 });
   if (o.help) return { ...o, ckpt: '', batchFile: '', steps: 0, start: 0 };
   if (!values.ckpt || !values.batch) throw new OptionError('--ckpt FILE and --batch FILE are required');
@@ -87,11 +88,13 @@ function stepBatch(tensors: StateDict, s: number, classification: boolean): Step
  * The model from the flags, its whole state from the checkpoint (strict); K and the key dimension are
  * the checkpoint's, and so are a classifier's classes and hidden width.
  */
-function loadModel(o: CsgStepOptions): CsgModel {
-  const state = readSafetensors(o.ckpt).tensors;
+function loadModel(o: CsgStepOptions, log: (line: string) => void): CsgModel {
+  const weights = readWeights(o.ckpt);
+  log(describeWeights(o.ckpt, weights));
+  const state = weights.tensors;
   const queue = state.get('queue3');
   if (!queue || queue.shape.length !== 2) throw new OptionError(`--ckpt: ${o.ckpt} has no queue3 [dim, K]: not a CSG checkpoint`);
-  const common = { layers: o.layers, width: o.width, seed: o.seed, dim: queue.shape[0], queueSize: queue.shape[1] };
+  const common = { layers: o.layers, width: o.width, strideIn1x1: weights.layout === 'caffe', seed: o.seed, dim: queue.shape[0], queueSize: queue.shape[1] };
   const hidden = state.get('encoder_q.fc_new.0.weight');
   const model: CsgModel = hidden
     ? new CsgClassifier({ ...common, hidden: hidden.shape[0], classes: state.get('encoder_q.fc_new.2.weight')?.shape[0] })
@@ -103,7 +106,7 @@ function loadModel(o: CsgStepOptions): CsgModel {
 /** Runs the steps and writes DIR/step{s}.safetensors for each; shared by the CLI and the parity test. */
 export async function runCsgSteps(o: CsgStepOptions, log: (line: string) => void = () => {}): Promise<CsgStepRun> {
   const inputs = readSafetensors(o.batchFile).tensors;
-  const model = loadModel(o);
+  const model = loadModel(o, log);
   const stages = o.stages as Stage[];
   const step = new CsgTrainStep(model, stepConfig(o));
   mkdirSync(o.out, { recursive: true });

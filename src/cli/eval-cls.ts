@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { initGpu, closeGpu } from '../gpu/index.js';
-import { readSafetensors } from '../io/safetensors.js';
+import { readSafetensors } from '../io/safetensors-file.js';
 import { CsgClassifierEncoder } from '../csg/model.js';
 import { hostTensors, resolveCheckpoint } from '../train/checkpoint.js';
 import { CAFFE_NORM, IMAGENET_NORM } from '../data/augment.js';

@@ -1,7 +1,9 @@
 // The flags shared by train:seg, compare:seg, csg:step and eval:seg: every recipe option (the options
 // and their defaults live in src/train/options.ts), --help, and the embedded task's banner.
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { RECIPE, MODEL_LAYERS, type TrainOptions } from '../train/options.js';
+
+type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 
 const SPEC = {
   train: { type: 'string' },
@@ -37,8 +39,12 @@ const SPEC = {
   size: { type: 'string' },
   counts: { type: 'string' },
   'digit-classes': { type: 'string' },
+  force: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
+
+/** The most iterations a run may ask for: more is a typo (1e99), not a plan. */
+export const MAX_ITERS = 1_000_000_000;
 
 export class OptionError extends Error {
   override name = 'OptionError';
@@ -50,10 +56,48 @@ function num(flag: string, v: string): number {
   return n;
 }
 
-function int(flag: string, v: string, min = 0): number {
+function int(flag: string, v: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const n = num(flag, v);
-  if (!Number.isInteger(n) || n < min) throw new OptionError(`--${flag}: '${v}' must be an integer ≥ ${min}`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new OptionError(`--${flag}: '${v}' must be an integer ≥ ${min}${max < Number.MAX_SAFE_INTEGER ? ` and ≤ ${max}` : ''}`);
   return n;
+}
+
+/** A number in a range: `open` bounds exclude their value (lr > 0), closed ones include it (λ ≥ 0). */
+function ranged(flag: string, v: string, range: { above?: number; atLeast?: number; below?: number; atMost?: number }): number {
+  const n = num(flag, v);
+  const { above, atLeast, below, atMost } = range;
+  const ok = (above === undefined || n > above) && (atLeast === undefined || n >= atLeast) && (below === undefined || n < below) && (atMost === undefined || n <= atMost);
+  if (!ok) {
+    const bounds = [above !== undefined && `> ${above}`, atLeast !== undefined && `≥ ${atLeast}`, below !== undefined && `< ${below}`, atMost !== undefined && `≤ ${atMost}`];
+    throw new OptionError(`--${flag}: '${v}' must be ${bounds.filter(Boolean).join(' and ')}`);
+  }
+  return n;
+}
+
+const NEGATIVE_NUMBER = /^-(\d|\.\d|Inf)/;
+
+/**
+ * node's parseArgs, its errors as one-line OptionErrors, and a negative number after a flag taken as
+ * the flag's value (`--batch -3` is then refused by the flag's range, not read as an option).
+ */
+export function parseFlags<O extends FlagSpec>(argv: string[], options: O, allowPositionals = false) {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && next !== undefined && NEGATIVE_NUMBER.test(next)) args.push(`${a}=${argv[++i]}`);
+    else args.push(a);
+  }
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const flag = /'(-[^' ]*)/.exec(err.message)?.[1];
+    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new OptionError(`unknown flag ${flag}`);
+    if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new OptionError(`${flag}: ${err.message.includes('argument missing') || err.message.includes('ambiguous') ? 'a value is needed' : 'takes no value'}`);
+    if (err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new OptionError(`unexpected argument ${/'([^']*)'/.exec(err.message)?.[1] ?? ''}`);
+    throw e;
+  }
 }
 
 function list(flag: string, v: string, sep: string): number[] {
@@ -65,7 +109,7 @@ function list(flag: string, v: string, sep: string): number[] {
  * Flags given on the command line always win.
  */
 export function parseTrainOptions(argv: string[], defaults: Partial<TrainOptions> = {}): TrainOptions & { help: boolean } {
-  const { values, positionals } = parseArgs({ args: argv, options: SPEC, allowPositionals: true, strict: true });
+  const { values, positionals } = parseFlags(argv, SPEC, true);
   if (positionals.length) throw new OptionError(`unexpected argument '${positionals[0]}'`);
   const o: TrainOptions = { ...RECIPE, ...defaults };
   const v = values as Record<string, string | boolean | undefined>;
@@ -85,25 +129,26 @@ export function parseTrainOptions(argv: string[], defaults: Partial<TrainOptions
   if (s('classes')) o.classes = int('classes', s('classes')!, 2);
   if (s('batch')) o.batch = int('batch', s('batch')!, 1);
   if (s('crop')) o.crop = int('crop', s('crop')!, 8);
-  if (s('lr')) o.lr = num('lr', s('lr')!);
-  if (s('factor')) o.factor = num('factor', s('factor')!);
-  if (s('iters')) o.iters = int('iters', s('iters')!, 1);
-  if (s('iters-max')) o.itersMax = int('iters-max', s('iters-max')!, 1);
+  if (s('lr')) o.lr = ranged('lr', s('lr')!, { above: 0 });
+  if (s('factor')) o.factor = ranged('factor', s('factor')!, { atLeast: 0 });
+  if (s('iters')) o.iters = int('iters', s('iters')!, 1, MAX_ITERS);
+  if (s('iters-max')) o.itersMax = int('iters-max', s('iters-max')!, 1, MAX_ITERS);
   if (s('warmup')) o.warmup = int('warmup', s('warmup')!, 1);
-  if (s('csg')) o.csg = num('csg', s('csg')!);
+  if (s('csg')) o.csg = ranged('csg', s('csg')!, { atLeast: 0 });
   if (s('stages')) o.stages = list('stages', s('stages')!, ',');
   if (o.stages.some((st) => st !== 3 && st !== 4)) throw new OptionError(`--stages: only 3 and 4 are supported, got ${o.stages.join(',')}`);
   if (s('chunks')) o.chunks = int('chunks', s('chunks')!, 1);
   if (s('K')) o.K = int('K', s('K')!, 1);
-  if (s('tau')) o.tau = num('tau', s('tau')!);
-  if (s('m')) o.momentumEma = num('m', s('m')!);
+  if (s('tau')) o.tau = ranged('tau', s('tau')!, { above: 0 });
+  if (s('m')) o.momentumEma = ranged('m', s('m')!, { atLeast: 0, atMost: 1 });
   if (v['no-apool']) o.apool = false;
   if (v['no-mlp']) o.mlp = false;
-  if (s('dropout')) o.dropout = num('dropout', s('dropout')!);
+  if (s('dropout')) o.dropout = ranged('dropout', s('dropout')!, { atLeast: 0, below: 1 });
   if (s('seed')) o.seed = int('seed', s('seed')!);
   if (s('weights')) o.weights = s('weights')!;
   if (s('out')) o.out = s('out')!;
   if (s('resume')) o.resume = s('resume')!;
+  if (v.force) o.force = true;
   if (s('log-every')) o.logEvery = int('log-every', s('log-every')!, 1);
   if (s('eval-every')) o.evalEvery = int('eval-every', s('eval-every')!);
   if (s('checkpoint-every')) o.checkpointEvery = int('checkpoint-every', s('checkpoint-every')!);
@@ -111,6 +156,7 @@ export function parseTrainOptions(argv: string[], defaults: Partial<TrainOptions
   if (s('counts')) o.counts = s('counts')!;
   if (s('digit-classes')) o.digitClasses = int('digit-classes', s('digit-classes')!, 2);
   if (o.itersMax === 0) o.itersMax = o.iters;
+  if (o.itersMax < o.iters) throw new OptionError(`--iters-max ${o.itersMax} is below --iters ${o.iters}: the poly schedule ends at --iters-max`);
   if (o.K < o.batch * o.chunks * o.chunks) throw new OptionError(`--K ${o.K} is smaller than the keys of one batch (${o.batch}·${o.chunks}²)`);
   return { ...o, help: Boolean(v.help) };
 }
@@ -119,10 +165,10 @@ export const HELP = `Flags (recipe defaults for GTA5 → Cityscapes; the embedde
   --train digits | gta5:DIR[:LIST]     training data (synthetic)
   --val digits | cityscapes:DIR[:LIST] evaluation data (real)
   --model deeplab50|deeplab101|deeplab-small   --layers 3.4.6.3   --width 64   --head-width 256   --classes 19
-  --weights imagenet|FILE.safetensors|none      start of student and teacher
+  --weights imagenet|FILE|none   start of student and teacher (FILE: .safetensors, .pth, .pth.tar; its layout is followed)
   --batch 6  --crop 512  --lr 1e-3  --factor 0.1  --iters N  --iters-max N  --warmup 100  --dropout 0.5  --seed 0
   --csg 75 (λ; 0 = baseline)  --stages 3,4  --chunks 8  --K 65536  --tau 0.07  --m 0.999  --no-apool  --no-mlp
-  --out DIR  --resume DIR|FILE  --log-every 10  --eval-every 0  --checkpoint-every 500
+  --out DIR  --resume DIR|FILE  --force (start over in an --out that holds a run; resume with changed flags)  --log-every 10  --eval-every 0  --checkpoint-every 500
   digits task: --size 64  --counts trainSyn,valSyn,valReal,testReal  --digit-classes 2|11`;
 
 /** The banner train:seg and compare:seg print before running the embedded task. */

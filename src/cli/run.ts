@@ -1,19 +1,19 @@
-// What the commands share around src/train's core: the progress bar, Ctrl-C (finish the step, save a
-// checkpoint, exit 130; a second Ctrl-C quits at once) and the one-line error and exit status of a
-// failed command.
+// What the commands share around src/train's core: the progress bar, Ctrl-C and SIGTERM (finish the
+// step, save a checkpoint, exit 130 or 143; a second signal quits at once) and the one-line error and
+// exit status of a failed command (errors.ts).
 import cliProgress from 'cli-progress';
 import type { TrainHooks, TrainOutcome } from '../train/core.js';
-import { OptionError } from './options.js';
+import { describeFailure } from './errors.js';
 
-/** Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
-const INTERRUPTED = 130;
+/** Exit status of a run stopped by a signal (128 + its number), as shells report it. */
+const EXIT_STATUS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 /**
  * Hooks for a training run watched from a terminal: a progress bar (when stderr is a terminal or
  * CSG_PROGRESS=1; else a line per logged step) and Ctrl-C as `shouldStop`. `release()` removes the
  * signal handler.
  */
-function terminalHooks(): TrainHooks & { release(): void } {
+function terminalHooks(): TrainHooks & { release(): void; stoppedBy(): NodeJS.Signals | null } {
   const write = (s: string) => process.stderr.write(`${s}\n`);
   const bar =
     process.stderr.isTTY || process.env.CSG_PROGRESS === '1'
@@ -23,19 +23,22 @@ function terminalHooks(): TrainHooks & { release(): void } {
         )
       : null;
   let barShown = false;
-  let interrupted = false;
+  let interrupted: NodeJS.Signals | null = null;
   const log = (line: string) => {
     // The bar redraws its own line: stop it before writing, the next step starts it again.
     if (barShown) bar!.stop();
     barShown = false;
     write(line);
   };
-  const onSigint = () => {
-    if (interrupted) process.exit(INTERRUPTED);
-    interrupted = true;
-    log('\ninterrupted: finishing this step, then saving a checkpoint (Ctrl-C again to quit now)');
+  // SIGTERM is what schedulers and `kill` send: it saves a checkpoint as Ctrl-C does.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(EXIT_STATUS[signal]);
+    interrupted = signal;
+    const again = signal === 'SIGINT' ? 'Ctrl-C' : signal;
+    log(`\n${signal === 'SIGINT' ? 'interrupted' : signal}: finishing this step, then saving a checkpoint (${again} again to quit now)`);
   };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   return {
     log,
     onStart: (start, iters) => {
@@ -51,28 +54,29 @@ function terminalHooks(): TrainHooks & { release(): void } {
         write(`step ${step}/${iters} ${report.line} ${rate.toFixed(2)} it/s`);
       }
     },
-    shouldStop: () => interrupted,
+    shouldStop: () => interrupted !== null,
+    stoppedBy: () => interrupted,
     release: () => {
       if (barShown) bar!.stop();
       barShown = false;
-      process.off('SIGINT', onSigint);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     },
   };
 }
 
-/** Runs a training watched from the terminal; a run stopped by Ctrl-C (its checkpoint saved and named) exits 130. */
+/** Runs a training watched from the terminal; a run stopped by a signal (its checkpoint saved and named) exits 130 or 143. */
 export async function trainWatched<S>(train: (hooks: TrainHooks) => Promise<TrainOutcome<S>>): Promise<Extract<TrainOutcome<S>, { stopped: false }>['summary']> {
   const hooks = terminalHooks();
   const outcome = await train(hooks).finally(() => hooks.release());
-  if (outcome.stopped) process.exit(INTERRUPTED);
+  if (outcome.stopped) process.exit(EXIT_STATUS[hooks.stoppedBy() ?? 'SIGINT']);
   return outcome.summary;
 }
 
-/** Runs a command's main: a failure prints one line (a bad flag) or the stack, and exits 1. */
+/** Runs a command's main: a failure prints one line and the --help hint (a user error) or the stack (a bug), and exits 1. */
 export function runCommand(name: string, main: () => Promise<void>): void {
   main().catch((e: unknown) => {
-    const err = e as Error;
-    process.stderr.write(`\n${name}: ${err instanceof OptionError ? err.message : (err.stack ?? String(err))}\n`);
+    process.stderr.write(`\n${describeFailure(name, e)}`);
     process.exit(1);
   });
 }

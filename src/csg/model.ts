@@ -135,10 +135,10 @@ export class CsgModel<E extends CsgEncoderLike = CsgEncoderLike> extends Module 
     return student.namedParameters().map(([name, q]) => [q, other.get(name)!]);
   }
 
-  /** Recipe §3 groups over the student (backbone at factor×, fc_new and, for classification, fc_csg at 1×). */
-  paramGroups(options: { trainCsgHeads?: boolean; factor?: number } = {}): NamedParamGroup[] {
+  /** Recipe §3 groups over the student (backbone at `backboneFactor`×, fc_new and, for classification, fc_csg at 1×). */
+  paramGroups(options: { trainCsgHeads?: boolean; backboneFactor?: number } = {}): NamedParamGroup[] {
     const extra: [string, Module][] = (options.trainCsgHeads ?? this.trainsCsgHeads) ? [['fc_csg', this.encoder_q.fc_csg]] : [];
-    return headParamGroups(this.encoder_q, { factor: options.factor, extra, prefix: 'encoder_q' });
+    return headParamGroups(this.encoder_q, { factor: options.backboneFactor, extra, prefix: 'encoder_q' });
   }
 }
 

@@ -3,9 +3,11 @@
 // normalisation, label 255) → normalisation. The key image (CSG's im_k) is the same flipped/scaled
 // image after ColorJitter, cropped at the same position. Every random value is drawn up front in a
 // fixed order whether or not the key image is made, so baseline and CSG runs see identical draws.
-import { IGNORE_LABEL } from './cityscapes.js';
 import { luma, resize, resizeNearest, toFloat, type Window } from './image.js';
 import type { Rng } from './rng.js';
+
+/** The label of pixels that count for nothing (padding, void). */
+export const IGNORE_LABEL = 255;
 
 /** out[c] = ((scale255 ? 255·v : v) − mean[c]) / std[c], with channels reversed first when bgr. */
 export interface Normalization {
@@ -35,6 +37,11 @@ export interface AugmentOptions {
 }
 
 export const CSG_JITTER: JitterStrength = { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.4 };
+
+/** Recipe §4 training augmentation: flip, scale 0.75–1.25, crop, ColorJitter key image. */
+export function recipeAugment(crop: [number, number]): AugmentOptions {
+  return { crop, scale: [0.75, 1.25], flip: true, jitter: CSG_JITTER };
+}
 
 export interface JitterDraw {
   /** Order of brightness (0), contrast (1), saturation (2), hue (3). */

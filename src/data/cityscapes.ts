@@ -5,13 +5,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DataError, pngSize, readLabelPng, readRgb } from './png.js';
+import { IGNORE_LABEL } from './augment.js';
 
 export const CITYSCAPES_CLASSES = [
   'road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light', 'traffic sign', 'vegetation', 'terrain',
   'sky', 'person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle',
 ] as const;
-
-export const IGNORE_LABEL = 255;
 
 /** RGB per trainId. */
 export const CITYSCAPES_PALETTE: readonly [number, number, number][] = [

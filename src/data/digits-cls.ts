@@ -14,10 +14,8 @@
 // { width, height, image (HWC RGB uint8), label }.
 import { join } from 'node:path';
 import type { ClsImage } from './cls-augment.js';
-import {
-  cacheRoot, configHash, contrastingColour, glyphCoverage, meanLuma, mnistCoverage, mnistLoader, paint, photoCrop, proceduralBackground,
-  readCachedSplits, writeCachedSplits, type CachedSplit, type Mnist, type Spot,
-} from './digits.js';
+import { cacheRoot, configHash, mnistLoader, readCachedSplits, writeCachedSplits, type CachedSplit } from './digits.js';
+import { contrastingColour, glyphCoverage, meanLuma, mnistCoverage, paint, photoCrop, proceduralBackground, type Mnist, type Spot } from './render-digits.js';
 import { toBytes } from './image.js';
 import { photoFolder, readPhotos, type Photo } from './photos.js';
 import { DataError } from './png.js';

@@ -9,6 +9,9 @@ import { DataError, decodePngBytes, PNG_SIGNATURE, readBytes, toRgb, type RawIma
 const isJpeg = (b: Uint8Array) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
 const isPng = (b: Uint8Array) => b.length >= 8 && PNG_SIGNATURE.every((v, i) => b[i] === v);
 
+/** File names this reader takes (by extension: predict:seg lists a folder's images with it). */
+export const IMAGE_FILE_PATTERN = /\.(png|jpe?g)$/i;
+
 /** Reads a PNG or JPEG file as RGB, HWC uint8 (grey replicated, alpha dropped, CMYK converted). */
 export function readImageFile(path: string): RawImage {
   const bytes = readBytes(path);

@@ -5,7 +5,7 @@
 import { loadDigitsTask } from './digits.js';
 import { digitsSource, datasetSource, type SampleSource } from './sampler.js';
 import { openSegDataset, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE } from './cityscapes.js';
-import { CSG_JITTER, type AugmentOptions } from './augment.js';
+import { DataError } from './png.js';
 
 /** The options that choose a task's data (a subset of src/train's TrainOptions). */
 export interface TaskOptions {
@@ -44,10 +44,10 @@ export interface TaskData {
 
 export function openTaskData(o: TaskOptions): TaskData {
   if (o.train === 'digits' || o.val === 'digits') {
-    if (o.train !== 'digits' || o.val !== 'digits') throw new Error('--train digits goes with --val digits (the embedded task)');
+    if (o.train !== 'digits' || o.val !== 'digits') throw new DataError('--train digits goes with --val digits (the embedded task)');
     const [trainSyn, valSyn, valReal, testReal] = o.counts.split(',').map(Number);
     if (![trainSyn, valSyn, valReal, testReal].every((c) => Number.isInteger(c) && c! > 0)) {
-      throw new Error(`--counts: four positive counts expected (trainSyn,valSyn,valReal,testReal), got ${o.counts}`);
+      throw new DataError(`--counts: four positive counts expected (trainSyn,valSyn,valReal,testReal), got ${o.counts}`);
     }
     const classes = o.digitClasses === 11 ? 11 : 2;
     const task = loadDigitsTask({ seed: 0, size: o.size, classes, trainSyn: trainSyn!, valSyn: valSyn!, valReal: valReal!, testReal: testReal! });
@@ -75,7 +75,4 @@ export function openTaskData(o: TaskOptions): TaskData {
   };
 }
 
-/** Recipe §4 training augmentation: flip, scale 0.75–1.25, crop, ColorJitter key image. */
-export function recipeAugment(crop: [number, number]): AugmentOptions {
-  return { crop, scale: [0.75, 1.25], flip: true, jitter: CSG_JITTER };
-}
+export { recipeAugment } from './augment.js';

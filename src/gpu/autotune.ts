@@ -1,14 +1,12 @@
 // Kernel choice by measurement: what is fast on lavapipe (register tiles, no shared memory) is slow
 // on a real GPU and the other way round. An op names its variants per (op, shape key); the first
 // call uses a default and queues the key, tunePending() times every variant once and remembers the
-// winner per adapter, in memory and in .cache/autotune/<adapter-id>.json
-// (env CSG_AUTOTUNE_DIR moves it). Env CSG_<OP>_VARIANT=name
+// winner per adapter, in memory and in the platform's store (Node: .cache/autotune/<adapter-id>.json,
+// env CSG_AUTOTUNE_DIR moves it; a browser: localStorage). Env CSG_<OP>_VARIANT=name
 // forces a variant (e.g. CSG_CONV_VARIANT=tiled).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gpu, type AdapterDescription } from './device.js';
 import { GpuError } from './errors.js';
+import { platform } from './platform.js';
 
 /** One prepared run of a variant: `run` records its dispatches, `dispose` frees what it allocated. */
 export interface Trial {
@@ -25,8 +23,6 @@ export interface VariantChoice {
   trial(variant: string): Trial;
 }
 
-const DEFAULT_CACHE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.cache', 'autotune');
-
 let choices: Map<string, string> | null = null;
 let choicesAdapter = '';
 const pending = new Map<string, VariantChoice>();
@@ -36,34 +32,22 @@ export function adapterId(a: AdapterDescription): string {
   return name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120) || 'unknown';
 }
 
-function cachePath(): string {
-  return join(process.env.CSG_AUTOTUNE_DIR ?? DEFAULT_CACHE_DIR, `${adapterId(gpu().adapter)}.json`);
-}
-
 function loadedChoices(): Map<string, string> {
   const id = adapterId(gpu().adapter);
   if (choices && choicesAdapter === id) return choices;
   choicesAdapter = id;
-  choices = new Map();
-  try {
-    const saved = JSON.parse(readFileSync(cachePath(), 'utf8')) as Record<string, string>;
-    for (const [k, v] of Object.entries(saved)) choices.set(k, v);
-  } catch {
-    // No cache yet (or unreadable): tune again.
-  }
+  choices = new Map(Object.entries(platform.loadTuning(id) ?? {}));
   return choices;
 }
 
 function saveChoices(): void {
-  const path = cachePath();
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, JSON.stringify(Object.fromEntries([...loadedChoices()].sort()), null, 1) + '\n');
+  platform.saveTuning(adapterId(gpu().adapter), Object.fromEntries([...loadedChoices()].sort()));
 }
 
 /** The variant forced by env CSG_<OP>_VARIANT, if any (an unknown name is an error). */
 export function forcedVariant(op: string, variants: readonly string[]): string | null {
   const env = `CSG_${op.toUpperCase()}_VARIANT`;
-  const forced = process.env[env];
+  const forced = platform.env(env);
   if (!forced) return null;
   if (!variants.includes(forced)) throw new GpuError(`${env}=${forced}: this device offers ${variants.join(', ')}`);
   return forced;

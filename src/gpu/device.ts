@@ -1,7 +1,7 @@
-// The one place that opens Dawn. It keeps the `create()` result alive for the life of the process
-// (if it is garbage-collected the next dispatch crashes), picks the adapter, and turns WebGPU's
-// asynchronous errors into thrown errors that name the kernel that caused them.
-import { create, throttleDawnPolling } from './dawn.js';
+// The one place that opens the GPU (Dawn in Node, navigator.gpu in a browser: see platform.ts). It
+// picks the adapter and turns WebGPU's asynchronous errors into thrown errors that name the kernel
+// that caused them.
+import { platform } from './platform.js';
 import { BufferPool } from './pool.js';
 import { Encoder, type BufferBinding } from './encoder.js';
 import { KernelCache, type KernelSpec } from './kernel.js';
@@ -29,8 +29,6 @@ export interface AdapterDescription {
   isFallback: boolean;
 }
 
-/** Kept at module scope: the instance must outlive every device made from it. */
-let dawnInstance: GPU | null = null;
 let current: Promise<Gpu> | null = null;
 
 export class Gpu implements CheckedDevice {
@@ -109,25 +107,24 @@ export class Gpu implements CheckedDevice {
 
 function optionsFromEnv(): GpuOptions {
   return {
-    backend: process.env.CSG_WEBGPU_BACKEND || undefined,
-    adapter: process.env.CSG_WEBGPU_ADAPTER || undefined,
-    verbose: process.env.CSG_WEBGPU_QUIET !== '1',
+    backend: platform.env('CSG_WEBGPU_BACKEND') || undefined,
+    adapter: platform.env('CSG_WEBGPU_ADAPTER') || undefined,
+    verbose: platform.env('CSG_WEBGPU_QUIET') !== '1',
   };
 }
 
 async function open(options: GpuOptions): Promise<Gpu> {
-  process.env.XDG_RUNTIME_DIR ??= '/tmp';
   const flags: string[] = [];
   if (options.backend) flags.push(`backend=${options.backend}`);
   if (options.adapter) flags.push(`adapter=${options.adapter}`);
-  dawnInstance ??= create(flags);
-  const adapter = await dawnInstance.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) {
-    throw new GpuError(
-      'WebGPU found no adapter. Dawn needs a Vulkan driver (Metal on macOS, D3D12 on Windows); ' +
-        'without a GPU install Mesa lavapipe >= 24 (`npm run setup` does this on Debian/Ubuntu as root).',
-    );
+  let entry: GPU;
+  try {
+    entry = platform.gpu(flags);
+  } catch (e) {
+    throw new GpuError((e as Error).message);
   }
+  const adapter = await entry.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new GpuError(`WebGPU found no adapter: ${platform.noAdapterHelp}`);
   const wanted: GPUFeatureName[] = ['subgroups', 'shader-f16', 'timestamp-query'];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const limits = adapter.limits;
@@ -154,11 +151,8 @@ async function open(options: GpuOptions): Promise<Gpu> {
     subgroupSize: info.subgroupMinSize === info.subgroupMaxSize ? (info.subgroupMinSize ?? 0) : 0,
     isFallback: info.isFallbackAdapter ?? false,
   };
-  if (description.isFallback) throttleDawnPolling();
-  if (options.verbose) {
-    const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ');
-    process.stderr.write(`[gpu] adapter: ${name} (backend ${description.backend}); features: ${description.features.join(', ')}\n`);
-  }
+  platform.adapterOpened(description.isFallback);
+  if (options.verbose) platform.log(`[gpu] adapter: ${adapterName(description)} (backend ${description.backend}); features: ${description.features.join(', ')}`);
   return new Gpu(device, description);
 }
 
@@ -179,10 +173,9 @@ export function gpu(): Gpu {
   return resolved;
 }
 
-/** The Dawn instance the engine uses (for peers such as tfjs-webgpu that want the same Dawn). */
-export function dawnGpu(): GPU {
-  if (!dawnInstance) throw new GpuError('GPU not initialised: await initGpu() first');
-  return dawnInstance;
+/** The adapter as a person reads it: vendor / architecture / device / description. */
+export function adapterName(a: AdapterDescription): string {
+  return [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ');
 }
 
 /** Destroys the device and drops the instance so Node can exit. */
@@ -190,5 +183,5 @@ export function closeGpu(): void {
   resolved?.destroy();
   resolved = null;
   current = null;
-  dawnInstance = null;
+  platform.release();
 }

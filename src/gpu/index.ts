@@ -1,6 +1,6 @@
 export { GpuError } from './errors.js';
-export { Gpu, getGpu, initGpu, gpu, closeGpu, dawnGpu, type GpuOptions, type AdapterDescription } from './device.js';
-export { throttleDawnPolling } from './dawn.js';
+export { Gpu, getGpu, initGpu, gpu, closeGpu, adapterName, type GpuOptions, type AdapterDescription } from './device.js';
+export { platform, type Platform } from './platform.js';
 export { grid, type BufferBinding } from './encoder.js';
 export { type Kernel, type KernelSpec, expandSource } from './kernel.js';
 export { sizeClass, type PoolStats } from './pool.js';

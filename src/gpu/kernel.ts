@@ -1,14 +1,10 @@
 // Kernels are WGSL entry points from shaders/<family>.wgsl. Their bind-group layout and the byte
 // layout of their uniform `params` struct are read from the WGSL with wgsl_reflect, so a launch
 // names its buffers and parameters instead of counting bindings by hand.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
 // The package's main entry is a CommonJS file under "type": "module" (it loads empty); use its ESM build.
 import { WgslReflect, type VariableInfo } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { GpuError, type CheckedDevice } from './errors.js';
-
-const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shaders');
+import { platform } from './platform.js';
 
 export interface KernelSpec {
   /** File in shaders/ without extension: one file per kernel family. */
@@ -45,19 +41,17 @@ export interface Kernel {
 
 const sourceCache = new Map<string, string>();
 function readShader(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    throw new GpuError(`${what} not found at ${path}`);
-  }
+  const text = platform.shaderSource(path);
+  if (text === null) throw new GpuError(`${what} not found at shaders/${path}`);
+  return text;
 }
 
 /** A family's source with its `// #include NAME` lines replaced by shaders/include/NAME.wgsl (WGSL has no includes). */
 function loadSource(family: string): string {
   let src = sourceCache.get(family);
   if (src === undefined) {
-    src = readShader(join(SHADER_DIR, `${family}.wgsl`), `shader family '${family}'`).replace(/^\/\/ #include ([\w-]+)$/gm, (_, name: string) =>
-      readShader(join(SHADER_DIR, 'include', `${name}.wgsl`), `shaders/${family}.wgsl: included '${name}'`),
+    src = readShader(`${family}.wgsl`, `shader family '${family}'`).replace(/^\/\/ #include ([\w-]+)$/gm, (_, name: string) =>
+      readShader(`include/${name}.wgsl`, `shaders/${family}.wgsl: included '${name}'`),
     );
     sourceCache.set(family, src);
   }

@@ -1,4 +1,4 @@
-import './dawn.js';
+import './platform.js'; // in Node, Dawn installs the WebGPU globals (GPUBufferUsage, …) used below
 // Buffers are recycled by size class: a training step frees and re-creates the same shapes every
 // iteration, so after the first step no GPU memory is allocated. Reuse inside one command buffer is
 // safe because WebGPU orders dispatches that touch the same buffer.

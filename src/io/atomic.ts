@@ -2,6 +2,7 @@
 // of the directory. A crash leaves either the old file or the new one, never a torn one.
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { faultPoint } from './fault-point.js';
 
 function writeAll(fd: number, bytes: Uint8Array): void {
   let off = 0;
@@ -24,7 +25,10 @@ export function writeFileAtomic(path: string, content: string | readonly Uint8Ar
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
   let fd = openSync(tmp, 'wx');
   try {
-    for (const c of chunks) writeAll(fd, c);
+    chunks.forEach((c, i) => {
+      if (i === Math.ceil(chunks.length / 2)) faultPoint('atomic-write'); // half of the file written
+      writeAll(fd, c);
+    });
     fsyncSync(fd);
     closeSync(fd);
     fd = -1;

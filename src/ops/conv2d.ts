@@ -74,7 +74,9 @@ export function convGeometry(xShape: readonly number[], wShape: readonly number[
 
 export function convVariants(): ConvVariant[] {
   // Best guess first (used until tuned): the register-blocked kernels won nearly every shape on lavapipe.
-  return gpu().hasSubgroups ? ['tall', 'regblock', 'panel', 'tiled'] : ['tiled'];
+  // They are written for 8-lane subgroups (SwiftShader's are 4 wide and gave zeros): others get 'tiled'.
+  const g = gpu();
+  return g.hasSubgroups && g.adapter.subgroupSize === 8 ? ['tall', 'regblock', 'panel', 'tiled'] : ['tiled'];
 }
 
 function kernel(entry: string, variant: ConvVariant, overrides: Record<string, number> = {}): KernelSpec {

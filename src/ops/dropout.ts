@@ -1,6 +1,6 @@
 // Dropout (training semantics) with a counter-based mask: a pure function of (seed, element index)
 // computed on the GPU, so the backward re-applies the same mask instead of storing it.
-// WGSL: shaders/dropout.wgsl · reference: the mask is checked against its own hash (no separate file) · test: kernels-test/dropout.test.ts
+// WGSL: shaders/dropout.wgsl · reference: none (the test checks the keep rate, the 1/(1−p) scaling and the mask's reuse) · test: kernels-test/dropout.test.ts
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype } from '../tensor/index.js';
 import { reshape } from './reduce.js';

@@ -3,7 +3,7 @@
 // (gemm_subgroup). Every launch packs what the chosen GEMM needs (transposes applied, sizes padded
 // with zeros to its blocks) in O(M·K + K·N) work, so the O(M·N·K) loops are branch-free.
 // WGSL: shaders/matmul.wgsl, shaders/matmul_subgroup.wgsl · reference: kernels-test/ref/matmul.ts · test: kernels-test/matmul.test.ts
-import { gpu, grid, GpuError } from '../gpu/index.js';
+import { gpu, grid, GpuError, platform } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp } from '../tensor/index.js';
 import { launchBinary } from './elementwise.js';
 import { sum } from './reduce.js';
@@ -60,7 +60,7 @@ export function matmulVariants(): MatmulVariant[] {
 /** The variant set by setMatmulVariant or env CSG_MATMUL_KERNEL, if any. */
 function explicitVariant(): MatmulVariant | null {
   if (forcedVariant) return forcedVariant;
-  const env = process.env.CSG_MATMUL_KERNEL;
+  const env = platform.env('CSG_MATMUL_KERNEL');
   return env ? checkVariant(env, 'CSG_MATMUL_KERNEL') : null;
 }
 

@@ -1,5 +1,6 @@
-// Sum, mean and max along one axis (keepdim optional), with their gradients.
-// WGSL: shaders/reduce.wgsl · reference and test: none of their own yet (exercised through every gradient check and the model parity tests)
+// Sum, mean and max along one axis (keepdim optional), with their gradients; the non-finite count of a
+// list of tensors (off the tape, for checkpoints).
+// WGSL: shaders/reduce.wgsl · reference: kernels-test/ref/reduce.ts · test: kernels-test/reduce.test.ts
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, type Shape } from '../tensor/index.js';
 
@@ -137,6 +138,30 @@ export function argmax(x: Tensor, axis: number, keepdim = false): Tensor {
 /** Sum of every element, as a one-element tensor of shape []. */
 export function sumAll(x: Tensor): Tensor {
   return sum(reshapeFlat(x), 0);
+}
+
+/** Elements one workgroup of count_nonfinite covers (256 lanes × 16). */
+const COUNT_SPAN = 4096;
+
+/**
+ * The number of Inf and NaN elements of each f32 tensor, as a u32 tensor [tensors.length] (off the
+ * tape): one dispatch per tensor into one vector, so a whole model's state is checked with a single
+ * small readback. Checkpoints are written only when every count is 0.
+ */
+export function countNonFinite(tensors: readonly Tensor[]): Tensor {
+  if (tensors.length === 0) throw new TensorError('countNonFinite: no tensors given');
+  for (const t of tensors) assertDtype(t, 'f32', 'countNonFinite');
+  const counts = Tensor.from(new Uint32Array(tensors.length), [tensors.length], 'u32');
+  tensors.forEach((t, slot) => {
+    if (t.size === 0) return;
+    gpu().run(
+      { family: 'reduce', entry: 'count_nonfinite' },
+      { values: t.binding, nonFinite: counts.binding },
+      { n: t.size, slot },
+      grid(Math.ceil(t.size / COUNT_SPAN)),
+    );
+  });
+  return counts;
 }
 
 const reshapeOp = defineOp<{ shape: Shape }>({

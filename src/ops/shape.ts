@@ -1,5 +1,5 @@
 // Concatenation and narrowing along an axis, with their gradients (each the other's slab copy).
-// WGSL: shaders/shape.wgsl · reference: inline in the test (element by coordinate) · test: kernels-test/shape.test.ts
+// WGSL: shaders/shape.wgsl · reference: kernels-test/ref/shape.ts · test: kernels-test/shape.test.ts
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, shapeStr, type Shape } from '../tensor/index.js';
 import { zeros } from './elementwise.js';

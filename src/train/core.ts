@@ -3,14 +3,15 @@
 // pause for kernel autotuning after the first step. A task (segmentation: train-seg.ts) supplies its
 // model and optimiser, its step, its selection metric and its final summary. The core reports through
 // hooks and never exits the process, draws a progress bar or handles signals: src/cli does (run.ts).
-import { appendFileSync, mkdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gpu, GpuError, tunePending, pendingTuning } from '../gpu/index.js';
 import { dropoutSeedState, setDropoutSeedState, type Module } from '../nn/index.js';
 import type { Sgd } from '../csg/index.js';
 import type { Tensor } from '../tensor/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { saveCheckpoint, resolveCheckpoint, loadModelState, loadOptimizerState, readTrainerState } from './checkpoint.js';
+import { saveCheckpoint, resolveCheckpoint, loadModelState, loadOptimizerState, readTrainerState, NonFiniteStateError, CheckpointError, type TrainerState } from './checkpoint.js';
+import { openRunFolder, prepareResume, resumeDifferences, diskError, RunFolderError } from './run-folder.js';
 
 /** What one training step reports. */
 export interface StepReport {
@@ -50,6 +51,8 @@ export interface TrainTask<Summary> {
   /** ...and the momentum of these parameters in this optimiser. */
   sgd: Sgd;
   params: readonly Tensor[];
+  /** Tags written into checkpoint.safetensors (the backbone layout, see io/weights.ts). */
+  checkpointMetadata?: Record<string, string>;
   /** Runs training step `it` (0-based). */
   step(it: number): Promise<StepReport>;
   /** Evaluates the selection split (every evalEvery steps); absent when the task has none. */
@@ -64,6 +67,8 @@ export interface CoreOptions {
   iters: number;
   /** A run folder or checkpoint folder to continue from. */
   resume: string | null;
+  /** Start over in an --out that holds another run; resume with changed flags or over newer checkpoints. */
+  force?: boolean;
   logEvery: number;
   /** 0: no evaluation during training. */
   evalEvery: number;
@@ -107,19 +112,43 @@ export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
 }
 
-/** Throws NonFiniteLossError naming the first loss of step `it` that is NaN or infinite. */
+/**
+ * Throws NonFiniteLossError naming the first loss of step `it` that is NaN or infinite, counted as the
+ * progress line counts: step it + 1 is the (it + 1)-th step done.
+ */
 export function assertFiniteLosses(it: number, losses: Record<string, number>): void {
   const bad = Object.entries(losses).find(([, v]) => !Number.isFinite(v));
-  if (bad) throw new NonFiniteLossError(`step ${it}: ${bad[0]} loss is ${bad[1]}`);
+  if (bad) throw new NonFiniteLossError(`step ${it + 1}: ${bad[0]} loss is ${bad[1]}`);
 }
 
-/** The run folder: config.json (atomic) and metrics.jsonl (started afresh unless resuming). */
-function openRunFolder(o: CoreOptions): string {
-  mkdirSync(o.out, { recursive: true });
-  writeFileAtomic(join(o.out, 'config.json'), JSON.stringify(o.config, null, 2));
+/** config.json (atomic) and metrics.jsonl (started afresh unless resuming) in the claimed run folder. */
+function startRunFiles(o: CoreOptions): string {
   const metricsPath = join(o.out, 'metrics.jsonl');
-  if (!o.resume) writeFileSync(metricsPath, '');
+  try {
+    writeFileAtomic(join(o.out, 'config.json'), JSON.stringify(o.config, null, 2));
+    if (!o.resume) writeFileSync(metricsPath, '');
+  } catch (e) {
+    throw diskError(e, o.out, 0, 'config.json');
+  }
   return metricsPath;
+}
+
+interface ResumePoint {
+  dir: string;
+  state: TrainerState;
+}
+
+/** The checkpoint to resume from and its trainer state; flags that change what is trained need --force. */
+function resumePoint(o: CoreOptions, log: (line: string) => void): ResumePoint {
+  const dir = resolveCheckpoint(o.resume!);
+  const state = readTrainerState(dir);
+  const { refused, noted } = resumeDifferences((state.options ?? {}) as Record<string, unknown>, (o.config ?? {}) as Record<string, unknown>);
+  if (refused.length && !o.force) {
+    throw new CheckpointError(`--resume ${o.resume}: flags differ from the saved run: ${refused.join(', ')}; give the saved values, or add --force to continue with the new ones`);
+  }
+  if (refused.length) log(`--force: resuming with flags that differ from the saved run: ${refused.join(', ')}`);
+  if (noted.length) log(`note: ${noted.join(', ')}: the learning-rate schedule changes from step ${state.step} on`);
+  return { dir, state };
 }
 
 /** The best selection logged in metrics.jsonl up to `step` (a resumed run keeps its earlier best). */
@@ -136,30 +165,28 @@ function bestLogged(metricsPath: string, step: number): BestSelection | null {
   return best;
 }
 
-/** Loads a checkpoint into the task (model, momentum, dropout stream); returns the steps it had done. */
-function restore(task: TrainTask<unknown>, resume: string, log: (line: string) => void): number {
-  const dir = resolveCheckpoint(resume);
-  loadModelState(dir, task.model);
-  loadOptimizerState(dir, task.sgd, task.params);
-  const state = readTrainerState(dir);
-  setDropoutSeedState(state.dropout);
-  log(`resumed from ${dir} at step ${state.step}`);
-  return state.step;
+/** Loads a checkpoint into the task strictly (model, momentum, dropout stream); returns the steps it had done. */
+async function restore(task: TrainTask<unknown>, resume: ResumePoint, log: (line: string) => void): Promise<number> {
+  await loadModelState(resume.dir, task.model);
+  loadOptimizerState(resume.dir, task.sgd, task.params);
+  setDropoutSeedState(resume.state.dropout);
+  log(`resumed from ${resume.dir} at step ${resume.state.step}`);
+  return resume.state.step;
 }
 
-/** The run's checkpoints: at most one per step count, the last one remembered for error messages. */
+/** The run's checkpoints: at most one per step count, the newest (all are finite) remembered for error messages. */
 class Checkpoints {
-  last: string | null = null;
-  private lastStep = -1;
   constructor(
     private readonly o: CoreOptions,
     private readonly task: TrainTask<unknown>,
-    private readonly onCheckpoint?: TrainHooks['onCheckpoint'],
+    private readonly onCheckpoint: TrainHooks['onCheckpoint'],
+    public last: string | null,
+    private lastStep: number,
   ) {}
 
   async save(steps: number): Promise<string> {
     if (steps !== this.lastStep) {
-      this.last = await saveCheckpoint(this.o.out, this.task.model, this.task.sgd, this.task.params, { step: steps, dropout: dropoutSeedState(), options: this.o.config });
+      this.last = await saveCheckpoint(this.o.out, this.task.model, this.task.sgd, this.task.params, { step: steps, dropout: dropoutSeedState(), options: this.o.config }, this.task.checkpointMetadata);
       this.lastStep = steps;
       this.onCheckpoint?.(this.last, steps);
     }
@@ -168,22 +195,44 @@ class Checkpoints {
 
   /** A failure during training, retold with what was kept. */
   stopped(e: unknown): unknown {
-    const kept = this.last ? `The last good checkpoint is ${this.last} (resume with --resume ${this.o.out}).` : 'No checkpoint was written before it.';
+    const kept = this.last
+      ? `The newest finite checkpoint is ${this.last} (step ${this.lastStep}; resume with --resume ${this.last}).`
+      : 'No checkpoint was written before it.';
     if (e instanceof NonFiniteLossError) return new NonFiniteLossError(`${e.message}; training stopped. ${kept}`);
+    if (e instanceof NonFiniteStateError) return new NonFiniteStateError(e.step, e.bad, e.total, `training stopped. ${kept}`);
+    if (e instanceof RunFolderError) return new RunFolderError(`${e.message}; training stopped. ${kept}`);
     if (e instanceof GpuError) return new GpuError(`${e.message}\ntraining stopped: the GPU failed${gpu().lost ? ' (device lost)' : ''}. ${kept}`);
     return e;
   }
 }
 
-/** Trains `task` for o.iters steps (from a checkpoint when o.resume), then summarises it. */
-export async function runTraining<Summary>(o: CoreOptions, task: TrainTask<Summary>, hooks: TrainHooks = {}): Promise<TrainOutcome<Summary>> {
+/**
+ * Trains the task `makeTask` builds for o.iters steps (from a checkpoint when o.resume), then summarises
+ * it. The run folder is claimed first (run-folder.ts: another run's folder, a second process, flags
+ * that differ from the resumed run's are refused before any work), and released at the end.
+ */
+export async function runTraining<Summary>(o: CoreOptions, makeTask: () => Promise<TrainTask<Summary>>, hooks: TrainHooks = {}): Promise<TrainOutcome<Summary>> {
   const log = hooks.log ?? logToStderr;
   const started = performance.now();
-  const start = o.resume ? restore(task, o.resume, log) : 0;
-  const metricsPath = openRunFolder(o);
+  const resume = o.resume ? resumePoint(o, log) : null;
+  const folder = openRunFolder(o.out, { resume: Boolean(resume), force: o.force ?? false, log });
+  try {
+    if (resume) prepareResume(o.out, resume.dir, resume.state.step, o.force ?? false, log);
+    const outcome = await train(o, await makeTask(), resume, hooks, log, started);
+    folder.release();
+    return outcome;
+  } catch (e) {
+    folder.release(true);
+    throw e;
+  }
+}
+
+async function train<Summary>(o: CoreOptions, task: TrainTask<Summary>, resume: ResumePoint | null, hooks: TrainHooks, log: (line: string) => void, started: number): Promise<TrainOutcome<Summary>> {
+  const start = resume ? await restore(task, resume, log) : 0;
+  const metricsPath = startRunFiles(o);
   const metrics = (line: object) => appendFileSync(metricsPath, JSON.stringify(line) + '\n');
-  let best = o.resume ? bestLogged(metricsPath, start) : null;
-  const checkpoints = new Checkpoints(o, task, hooks.onCheckpoint);
+  let best = resume ? bestLogged(metricsPath, start) : null;
+  const checkpoints = new Checkpoints(o, task, hooks.onCheckpoint, resume?.dir ?? null, resume ? start : -1);
   hooks.onStart?.(start, o.iters);
   // it/s counts from the last pause (tuning), so the rate and ETA describe training alone.
   let rateFrom = { it: start, t: performance.now() };

@@ -26,9 +26,10 @@ export interface TrainOptions {
   mlp: boolean;
   dropout: number;
   seed: number;
-  weights: string; // 'imagenet', a safetensors path, or 'none'
+  weights: string; // 'imagenet', a .safetensors/.pth/.pth.tar path, or 'none'
   out: string;
   resume: string | null;
+  force: boolean; // start over in an --out that holds another run (or resume with changed flags or over newer checkpoints)
   logEvery: number;
   evalEvery: number;
   checkpointEvery: number;
@@ -66,6 +67,7 @@ export const RECIPE: TrainOptions = {
   weights: 'imagenet',
   out: 'runs/latest',
   resume: null,
+  force: false,
   logEvery: 10,
   evalEvery: 0,
   checkpointEvery: 500,

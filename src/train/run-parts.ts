@@ -1,32 +1,41 @@
-// Pieces every task of the training core shares: the starting weights of the CSG model, the step's
-// line and metrics, and curves.png from metrics.jsonl.
+// Pieces the tasks of the training core share: the starting weights of the CSG model, the step's line
+// and metrics, and curves.png from metrics.jsonl.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CsgModel } from '../csg/model.js';
 import { ensureImagenetWeights } from '../io/imagenet-weights.js';
-import { readSafetensors } from '../io/safetensors.js';
+import { readWeights, describeWeights, LAYOUT_DESCRIPTION, type BackboneLayout, type WeightsFile } from '../io/weights.js';
+import { TensorError } from '../tensor/index.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { linePlot, type Series } from '../data/picture.js';
-import { hostTensors } from './checkpoint.js';
+import { hostTensors, CheckpointError } from './checkpoint.js';
 import type { StepReport } from './core.js';
 import type { StepResult, Stage } from './step.js';
 
+/** The starting weights (--weights imagenet, a .safetensors/.pth/.pth.tar, or none) and their backbone layout. */
+export async function readStartWeights(o: { weights: string }, log: (s: string) => void): Promise<{ path: string | null; weights: WeightsFile | null; layout: BackboneLayout }> {
+  const path = o.weights === 'none' ? null : o.weights === 'imagenet' ? await ensureImagenetWeights({ log }) : o.weights;
+  const weights = path === null ? null : readWeights(path);
+  const layout: BackboneLayout = weights?.layout ?? 'torchvision';
+  log(path && weights ? `--weights ${describeWeights(path, weights)}` : `--weights none: random init, ${LAYOUT_DESCRIPTION[layout]}`);
+  return { path, weights, layout };
+}
+
 /**
- * Loads the starting backbone into the student (`weights`: 'imagenet' = the npm ResNet-50 of
- * `npm run weights:imagenet`, Caffe-style BGR input and its stride on the first 1×1; a safetensors
- * file in torchvision names; 'none'), makes the teacher its copy, and returns the input normalisation
- * those weights expect.
+ * Loads the starting backbone into the student (built with the layout's stride placement), makes the
+ * teacher its copy, and returns the input normalisation those weights expect.
  */
-export async function loadStartWeights(model: CsgModel, o: { weights: string; layers: number[] }, log: (s: string) => void): Promise<Normalization> {
-  const imagenet = o.weights === 'imagenet';
-  if (o.weights !== 'none') {
-    const path = imagenet ? await ensureImagenetWeights({ log }) : o.weights;
-    if (!existsSync(path)) throw new Error(`--weights: ${path} does not exist`);
-    const { ignored } = model.encoder_q.loadBackbone(hostTensors(readSafetensors(path).tensors));
-    log(`loaded backbone weights from ${path} (${ignored.length} entries not used by layers ${o.layers.join('.')})`);
+export function loadStartWeights(model: CsgModel, start: { path: string | null; weights: WeightsFile | null; layout: BackboneLayout }, log: (s: string) => void): Normalization {
+  if (start.path && start.weights) {
+    try {
+      const { ignored } = model.encoder_q.loadBackbone(hostTensors(start.weights.tensors));
+      log(`loaded the backbone from ${start.path} (${ignored.length} entries of the file not used)`);
+    } catch (e) {
+      throw e instanceof TensorError ? new CheckpointError(`--weights ${start.path}: ${e.message}`) : e;
+    }
   }
   model.syncTeacher();
-  return imagenet ? CAFFE_NORM : IMAGENET_NORM;
+  return start.layout === 'caffe' ? CAFFE_NORM : IMAGENET_NORM;
 }
 
 /** What the core logs of a CSG step: its losses (checked for NaN), its metrics line and its progress line. */

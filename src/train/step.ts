@@ -24,8 +24,8 @@ export interface StepConfig {
   /** Projection MLP heads Linear → ReLU → Linear (false: the last Linear alone). */
   mlp: boolean;
   baseLr: number;
-  /** The backbone's learning rate is baseLr·factor. */
-  factor: number;
+  /** The backbone's learning rate is baseLr·backboneFactor (--factor). */
+  backboneFactor: number;
   itersMax: number;
   /** Steps of the quadratic warm-up (100 in the recipe). */
   warmup?: number;
@@ -54,7 +54,7 @@ export function stepConfig(o: TrainOptions): StepConfig {
     apool: o.apool,
     mlp: o.mlp,
     baseLr: o.lr,
-    factor: o.factor,
+    backboneFactor: o.factor,
     itersMax: o.itersMax,
     warmup: o.warmup,
   };
@@ -112,7 +112,7 @@ export class CsgTrainStep {
     readonly model: CsgModel,
     readonly config: StepConfig,
   ) {
-    const groups = model.paramGroups({ factor: config.factor });
+    const groups = model.paramGroups({ backboneFactor: config.backboneFactor });
     this.groupScales = groups.map((g) => g.lrScale);
     this.trainable = groups.flatMap((g) => g.params.map(([, p]) => p));
     this.gradCarrying = model.encoder_q.namedParameters('encoder_q').filter(([, p]) => p.requiresGrad);

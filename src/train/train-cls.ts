@@ -15,7 +15,7 @@ import { evaluateClassifier, type ClsEvalResult } from '../eval/classify.js';
 import { featureEnergy } from '../eval/energy.js';
 import type { TrainOptions } from './options.js';
 import { CsgTrainStep, stepConfig, type Regularizer, type StepResult, type Stage } from './step.js';
-import { loadStartWeights, stepReport, drawCurves } from './run-parts.js';
+import { readStartWeights, loadStartWeights, stepReport, drawCurves } from './run-parts.js';
 import { runTraining, logToStderr, type TrainTask, type TrainHooks, type TrainOutcome } from './core.js';
 
 export interface ClsOptions extends TrainOptions {
@@ -96,15 +96,16 @@ export function openClsTaskData(o: TrainOptions): ClsTaskData {
 
 /** The CSG classifier with its starting weights; returns the input normalisation they expect. */
 export async function buildClsModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgClassifier; norm: Normalization }> {
+  const start = await readStartWeights(o, log);
   const model = new CsgClassifier({
     layers: o.layers,
     width: o.width,
     classes,
-    strideIn1x1: o.weights === 'imagenet', // the npm (Keras/Caffe) ResNet-50: stride on the first 1×1
+    strideIn1x1: start.layout === 'caffe', // the npm (Keras/Caffe) ResNet-50: stride on the first 1×1
     seed: o.seed,
     queueSize: o.K,
   });
-  return { model, norm: await loadStartWeights(model, o, log) };
+  return { model, norm: loadStartWeights(model, start, log) };
 }
 
 /**
@@ -152,8 +153,8 @@ export async function clsTask(o: ClsOptions, log: (s: string) => void): Promise<
 /** A whole classification run on the training core. */
 export async function trainCls(o: ClsOptions, hooks: TrainHooks = {}): Promise<TrainOutcome<ClsSummary>> {
   const log = hooks.log ?? logToStderr;
-  const task = await clsTask(o, log);
-  return runTraining({ out: o.out, iters: o.iters, resume: o.resume, logEvery: o.logEvery, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, config: o }, task, { ...hooks, log });
+  const core = { out: o.out, iters: o.iters, resume: o.resume, force: o.force, logEvery: o.logEvery, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, config: o };
+  return runTraining(core, () => clsTask(o, log), { ...hooks, log });
 }
 
 const pct = (x: number | null) => (x === null || Number.isNaN(x) ? '–' : `${(100 * x).toFixed(2)}`);
