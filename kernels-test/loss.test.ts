@@ -72,6 +72,25 @@ describe('crossEntropy against the float64 reference', () => {
     expect(Array.from(got.g).every((v) => v === 0)).toBe(true);
   });
 
+  test('classification logits [N, C] with labels [N]: the 1×1 case of the reference', async () => {
+    const shape: NCHW = [6, 10, 1, 1];
+    const logits = randn(size(shape), 109, 2);
+    const labels = [3, 0, 9, 255, 4, 4];
+    const got = await scopeAsync(async () => {
+      const x = Tensor.from(logits, [6, 10]);
+      x.requiresGrad = true;
+      const loss = crossEntropy(x, Tensor.from(labels, [6], 'i32'));
+      const value = await loss.item();
+      backward(loss);
+      const g = await x.grad!.read();
+      x.grad!.dispose();
+      return { value, g };
+    });
+    const ref = crossEntropyRef(logits, shape, labels);
+    expectClose([got.value], [ref.loss], { atol: 1e-6, rtol: 1e-5 }, 'loss');
+    expectClose(got.g, ref.grad, { atol: 1e-7, rtol: 1e-4 }, 'gradient');
+  });
+
   test('gradient by finite differences', async () => {
     const shape: NCHW = [2, 4, 3, 3];
     const labels = Tensor.from(labelsFor(shape, 106, 0.3), [2, 3, 3], 'i32').keep();
@@ -86,7 +105,8 @@ describe('crossEntropy bad input', () => {
       const logits = Tensor.empty([2, 3, 4, 5]);
       expect(() => crossEntropy(logits, Tensor.empty([2, 4, 4], 'i32'))).toThrow(/labels \[2, 4, 4\] do not match logits \[2, 3, 4, 5\]/);
       expect(() => crossEntropy(logits, Tensor.empty([2, 4, 5], 'f32'))).toThrow(/labels: expected a i32 tensor/);
-      expect(() => crossEntropy(Tensor.empty([2, 3]), Tensor.empty([2], 'i32'))).toThrow(/expected NCHW logits/);
+      expect(() => crossEntropy(Tensor.empty([2, 3, 4]), Tensor.empty([2, 4], 'i32'))).toThrow(/expected NCHW or \[N, C\] logits/);
+      expect(() => crossEntropy(Tensor.empty([2, 3]), Tensor.empty([2, 1, 1], 'i32'))).toThrow(/labels \[2, 1, 1\] do not match logits \[2, 3\] \(expected \[2\]\)/);
     });
   });
 

@@ -8,6 +8,7 @@ import { backward, noGrad } from '../src/autograd/index.js';
 import { sumAll } from '../src/ops/index.js';
 import {
   BatchNorm2d,
+  Bottleneck,
   Conv2d,
   DeepLabResNet,
   Dropout,
@@ -21,7 +22,7 @@ import {
   type Module,
   type HostTensor,
 } from '../src/nn/index.js';
-import { CsgDeepLab } from '../src/csg/model.js';
+import { CsgDeepLab, CsgClassifier } from '../src/csg/model.js';
 import { useGpu, expectClose, randn } from './helpers.js';
 import { MODEL_FIXTURES, readFixture } from './model-fixtures.js';
 
@@ -75,6 +76,20 @@ describe('state_dict names and shapes match PyTorch', () => {
       expect(model.queue3.name).toBe('queue3');
       expect(model.encoder_k.fc_csg.stage4.items[2]!.parameters()[0]!.name).toBe('encoder_k.fc_csg.stage4.2.weight');
     }));
+
+  for (const [key, layers, classes] of [['csg-classifier-resnet101', [3, 4, 23, 3], 12], ['csg-classifier-resnet50', [3, 4, 6, 3], 10]] as const) {
+    test(`classification CSG wrapper (${key}): fc_new.{0,2}, fc, fc_csg, queues`, () =>
+      withModel(new CsgClassifier({ layers, classes, queueSize: 256 }), (model) => {
+        expectSameEntries(entriesOf(model), names[key]!.entries);
+        const dict = model.stateDict();
+        expect(dict.get('encoder_q.fc_new.0.weight')!.shape).toEqual([512, 2048]);
+        expect(dict.get('encoder_q.fc_new.2.weight')!.shape).toEqual([classes, 512]);
+        expect(dict.get('encoder_k.fc_csg.stage3.2.weight')!.shape).toEqual([128, 1024]);
+        // Standard strides (torchvision): the stride sits on the 3×3 conv.
+        const block = model.encoder_q.layer2.items[0] as Bottleneck;
+        expect([block.conv1.stride, block.conv2.stride]).toEqual([1, 2]);
+      }));
+  }
 });
 
 describe('loading a state dict by name', () => {
@@ -266,6 +281,28 @@ describe('training modes and parameter groups (recipe §1, §3)', () => {
       for (const [name, p] of groups.flatMap((g) => g.params)) expect([name, p.name]).toEqual([name, name]);
       const cls = model.paramGroups({ trainCsgHeads: true });
       expect(cls.map((g) => [g.name, g.lrScale, g.params.length])).toEqual([['backbone', 0.1, backbone!.length], ['head', 1, head!.length], ['fc_csg', 1, 8]]);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  test('classification (recipe §5): the student trains in eval mode; backbone with its BN affine at factor×, fc_new and fc_csg at 1×', () => {
+    const model = new CsgClassifier({ layers: [1, 1, 1, 1], width: 8, classes: 10, queueSize: 16 });
+    try {
+      model.train();
+      expect(model.training).toBe(true);
+      expect(model.encoder_q.namedModules().some(([, m]) => m.training)).toBe(false);
+      const groups = model.paramGroups({ backboneFactor: 0.25 });
+      expect(groups.map((g) => [g.name, g.lrScale])).toEqual([['backbone', 0.25], ['head', 1], ['fc_csg', 1]]);
+      const [backbone, head, heads] = groups.map((g) => g.params.map(([n]) => n));
+      // The reference's get_params takes every parameter of conv1/bn1/layer1–4, BN affine included.
+      expect(backbone).toContain('encoder_q.bn1.weight');
+      expect(backbone).toContain('encoder_q.layer4.0.bn3.bias');
+      expect(head).toEqual(['encoder_q.fc_new.0.weight', 'encoder_q.fc_new.0.bias', 'encoder_q.fc_new.2.weight', 'encoder_q.fc_new.2.bias']);
+      expect(heads!.length).toBe(8);
+      const pairs = model.backbonePairs();
+      expect(pairs.length).toBe(backbone!.length);
+      expect(pairs.every(([q, k]) => k.name === q.name.replace('encoder_q.', 'encoder_k.'))).toBe(true);
     } finally {
       model.dispose();
     }

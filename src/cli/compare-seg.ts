@@ -5,8 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initGpu, closeGpu } from '../gpu/index.js';
-import { Tensor } from '../tensor/index.js';
-import { hypersphericalEnergy } from '../csg/index.js';
+import { featureEnergy } from '../eval/energy.js';
 import { evaluate } from '../eval/evaluate.js';
 import { trainSeg, buildModel, type RunSummary } from '../train/train-seg.js';
 import { openTaskData } from '../data/task.js';
@@ -27,11 +26,7 @@ async function imagenetHse(o: ReturnType<typeof parseTrainOptions>): Promise<num
   const { model, norm } = await buildModel(o, data.classNames.length, () => undefined);
   const real = data.evals.find((e) => e.hse)!;
   const r = await evaluate(model.encoder_k, real.source, { classes: data.classNames.length, norm, batch: 16, features: true });
-  const n = Math.min(r.features!.length / r.featureDim, 10000);
-  const feats = Tensor.from(r.features!.subarray(0, n * r.featureDim), [n, r.featureDim]);
-  const e = hypersphericalEnergy(feats, { s: 1 });
-  const value = await e.item();
-  for (const t of [e, feats]) t.dispose();
+  const value = await featureEnergy(r.features!, r.featureDim);
   model.dispose();
   return value;
 }

@@ -1,14 +1,15 @@
 // npm run csg:step -- --ckpt FILE --batch FILE --steps N --out DIR [--start S] [model and recipe flags]
-// The golden step: loads a CSG checkpoint (official names), runs N training steps exactly as training
+// The golden step: loads a CSG checkpoint (official names; a classification one when it holds
+// encoder_q.fc_new.0.weight, its classes and hidden width read from it), runs N training steps exactly as training
 // does (CsgTrainStep: EMA, losses, backward, SGD at the poly/warm-up rate of iteration s, enqueue) on the
 // batches `input.step{s}.{im_q,im_k,label}` of the batch file, and writes DIR/step{s}.safetensors with
 // what each step computed: output, csg.logits.stage3|4, the losses, grad.encoder_q.<name>, after.<name>.
-// Checked against PyTorch by kernels-test/csg-step-parity.test.ts.
+// Checked against PyTorch by kernels-test/csg-step-parity.test.ts and csg-step-cls-parity.test.ts.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initGpu, closeGpu } from '../gpu/index.js';
-import { CsgDeepLab } from '../csg/model.js';
+import { CsgClassifier, CsgDeepLab, type CsgModel } from '../csg/model.js';
 import { readWeights, describeWeights } from '../io/weights.js';
 import { tensorEntry, toFloat32, toInt32, type StateDict } from '../io/safetensors.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors-file.js';
@@ -68,7 +69,7 @@ export interface CsgStepRun {
   results: StepResult[];
 }
 
-function stepBatch(tensors: StateDict, s: number): StepBatch {
+function stepBatch(tensors: StateDict, s: number, classification: boolean): StepBatch {
   const get = (name: string) => {
     const e = tensors.get(`input.step${s}.${name}`);
     if (!e) throw new OptionError(`--batch: no tensor input.step${s}.${name}`);
@@ -80,28 +81,26 @@ function stepBatch(tensors: StateDict, s: number): StepBatch {
   const [n, c, height, width] = imQ.shape;
   if (imQ.shape.length !== 4 || c !== 3) throw new OptionError(`--batch: input.step${s}.im_q is [${imQ.shape}], expected [B, 3, H, W]`);
   if (imK.shape.join() !== imQ.shape.join()) throw new OptionError(`--batch: input.step${s}.im_k is [${imK.shape}], im_q [${imQ.shape}]`);
-  if (label.shape.join() !== [n, height, width].join()) throw new OptionError(`--batch: input.step${s}.label is [${label.shape}], expected [${n}, ${height}, ${width}]`);
+  const labelShape = classification ? [n] : [n, height, width];
+  if (label.shape.join() !== labelShape.join()) throw new OptionError(`--batch: input.step${s}.label is [${label.shape}], expected [${labelShape}]`);
   return { n: n!, height: height!, width: width!, images: toFloat32(imQ), keys: toFloat32(imK), labels: toInt32(label) };
 }
 
-/** The model from the flags, its whole state from the checkpoint (strict); K and the key dimension are the checkpoint's. */
-function loadModel(o: CsgStepOptions, log: (line: string) => void): CsgDeepLab {
+/**
+ * The model from the flags, its whole state from the checkpoint (strict); K and the key dimension are
+ * the checkpoint's, and so are a classifier's classes and hidden width.
+ */
+function loadModel(o: CsgStepOptions, log: (line: string) => void): CsgModel {
   const weights = readWeights(o.ckpt);
   log(describeWeights(o.ckpt, weights));
   const state = weights.tensors;
   const queue = state.get('queue3');
   if (!queue || queue.shape.length !== 2) throw new OptionError(`--ckpt: ${o.ckpt} has no queue3 [dim, K]: not a CSG checkpoint`);
-  const model = new CsgDeepLab({
-    layers: o.layers,
-    width: o.width,
-    headWidth: o.headWidth,
-    classes: o.classes,
-    headDropout: o.dropout,
-    strideIn1x1: weights.layout === 'caffe',
-    seed: o.seed,
-    dim: queue.shape[0],
-    queueSize: queue.shape[1],
-  });
+  const common = { layers: o.layers, width: o.width, strideIn1x1: weights.layout === 'caffe', seed: o.seed, dim: queue.shape[0], queueSize: queue.shape[1] };
+  const hidden = state.get('encoder_q.fc_new.0.weight');
+  const model: CsgModel = hidden
+    ? new CsgClassifier({ ...common, hidden: hidden.shape[0], classes: state.get('encoder_q.fc_new.2.weight')?.shape[0] })
+    : new CsgDeepLab({ ...common, headWidth: o.headWidth, classes: o.classes, headDropout: o.dropout });
   model.loadStateDict(hostTensors(state));
   return model;
 }
@@ -119,7 +118,7 @@ export async function runCsgSteps(o: CsgStepOptions, log: (line: string) => void
       const out: StateDict = new Map();
       const f32 = async (name: string, t: { shape: readonly number[]; readFloat32(): Promise<Float32Array> }) =>
         out.set(name, tensorEntry('F32', [...t.shape], await t.readFloat32()));
-      const result = await step.run(s, stepBatch(inputs, s), {
+      const result = await step.run(s, stepBatch(inputs, s, model instanceof CsgClassifier), {
         inspect: async ({ logits, nceLogits }) => {
           await f32('output', logits);
           for (const stage of stages) await f32(`csg.logits.stage${stage}`, nceLogits[stage]!);

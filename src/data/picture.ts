@@ -1,5 +1,6 @@
-// Pictures for people: segmentation strips (input | prediction | ground truth) and line plots of
-// training curves, drawn with plain pixel code and a 3×5 bitmap font, written as RGB PNGs.
+// Pictures for people: segmentation strips (input | prediction | ground truth), labelled grids of
+// classified images, line plots of training curves and scatter plots, drawn with plain pixel code and
+// a 3×5 bitmap font, written as RGB PNGs.
 import { writeRgbPng } from './png.js';
 
 type Rgb = readonly [number, number, number];
@@ -138,6 +139,8 @@ export interface Series {
   /** [x, y] pairs; non-finite y values are gaps. */
   points: [number, number][];
   colour?: Rgb;
+  /** Points as markers only, no lines between them (a scatter plot). */
+  markers?: boolean;
 }
 
 export interface Panel {
@@ -145,6 +148,8 @@ export interface Panel {
   series: Series[];
   /** Fixed y range (default: the data's, padded). */
   yRange?: [number, number];
+  /** Written under the x axis, at the right. */
+  xLabel?: string;
 }
 
 const SERIES_COLOURS: Rgb[] = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75]];
@@ -168,8 +173,14 @@ function drawPanel(canvas: Canvas, panel: Panel, x0: number, y0: number, w: numb
   const pts = panel.series.flatMap((s) => s.points.filter(([, y]) => Number.isFinite(y)));
   const xs = pts.map((p) => p[0]);
   const ys = pts.map((p) => p[1]);
-  const xLo = xs.length ? Math.min(...xs) : 0;
-  const xHi = xs.length ? Math.max(...xs) : 1;
+  let xLo = xs.length ? Math.min(...xs) : 0;
+  let xHi = xs.length ? Math.max(...xs) : 1;
+  if (panel.series.some((s) => s.markers)) {
+    // Markers at the very edge would be cut in half.
+    const pad = (xHi - xLo) * 0.08 || Math.abs(xHi) * 0.05 || 1;
+    xLo -= pad;
+    xHi += pad;
+  }
   let [yLo, yHi] = panel.yRange ?? [ys.length ? Math.min(...ys) : 0, ys.length ? Math.max(...ys) : 1];
   if (!panel.yRange) {
     const pad = (yHi - yLo) * 0.05 || Math.abs(yHi) * 0.05 || 1;
@@ -183,6 +194,7 @@ function drawPanel(canvas: Canvas, panel: Panel, x0: number, y0: number, w: numb
   const px = (x: number) => left + ((x - xLo) / (xHi - xLo || 1)) * (right - left);
   const py = (y: number) => bottom - ((y - yLo) / (yHi - yLo || 1)) * (bottom - top);
   canvas.text(left, y0 + 4, panel.title, ink);
+  if (panel.xLabel) canvas.text(right - textWidth(panel.xLabel), y0 + h - 12, panel.xLabel, ink);
   for (const t of niceTicks(yLo, yHi)) {
     canvas.line(left, py(t), right, py(t), grid);
     const label = formatTick(t);
@@ -205,6 +217,10 @@ function drawPanel(canvas: Canvas, panel: Panel, x0: number, y0: number, w: numb
         continue;
       }
       const p: [number, number] = [px(x), py(Math.min(yHi, Math.max(yLo, y)))];
+      if (s.markers) {
+        canvas.rect(p[0] - 3, p[1] - 3, 7, 7, colour);
+        continue;
+      }
       if (prev) canvas.line(prev[0], prev[1], p[0], p[1], colour, 2);
       else canvas.rect(p[0] - 1, p[1] - 1, 3, 3, colour);
       prev = p;
@@ -253,5 +269,36 @@ export function sampleGrid(sections: SampleSection[], palette: readonly Rgb[], s
     });
     y += 2 * (s.height * scale + gap);
   }
+  return canvas;
+}
+
+// ---- classified images -----------------------------------------------------------------------------
+
+export interface ClassifiedImage {
+  width: number;
+  height: number;
+  /** HWC RGB. */
+  image: Uint8Array;
+  predicted: string;
+  truth: string;
+}
+
+/** A grid of images, each captioned `predicted/truth`; a wrong prediction gets a red frame and red text. */
+export function classificationGrid(items: ClassifiedImage[], columns: number, scale = 1): Canvas {
+  const gap = 6;
+  const caption = 14;
+  const cellW = Math.max(...items.map((i) => i.width)) * scale;
+  const cellH = Math.max(...items.map((i) => i.height)) * scale;
+  const rows = Math.ceil(items.length / columns);
+  const canvas = new Canvas(gap + columns * (cellW + gap), gap + rows * (cellH + caption + gap));
+  items.forEach((item, i) => {
+    const x = gap + (i % columns) * (cellW + gap);
+    const y = gap + Math.floor(i / columns) * (cellH + caption + gap);
+    const wrong = item.predicted !== item.truth;
+    const colour: Rgb = wrong ? [214, 39, 40] : [40, 40, 40];
+    if (wrong) canvas.rect(x - 3, y - 3, item.width * scale + 6, item.height * scale + 6, colour);
+    canvas.blit(x, y, item.image, item.width, item.height, scale);
+    canvas.text(x, y + item.height * scale + 3, `${item.predicted}/${item.truth}`, colour);
+  });
   return canvas;
 }

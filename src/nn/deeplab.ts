@@ -4,7 +4,7 @@ import { Tensor } from '../tensor/index.js';
 import { concat, interpolateBilinear } from '../ops/index.js';
 import { Module, releaseIntermediate, type Layer } from './module.js';
 import { Conv2d, BatchNorm2d, ReLU, Dropout, GlobalAvgPool, ModuleList, Sequential, ParamInit, chain } from './layers.js';
-import { ResNet, type ResNetOptions, type Features } from './resnet.js';
+import { ResNet, type ResNetOptions, type ModelOutput } from './resnet.js';
 
 export const ASPP_RATES = [12, 24, 36] as const;
 
@@ -94,10 +94,8 @@ export interface DeepLabOptions extends Omit<ResNetOptions, 'outputStride' | 'fr
   frozenBackboneBn?: boolean;
 }
 
-export interface SegmentationOutput extends Features {
-  /** [N, classes, H, W] at the input's size. */
-  logits: Tensor;
-}
+/** Logits [N, classes, H, W] at the input's size, with the layer3/layer4 features. */
+export type SegmentationOutput = ModelOutput;
 
 export class DeepLabResNet extends ResNet {
   readonly fc_new: SegmentationHead;
@@ -122,34 +120,4 @@ export class DeepLabResNet extends ResNet {
     releaseIntermediate(small, logits);
     return { logits, layer3, layer4 };
   }
-}
-
-export interface NamedParamGroup {
-  name: string;
-  /** Multiplies the base learning rate. */
-  lrScale: number;
-  /** Trainable parameters only (frozen BN affine parameters take no gradient and are left out). */
-  params: [string, Tensor][];
-}
-
-function trainable(prefix: string, module: Module): [string, Tensor][] {
-  return module.namedParameters(prefix).filter(([, p]) => p.requiresGrad);
-}
-
-/** The recipe's backbone learning-rate multiplier (`--factor`). */
-export const BACKBONE_LR_FACTOR = 0.1;
-
-/**
- * Recipe §3: backbone (conv1, bn1, layer1–4) at `backboneFactor`× the base LR (0.1 in the recipe,
- * `--factor`), the head `fc_new` at the base LR, plus any `extra` modules at the base LR (CSG's fc_csg
- * for classification; none for segmentation).
- */
-export function segmentationParamGroups(model: DeepLabResNet, extra: [string, Module][] = [], prefix = '', backboneFactor = BACKBONE_LR_FACTOR): NamedParamGroup[] {
-  const key = (name: string): string => (prefix ? `${prefix}.${name}` : name);
-  const groups: NamedParamGroup[] = [
-    { name: 'backbone', lrScale: backboneFactor, params: model.backboneModules().flatMap(([name, m]) => trainable(key(name), m)) },
-    { name: 'head', lrScale: 1, params: trainable(key('fc_new'), model.fc_new) },
-  ];
-  for (const [name, m] of extra) groups.push({ name, lrScale: 1, params: trainable(key(name), m) });
-  return groups;
 }

@@ -82,6 +82,11 @@ export interface Features {
   layer4: Tensor;
 }
 
+/** A task model's forward: its logits, and the layer3/layer4 features CSG works on. */
+export interface ModelOutput extends Features {
+  logits: Tensor;
+}
+
 export class ResNet extends Module {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
@@ -200,4 +205,36 @@ export class ResNet extends Module {
       ['layer4', this.layer4],
     ];
   }
+}
+
+export interface NamedParamGroup {
+  name: string;
+  /** Multiplies the base learning rate. */
+  lrScale: number;
+  /** Trainable parameters only (frozen BN affine parameters take no gradient and are left out). */
+  params: [string, Tensor][];
+}
+
+function trainable(prefix: string, module: Module): [string, Tensor][] {
+  return module.namedParameters(prefix).filter(([, p]) => p.requiresGrad);
+}
+
+/** The recipe's backbone learning-rate multiplier (`--factor`). */
+export const BACKBONE_LR_FACTOR = 0.1;
+
+/**
+ * Recipe §3: backbone (conv1, bn1, layer1–4) at `factor`× the base LR, the task head `fc_new` at the
+ * base LR, plus any `extra` modules at the base LR (CSG's fc_csg for classification).
+ */
+export function headParamGroups(
+  model: ResNet & { fc_new: Module },
+  { factor = BACKBONE_LR_FACTOR, extra = [], prefix = '' }: { factor?: number; extra?: [string, Module][]; prefix?: string } = {},
+): NamedParamGroup[] {
+  const key = (name: string): string => (prefix ? `${prefix}.${name}` : name);
+  const groups: NamedParamGroup[] = [
+    { name: 'backbone', lrScale: factor, params: model.backboneModules().flatMap(([name, m]) => trainable(key(name), m)) },
+    { name: 'head', lrScale: 1, params: trainable(key('fc_new'), model.fc_new) },
+  ];
+  for (const [name, m] of extra) groups.push({ name, lrScale: 1, params: trainable(key(name), m) });
+  return groups;
 }

@@ -1,4 +1,4 @@
-// Softmax cross-entropy over NCHW logits with an ignore label: PyTorch's F.cross_entropy(logits,
+// Softmax cross-entropy over NCHW (or [N, C]) logits with an ignore label: PyTorch's F.cross_entropy(logits,
 // labels, ignore_index, reduction='mean'), except that no valid pixel gives 0 (not NaN).
 // WGSL: shaders/loss.wgsl · reference: kernels-test/ref/loss.ts · test: kernels-test/loss.test.ts
 import { gpu } from '../gpu/index.js';
@@ -49,10 +49,12 @@ export function crossEntropy(logits: Tensor, labels: Tensor, ignoreIndex = 255):
   const where = 'crossEntropy';
   assertDtype(logits, 'f32', `${where} logits`);
   assertDtype(labels, 'i32', `${where} labels`);
-  if (logits.rank !== 4) throw new TensorError(`${where}: expected NCHW logits, got ${shapeStr(logits.shape)}`);
-  const [n, c, h, w] = logits.shape as [number, number, number, number];
-  if (labels.rank !== 3 || labels.shape[0] !== n || labels.shape[1] !== h || labels.shape[2] !== w) {
-    throw new TensorError(`${where}: labels ${shapeStr(labels.shape)} do not match logits ${shapeStr(logits.shape)} (expected [${n}, ${h}, ${w}])`);
+  if (logits.rank !== 4 && logits.rank !== 2) throw new TensorError(`${where}: expected NCHW or [N, C] logits, got ${shapeStr(logits.shape)}`);
+  // [N, C] logits with [N] labels are the 1×1 case: the same memory layout.
+  const [n, c, h, w] = (logits.rank === 2 ? [...logits.shape, 1, 1] : logits.shape) as [number, number, number, number];
+  const expected = logits.rank === 2 ? [n] : [n, h, w];
+  if (labels.rank !== expected.length || expected.some((d, i) => labels.shape[i] !== d)) {
+    throw new TensorError(`${where}: labels ${shapeStr(labels.shape)} do not match logits ${shapeStr(logits.shape)} (expected ${shapeStr(expected)})`);
   }
   if (c < 1) throw new TensorError(`${where}: logits have no classes`);
   if (!Number.isInteger(ignoreIndex)) throw new TensorError(`${where}: ignoreIndex must be an integer, got ${ignoreIndex}`);

@@ -4,7 +4,7 @@
 export interface TrainOptions {
   train: string; // 'digits' or 'gta5:DIR' (optionally 'gta5:DIR:LIST')
   val: string; // 'digits' or 'cityscapes:DIR'
-  model: string; // deeplab50 | deeplab101 | deeplab-small
+  model: string; // deeplab50 | deeplab101 | deeplab-small (segmentation); resnet50 | resnet101 (classification)
   layers: number[]; // blocks per ResNet stage
   width: number; // ResNet base width (64 for the ImageNet weights)
   headWidth: number; // ASPP and head channels (256 in the recipe)
@@ -84,6 +84,8 @@ export const MODEL_LAYERS: Record<string, number[]> = {
   deeplab50: [3, 4, 6, 3],
   deeplab101: [3, 4, 23, 3],
   'deeplab-small': [1, 1, 1, 1],
+  resnet50: [3, 4, 6, 3],
+  resnet101: [3, 4, 23, 3],
 };
 
 // Defaults of the embedded synthetic→real digits task, sized so that `npm run train:seg` finishes
@@ -117,4 +119,49 @@ export const DIGITS_DEFAULTS: Partial<TrainOptions> = {
   logEvery: 10,
   evalEvery: 100, // real-val (250 images) costs about 15 training steps
   checkpointEvery: 100,
+};
+
+/** Recipe §5 (VisDA-17): ResNet-101, batch 32, lr 1e-4, factor 0.1, λ 0.1, 30 epochs of ~152k images. */
+export const CLS_RECIPE: Partial<TrainOptions> = {
+  model: 'resnet101',
+  layers: [3, 4, 23, 3],
+  batch: 32,
+  lr: 1e-4,
+  factor: 0.1,
+  csg: 0.1,
+  chunks: 1,
+  K: 65536,
+  iters: Math.floor((30 * 152397) / 32),
+  out: 'runs/visda',
+  evalEvery: 0,
+  checkpointEvery: 1000,
+};
+
+/**
+ * The embedded digit task, sized so that `npm run train:cls` finishes within 15 minutes on 2 CPU cores
+ * under lavapipe, set-up included, and compare:cls's 12 runs fit an afternoon (docs/CLASSIFICATION.md):
+ * 32-pixel images (layer4 is one pixel), 80 steps with a 20-step warm-up (the recipe's 100 would leave
+ * the rate low for most of the run), head lr 0.05 with the backbone at ×0.1 and λ 0.1
+ * (λ·backbone lr = 5e-4, the pilot's stable bound).
+ */
+export const CLS_DIGITS_DEFAULTS: Partial<TrainOptions> = {
+  train: 'digits',
+  val: 'digits',
+  model: 'resnet50',
+  layers: [1, 1, 1, 1], // the first block of each ImageNet ResNet-50 stage
+  width: 64,
+  size: 32,
+  counts: '4000,200,300,600',
+  batch: 16,
+  iters: 80,
+  warmup: 20,
+  lr: 0.05, // fc_new and fc_csg; the backbone trains at lr·factor
+  factor: 0.1,
+  csg: 0.1,
+  chunks: 1,
+  K: 1024,
+  out: 'runs/digits-cls',
+  logEvery: 10,
+  evalEvery: 40,
+  checkpointEvery: 40,
 };

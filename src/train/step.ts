@@ -1,13 +1,14 @@
-// One CSG training step (recipe §2–§3), shared by train:seg and the golden-step command csg:step:
-// EMA of the teacher's heads, the student's segmentation forward on im_q, cross-entropy, the
-// student's and the teacher's passes on im_k, InfoNCE per stage against its queue (then enqueue),
+// One CSG training step (recipe §2–§3), shared by train:seg, train:cls and the golden-step command
+// csg:step: EMA of the teacher's heads, the student's forward on im_q (segmentation or classification),
+// cross-entropy, the student's and the teacher's passes on im_k, InfoNCE per stage against its queue
+// (then enqueue), an optional L2 pull towards the ImageNet start (compare:cls's comparison points),
 // backward, SGD on the poly/warm-up schedule. Everything is encoded into few command buffers; the
 // only readback is one small vector of the step's scalars (the training core checks them for NaN).
 import { Tensor, scopeAsync } from '../tensor/index.js';
 import { backward, noGrad, zeroGrad } from '../autograd/index.js';
-import { add, scale, crossEntropy, concat, reshape, rankAccuracy } from '../ops/index.js';
+import { add, sub, mul, scale, sumAll, crossEntropy, concat, reshape, rankAccuracy, globalAvgPool } from '../ops/index.js';
 import { emaUpdate, polyWarmupLr, Sgd, KeyQueue, csgStageLoss, type Head } from '../csg/index.js';
-import type { CsgDeepLab } from '../csg/model.js';
+import type { CsgModel, CsgEncoderLike } from '../csg/model.js';
 import type { TrainOptions } from './options.js';
 
 export type Stage = 3 | 4;
@@ -28,6 +29,18 @@ export interface StepConfig {
   itersMax: number;
   /** Steps of the quadratic warm-up (recipe: 100). */
   warmup: number;
+  /** An extra loss pulling the student towards the ImageNet start (the teacher's backbone). */
+  regularizer?: Regularizer;
+}
+
+/**
+ * compare:cls's comparison points: 'weight-l2' adds weight·Σ‖θ − θ₀‖² over the backbone's trainable
+ * parameters; 'feature-l2' adds weight·mean over images of ‖pool(f₄(x)) − pool(f₄⁰(x))‖², the frozen
+ * ImageNet teacher's average-pooled stage-4 features of the same image.
+ */
+export interface Regularizer {
+  kind: 'weight-l2' | 'feature-l2';
+  weight: number;
 }
 
 /** The step's settings from the shared flags (train:seg, csg:step). */
@@ -55,7 +68,7 @@ export interface StepBatch {
   images: Float32Array;
   /** Key images (ColorJitter of the same crop); needed when λ > 0. */
   keys: Float32Array | null;
-  /** [n, H, W], 255 = ignore. */
+  /** Segmentation: [n, H, W], 255 = ignore; classification: [n]. */
   labels: Int32Array;
 }
 
@@ -65,13 +78,15 @@ export interface StepResult {
   nce: Partial<Record<Stage, number>>;
   top1: Partial<Record<Stage, number>>;
   top5: Partial<Record<Stage, number>>;
+  /** The regularizer's term before its weight, when one is set. */
+  reg?: number;
   total: number;
   lrs: number[];
 }
 
 /** Tensors of one step offered for inspection before the backward (csg:step writes them out). */
 export interface StepTensors {
-  /** Segmentation logits at the input's size. */
+  /** Segmentation logits at the input's size, or classification logits [n, classes]. */
   logits: Tensor;
   /** Per stage, the InfoNCE logits [N, K + 1] against the queue before this step's enqueue. */
   nceLogits: Partial<Record<Stage, Tensor>>;
@@ -94,7 +109,7 @@ export class CsgTrainStep {
   private readonly gradCarrying: [string, Tensor][];
 
   constructor(
-    readonly model: CsgDeepLab,
+    readonly model: CsgModel,
     readonly config: StepConfig,
   ) {
     const groups = model.paramGroups({ backboneFactor: config.backboneFactor });
@@ -109,7 +124,7 @@ export class CsgTrainStep {
   }
 
   /** The stage's projection head; without the MLP only its last Linear (C → 128) is used. */
-  private head(encoder: CsgDeepLab['encoder_q'], stage: Stage): Head {
+  private head(encoder: CsgEncoderLike, stage: Stage): Head {
     const h = stage === 3 ? encoder.fc_csg.stage3 : encoder.fc_csg.stage4;
     if (!this.config.mlp) return (x) => h.items[2]!.forward(x);
     return (x) => h.forward(x);
@@ -140,11 +155,16 @@ export class CsgTrainStep {
       }
       const shape = [batch.n, 3, batch.height, batch.width];
       const images = Tensor.from(batch.images, shape);
-      const labels = Tensor.from(batch.labels, [batch.n, batch.height, batch.width], 'i32');
       const out = model.encoder_q.forward(images);
-      const ce = crossEntropy(out.logits, labels, 255);
+      const labelShape = out.logits.rank === 2 ? [batch.n] : [batch.n, batch.height, batch.width];
+      const ce = crossEntropy(out.logits, Tensor.from(batch.labels, labelShape, 'i32'), 255);
       let total = ce;
       const scalars: Tensor[] = [ce];
+      if (config.regularizer) {
+        const term = this.regularizerTerm(config.regularizer, images, out.layer4);
+        total = add(total, scale(term, config.regularizer.weight));
+        scalars.push(term);
+      }
       const nceLogits: StepTensors['nceLogits'] = {};
       if (csg) {
         const keys = Tensor.from(batch.keys!, shape);
@@ -177,14 +197,36 @@ export class CsgTrainStep {
       zeroGrad(this.gradCarrying.map(([, p]) => p));
       const values = await noGrad(() => concat(scalars.map((s) => reshape(s, [s.size])), 0)).read();
       const result: StepResult = { it, ce: values[0]!, nce: {}, top1: {}, top5: {}, total: values[values.length - 1]!, lrs };
+      const first = config.regularizer ? 2 : 1;
+      if (config.regularizer) result.reg = values[1]!;
       config.stages.forEach((stage, i) => {
         if (!csg) return;
-        result.nce[stage] = values[1 + 3 * i]!;
-        result.top1[stage] = values[2 + 3 * i]!;
-        result.top5[stage] = values[3 + 3 * i]!;
+        result.nce[stage] = values[first + 3 * i]!;
+        result.top1[stage] = values[first + 1 + 3 * i]!;
+        result.top5[stage] = values[first + 2 + 3 * i]!;
       });
       return result;
     });
+  }
+
+  /** The regularizer's unweighted term (scalar, on the tape). */
+  private regularizerTerm(r: Regularizer, images: Tensor, studentLayer4: Tensor): Tensor {
+    if (r.kind === 'weight-l2') {
+      return this.model
+        .backbonePairs()
+        .map(([q, k]) => {
+          const d = sub(q, k);
+          return sumAll(mul(d, d));
+        })
+        .reduce((a, b) => add(a, b));
+    }
+    const pooled = (layer4: Tensor) => {
+      const p = globalAvgPool(layer4);
+      return reshape(p, [p.shape[0]!, p.shape[1]!]);
+    };
+    const teacher = noGrad(() => pooled(this.model.encoder_k.features(images).layer4));
+    const d = sub(pooled(studentLayer4), teacher);
+    return scale(sumAll(mul(d, d)), 1 / images.shape[0]!);
   }
 
   dispose(): void {
