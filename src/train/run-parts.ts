@@ -27,12 +27,16 @@ export async function readStartWeights(o: { weights: string }, log: (s: string) 
  */
 export function loadStartWeights(model: CsgModel, start: { path: string | null; weights: WeightsFile | null; layout: BackboneLayout }, log: (s: string) => void): Normalization {
   if (start.path && start.weights) {
+    let ignored: string[];
     try {
-      const { ignored } = model.encoder_q.loadBackbone(hostTensors(start.weights.tensors));
-      log(`loaded the backbone from ${start.path} (${ignored.length} entries of the file not used)`);
+      ({ ignored } = model.encoder_q.loadBackbone(hostTensors(start.weights.tensors)));
     } catch (e) {
       throw e instanceof TensorError ? new CheckpointError(`--weights ${start.path}: ${e.message}`) : e;
     }
+    // The one partial load: the backbone's entries (all of them) from an ImageNet network; the rest keeps its init.
+    const backbone = new Set(model.encoder_q.backboneModules().map(([name]) => name));
+    const notLoaded = model.encoder_q.children().filter(([name]) => !backbone.has(name)).map(([name]) => name);
+    log(`loaded the backbone (${[...backbone].join(', ')}) from ${start.path}; ${notLoaded.join(', ')} start from their random init; ${ignored.length} entries of the file not used`);
   }
   model.syncTeacher();
   return start.layout === 'caffe' ? CAFFE_NORM : IMAGENET_NORM;

@@ -1,23 +1,21 @@
 // Segmentation as a task of the training core (core.ts): the task's data, the CSG model from ImageNet
 // weights, the CSG step, real-val mIoU for choosing settings, and the final evaluation on the real
 // domain with the hyperspherical energy, pictures and summary.json.
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tensor, TensorError } from '../tensor/index.js';
+import { Tensor } from '../tensor/index.js';
 import { setDropoutSeedState } from '../nn/index.js';
 import { CsgDeepLab } from '../csg/model.js';
 import { hypersphericalEnergy } from '../csg/index.js';
-import { ensureImagenetWeights } from '../io/imagenet-weights.js';
-import { readWeights, describeWeights, layoutMetadata, LAYOUT_DESCRIPTION, type BackboneLayout } from '../io/weights.js';
+import { layoutMetadata, type BackboneLayout } from '../io/weights.js';
 import { trainBatch } from '../data/sampler.js';
 import { openTaskData, recipeAugment, type TaskData } from '../data/task.js';
-import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
-import { segmentationStrip, linePlot, type Series } from '../data/picture.js';
+import type { Normalization } from '../data/augment.js';
+import { segmentationStrip } from '../data/picture.js';
 import { evaluate, evenlySpaced, type EvalResult, type EvalSample } from '../eval/evaluate.js';
 import { formatIouTable, trivialLevels, type TrivialLevels } from '../eval/confusion.js';
 import type { TrainOptions } from './options.js';
 import { CsgTrainStep, stepConfig, type StepResult, type Stage } from './step.js';
-import { hostTensors, CheckpointError } from './checkpoint.js';
+import { readStartWeights, loadStartWeights, stepReport, drawCurves } from './run-parts.js';
 import { runTraining, logToStderr, type TrainTask, type TrainHooks, type TrainOutcome } from './core.js';
 
 export interface RunSummary {
@@ -48,41 +46,18 @@ export interface RunSummary {
  * none); the backbone layout and input normalisation follow the weights file and are stated.
  */
 export async function buildModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgDeepLab; norm: Normalization; layout: BackboneLayout }> {
-  const path = o.weights === 'none' ? null : o.weights === 'imagenet' ? await ensureImagenetWeights({ log }) : o.weights;
-  if (path && !existsSync(path)) throw new CheckpointError(`--weights: ${path} does not exist`);
-  const weights = path === null ? null : readWeights(path);
-  const layout: BackboneLayout = weights?.layout ?? 'torchvision';
-  if (path && weights) log(`--weights ${describeWeights(path, weights)}`);
-  else log(`--weights none: random init, ${LAYOUT_DESCRIPTION[layout]}`);
+  const start = await readStartWeights(o, log);
   const model = new CsgDeepLab({
     layers: o.layers,
     width: o.width,
     headWidth: o.headWidth,
     classes,
     headDropout: o.dropout,
-    strideIn1x1: layout === 'caffe',
+    strideIn1x1: start.layout === 'caffe',
     seed: o.seed,
     queueSize: o.K,
   });
-  if (path && weights) {
-    let ignored: string[];
-    try {
-      ({ ignored } = model.encoder_q.loadBackbone(hostTensors(weights.tensors)));
-    } catch (e) {
-      throw e instanceof TensorError ? new CheckpointError(`--weights ${path}: ${e.message}`) : e;
-    }
-    // The one partial load: the backbone's entries (all of them) from an ImageNet network; the rest keeps its init.
-    const backbone = new Set(model.encoder_q.backboneModules().map(([name]) => name));
-    const notLoaded = model.encoder_q.children().filter(([name]) => !backbone.has(name)).map(([name]) => name);
-    log(`loaded the backbone (${[...backbone].join(', ')}) from ${path}; ${notLoaded.join(', ')} start from their random init; ${ignored.length} entries of the file not used by layers ${o.layers.join('.')}`);
-  }
-  model.syncTeacher();
-  return { model, norm: layout === 'caffe' ? CAFFE_NORM : IMAGENET_NORM, layout };
-}
-
-function formatStep(r: StepResult, stages: Stage[]): string {
-  const nce = stages.map((s) => (r.nce[s] !== undefined ? ` nce${s} ${r.nce[s]!.toFixed(3)} top1 ${(100 * r.top1[s]!).toFixed(0)}%` : '')).join('');
-  return `ce ${r.ce.toFixed(4)}${nce}`;
+  return { model, norm: loadStartWeights(model, start, log), layout: start.layout };
 }
 
 /**
@@ -109,12 +84,7 @@ export async function segTask(o: TrainOptions, log: (s: string) => void): Promis
       const b = trainBatch(data.train, o.batch, o.seed, it, aug, norm, o.csg > 0);
       const r = await step.run(it, { n: b.n, height: b.height, width: b.width, images: b.images, keys: b.keys ?? null, labels: b.labels });
       last = r;
-      const nce = Object.fromEntries(Object.entries(r.nce).map(([s, v]) => [`nce stage ${s}`, v]));
-      return {
-        losses: { ce: r.ce, ...nce, total: r.total },
-        metrics: { ce: r.ce, nce: r.nce, top1: r.top1, top5: r.top5, total: r.total, lr: r.lrs },
-        line: formatStep(r, stages),
-      };
+      return stepReport(r, stages);
     },
     select: select
       ? async () => {
@@ -124,7 +94,7 @@ export async function segTask(o: TrainOptions, log: (s: string) => void): Promis
       : undefined,
     async finish(run) {
       const summary = await finalEvaluation(run.out, data, model, norm, classes, log);
-      drawCurves(run.out, run.metricsPath);
+      drawCurves(run.out, run.metricsPath, { key: 'miou', title: 'real-val mIoU' });
       let miouBest: RunSummary['miou_best'] = null;
       let miouFinal: RunSummary['miou_final'] = null;
       if (run.best && select) {
@@ -213,24 +183,4 @@ function sampleCaption(s: EvalSample, classNames: string[]): string {
 
 function formatTrivial(split: string, t: TrivialLevels, names: string[]): string {
   return `  ${split} trivial level (best constant prediction): mIoU ${(100 * t.miou).toFixed(2)} (all '${names[t.miouClass]}'), pixel acc ${(100 * t.pixelAccuracy).toFixed(2)} (all '${names[t.pixelAccuracyClass]}')`;
-}
-
-function drawCurves(out: string, metricsPath: string): void {
-  const lines = (existsSync(metricsPath) ? readLines(metricsPath) : []) as Record<string, unknown>[];
-  const train = lines.filter((l) => l.kind === 'train') as { step: number; ce: number; nce: Record<string, number> }[];
-  const evals = lines.filter((l) => l.kind === 'eval') as { step: number; miou: number }[];
-  const loss: Series[] = [{ name: 'CE', points: train.map((l) => [l.step, l.ce]) }];
-  for (const s of ['3', '4']) {
-    if (train.some((l) => l.nce?.[s] !== undefined)) loss.push({ name: `NCE stage ${s}`, points: train.map((l) => [l.step, l.nce[s] ?? NaN]) });
-  }
-  const panels = [{ title: 'training losses', series: loss }];
-  if (evals.length) panels.push({ title: 'real-val mIoU', series: [{ name: 'mIoU', points: evals.map((e) => [e.step, 100 * e.miou]) }] });
-  linePlot(panels).save(join(out, 'curves.png'));
-}
-
-function readLines(path: string): unknown[] {
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l));
 }
