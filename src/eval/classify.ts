@@ -10,6 +10,7 @@ import type { Normalization } from '../data/augment.js';
 import type { ViewOptions } from '../data/cls-augment.js';
 import { clsEvalBatches, type ClsSource } from '../data/cls-sampler.js';
 import type { ModelOutput, Module } from '../nn/index.js';
+import { concatFloat32 } from './evaluate.js';
 
 export interface ClassifierLike extends Module {
   forward(x: Tensor): ModelOutput;
@@ -101,14 +102,6 @@ export async function evaluateClassifier(model: ClassifierLike, source: ClsSourc
   } finally {
     model.train(wasTraining);
   }
-  let features: Float32Array | null = null;
-  if (opts.features) {
-    features = new Float32Array(pooled.reduce((a, f) => a + f.length, 0));
-    let at = 0;
-    for (const f of pooled) {
-      features.set(f, at);
-      at += f.length;
-    }
-  }
+  const features = opts.features ? concatFloat32(pooled) : null;
   return { ...classAccuracy(predictions, labels, opts.classes), predictions, labels, features, featureDim };
 }

@@ -100,14 +100,17 @@ export async function evaluate(model: DeepLabResNet, source: SampleSource, opts:
   } finally {
     model.train(wasTraining);
   }
-  let features: Float32Array | null = null;
-  if (opts.features) {
-    features = new Float32Array(pooled.reduce((a, f) => a + f.length, 0));
-    let at = 0;
-    for (const f of pooled) {
-      features.set(f, at);
-      at += f.length;
-    }
-  }
+  const features = opts.features ? concatFloat32(pooled) : null;
   return { confusion, features, featureDim, samples };
+}
+
+/** The arrays one after the other in one Float32Array (the pooled features of every batch). */
+export function concatFloat32(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, f) => a + f.length, 0));
+  let at = 0;
+  for (const f of parts) {
+    out.set(f, at);
+    at += f.length;
+  }
+  return out;
 }
