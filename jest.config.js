@@ -8,5 +8,9 @@ export default {
   testEnvironment: 'node',
   testTimeout: 120000,
   maxWorkers: 1,
+  // A fresh worker process for every test file: a file's Dawn instance, dropped by closeGpu, was once
+  // collected while the next file ran and took the whole run down in native code (a pthread mutex
+  // assertion, std::system_error). A process per file keeps each file's Dawn to itself.
+  workerIdleMemoryLimit: 1,
   reporters: ['default', '<rootDir>/kernels-test/summary-reporter.js'],
 };
