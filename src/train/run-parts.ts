@@ -9,7 +9,8 @@ import { TensorError } from '../tensor/index.js';
 import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { linePlot, type Series } from '../data/picture.js';
 import { hostTensors, CheckpointError } from './checkpoint.js';
-import type { StepReport } from './core.js';
+import type { StepReport, CoreOptions } from './core.js';
+import type { TrainOptions } from './options.js';
 import type { StepResult, Stage } from './step.js';
 
 /** The starting weights (--weights imagenet, a .safetensors/.pth/.pth.tar, or none) and their backbone layout. */
@@ -73,4 +74,9 @@ function readLines(path: string): unknown[] {
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l));
+}
+
+/** The training core's settings of a run, from the shared training flags. */
+export function coreOptions(o: TrainOptions): CoreOptions {
+  return { out: o.out, iters: o.iters, resume: o.resume, force: o.force, logEvery: o.logEvery, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, config: o };
 }

@@ -15,7 +15,7 @@ import { evaluateClassifier, type ClsEvalResult } from '../eval/classify.js';
 import { featureEnergy } from '../eval/energy.js';
 import type { TrainOptions } from './options.js';
 import { CsgTrainStep, stepConfig, type Regularizer, type StepResult, type Stage } from './step.js';
-import { readStartWeights, loadStartWeights, stepReport, drawCurves } from './run-parts.js';
+import { coreOptions, readStartWeights, loadStartWeights, stepReport, drawCurves } from './run-parts.js';
 import { runTraining, logToStderr, type TrainTask, type TrainHooks, type TrainOutcome } from './core.js';
 
 export interface ClsOptions extends TrainOptions {
@@ -153,8 +153,7 @@ export async function clsTask(o: ClsOptions, log: (s: string) => void): Promise<
 /** A whole classification run on the training core. */
 export async function trainCls(o: ClsOptions, hooks: TrainHooks = {}): Promise<TrainOutcome<ClsSummary>> {
   const log = hooks.log ?? logToStderr;
-  const core = { out: o.out, iters: o.iters, resume: o.resume, force: o.force, logEvery: o.logEvery, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, config: o };
-  return runTraining(core, () => clsTask(o, log), { ...hooks, log });
+  return runTraining(coreOptions(o), () => clsTask(o, log), { ...hooks, log });
 }
 
 const pct = (x: number | null) => (x === null || Number.isNaN(x) ? '–' : `${(100 * x).toFixed(2)}`);

@@ -15,7 +15,7 @@ import { evaluate, evenlySpaced, type EvalResult, type EvalSample } from '../eva
 import { formatIouTable, trivialLevels, type TrivialLevels } from '../eval/confusion.js';
 import type { TrainOptions } from './options.js';
 import { CsgTrainStep, stepConfig, type StepResult, type Stage } from './step.js';
-import { readStartWeights, loadStartWeights, stepReport, drawCurves } from './run-parts.js';
+import { coreOptions, readStartWeights, loadStartWeights, stepReport, drawCurves } from './run-parts.js';
 import { runTraining, logToStderr, type TrainTask, type TrainHooks, type TrainOutcome } from './core.js';
 
 export interface RunSummary {
@@ -115,8 +115,7 @@ export async function segTask(o: TrainOptions, log: (s: string) => void): Promis
 /** A whole segmentation run on the training core. */
 export async function trainSeg(o: TrainOptions, hooks: TrainHooks = {}): Promise<TrainOutcome<RunSummary>> {
   const log = hooks.log ?? logToStderr;
-  const core = { out: o.out, iters: o.iters, resume: o.resume, force: o.force, logEvery: o.logEvery, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, config: o };
-  return runTraining(core, () => segTask(o, log), { ...hooks, log });
+  return runTraining(coreOptions(o), () => segTask(o, log), { ...hooks, log });
 }
 
 /** The final evaluation of every split, the hyperspherical energy of the headline split's features, predictions.png. */
