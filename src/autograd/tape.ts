@@ -1,12 +1,12 @@
 // The tape, micrograd-style: every op whose inputs need gradients leaves a record on its output;
 // backward() walks the records from a scalar in reverse topological order, calling each op's
 // backward rule and summing gradients that meet at a tensor.
-import { Tensor, TensorError, setRecorder, type OpRecord } from '../tensor/index.js';
+import { Tensor, TensorError, setRecorder } from '../tensor/index.js';
 import { add, fill } from '../ops/index.js';
 
 let noGradDepth = 0;
 
-setRecorder((record: OpRecord) => noGradDepth === 0 && record.inputs.some((t) => t.requiresGrad));
+setRecorder((inputs) => noGradDepth === 0 && inputs.some((t) => t.requiresGrad));
 
 export function isRecording(): boolean {
   return noGradDepth === 0;

@@ -60,19 +60,27 @@ export class Gpu implements CheckedDevice {
 
   /** Runs `make` inside validation and out-of-memory error scopes; errors surface at the next check(). */
   guarded<T>(what: string, make: () => T): T {
+    this.openScopes();
+    const result = make();
+    this.closeScopes(() => what);
+    return result;
+  }
+
+  openScopes(): void {
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
-    const result = make();
+  }
+
+  closeScopes(what: () => string): void {
     const validation = this.device.popErrorScope();
     const oom = this.device.popErrorScope();
     this.pendingErrors.push(
       Promise.all([validation, oom]).then(([v, o]) => {
-        if (o) return `${what}: out of GPU memory: ${o.message}`;
-        if (v) return `${what}: ${v.message}`;
+        if (o) return `${what()}: out of GPU memory: ${o.message}`;
+        if (v) return `${what()}: ${v.message}`;
         return null;
       }),
     );
-    return result;
   }
 
   /** Throws the first error recorded since the last check, or a lost-device error. */

@@ -1,7 +1,9 @@
 // Records dispatches into one command encoder until something must be read back (or the uniform
 // staging area fills up), then submits them as one command buffer. Per-dispatch parameters go into a
 // staging block uploaded with one writeBuffer just before the submit; queue order makes reusing the
-// uniform buffer after a submit safe.
+// uniform buffer after a submit safe. One pair of error scopes spans a command buffer from its first
+// command to its submit (a pair per dispatch cost more CPU than recording the dispatch); an error
+// then names the kernels recorded in it, and Dawn's message names the object's label (the kernel).
 import { GpuError, type CheckedDevice } from './errors.js';
 import { packParams, type Kernel } from './kernel.js';
 
@@ -39,7 +41,10 @@ export class Encoder {
 
   private commandEncoder(): GPUCommandEncoder {
     this.gpu.assertAlive();
-    this.encoder ??= this.gpu.device.createCommandEncoder();
+    if (!this.encoder) {
+      this.gpu.openScopes();
+      this.encoder = this.gpu.device.createCommandEncoder();
+    }
     return this.encoder;
   }
 
@@ -87,12 +92,10 @@ export class Encoder {
       if (!kernel.slots.has(name)) throw new GpuError(`kernel ${kernel.name}: it has no binding '${name}'`);
     }
     const pass = this.profile ? this.timedPass(kernel.name) : this.computePass();
-    this.gpu.guarded(`kernel ${kernel.name}`, () => {
-      const group = this.gpu.device.createBindGroup({ layout: kernel.layout, entries });
-      pass.setPipeline(kernel.pipeline);
-      pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(x, y, z);
-    });
+    const group = this.gpu.device.createBindGroup({ layout: kernel.layout, entries, label: kernel.name });
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(x, y, z);
     this.recorded.push(kernel.name);
     this.dispatchCount++;
     if (this.profile) this.endPass();
@@ -167,10 +170,9 @@ export class Encoder {
     this.endPass();
     this.resolveProfile();
     const names = this.recorded;
-    this.gpu.guarded(`submitting ${names.length} dispatches (${summarise(names)})`, () => {
-      if (this.uniformUsed > 0) this.gpu.device.queue.writeBuffer(this.uniform, 0, this.staging, 0, this.uniformUsed);
-      this.gpu.device.queue.submit([this.encoder!.finish()]);
-    });
+    if (this.uniformUsed > 0) this.gpu.device.queue.writeBuffer(this.uniform, 0, this.staging, 0, this.uniformUsed);
+    this.gpu.device.queue.submit([this.encoder.finish()]);
+    this.gpu.closeScopes(() => `a submit of ${names.length} dispatches (${summarise(names)})`);
     this.encoder = null;
     this.uniformUsed = 0;
     this.recorded = [];
@@ -179,6 +181,7 @@ export class Encoder {
 
   /** Drops unsubmitted work (used when tearing down). */
   discard(): void {
+    if (this.encoder) this.gpu.closeScopes(() => 'discarded work');
     this.pass = null;
     this.encoder = null;
     this.uniformUsed = 0;
@@ -222,11 +225,11 @@ export class Encoder {
   }
 }
 
+/** Every kernel of a submit with its count, in recording order: an error must name the culprit among them. */
 function summarise(names: string[]): string {
   const counts = new Map<string, number>();
   for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
-  const parts = [...counts].slice(0, 6).map(([n, c]) => (c > 1 ? `${n}×${c}` : n));
-  return parts.join(', ') + (counts.size > 6 ? ', …' : '');
+  return [...counts].map(([n, c]) => (c > 1 ? `${n}×${c}` : n)).join(', ');
 }
 
 /** Splits a 1-D count of workgroups into an [x, y] grid within the per-dimension limit. */

@@ -12,6 +12,10 @@ export interface CheckedDevice {
   readonly device: GPUDevice;
   /** Runs `make` inside validation and out-of-memory error scopes; errors surface at the next check(). */
   guarded<T>(what: string, make: () => T): T;
+  /** Opens validation and out-of-memory error scopes that stay open across calls until closeScopes(). */
+  openScopes(): void;
+  /** Closes the scopes openScopes() opened; `what` names the work in an error (called only on one). */
+  closeScopes(what: () => string): void;
   /** Throws GpuError if the device is lost. */
   assertAlive(): void;
   /** Throws the errors collected so far as one GpuError. */

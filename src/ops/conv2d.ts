@@ -7,7 +7,7 @@
 // Over 400 lines on purpose: the four variants share the geometry, the packing helpers and the
 // autotune trial; split apart they would each need most of the others.
 import { gpu, grid, chooseVariant, type Trial, type KernelSpec } from '../gpu/index.js';
-import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp } from '../tensor/index.js';
+import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp, recordsGradient } from '../tensor/index.js';
 import { sum, reshape } from './reduce.js';
 import { narrow } from './shape.js';
 
@@ -132,6 +132,21 @@ const SLICE_ROWS = 512;
 const SLICE_BYTES = SLICE_ROWS * 32 * 4;
 
 /**
+ * The weights packed for a launch (see packWeight). The forward's packing is kept with the weight
+ * (Tensor.derived) until the weight is written, so frozen and evaluated weights (the teacher, eval,
+ * predict) are packed once; the input gradient's is used once per update and freed by the caller.
+ */
+function packedWeight(weight: Tensor, g: ConvGeometry, transposed: boolean, rowAlign: number, slack = 0): Tensor {
+  if (transposed) return packWeight(weight, g, true, rowAlign, slack);
+  return weight.derived(`conv forward packing ${rowAlign} ${slack}`, () => packWeight(weight, g, false, rowAlign, slack));
+}
+
+/** Frees a packing from packedWeight() unless the weight keeps it. */
+function releasePacked(packed: Tensor, transposed: boolean): void {
+  if (transposed) packed.dispose();
+}
+
+/**
  * Weights [O, C, kh, kw] → 32-column panels [cols / 32][tap][rows pad][32]: rows C, cols O (forward) or
  * rows O, cols C (input gradient). `slack` leaves room to bind a full uniform slice at the end.
  */
@@ -168,7 +183,7 @@ function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weig
   const srcPixels = g.n * srcH * srcW;
   const channelsLast = Tensor.empty([srcPixels * srcCp]);
   launchPackPixels(src, channelsLast, { rows: srcPixels, cols: srcC, colsPad: srcCp, plane: srcH * srcW });
-  const packed = packWeight(weight, g, transposed, 32, SLICE_BYTES / 4);
+  const packed = packedWeight(weight, g, transposed, 32, SLICE_BYTES / 4);
   const rows = g.n * dstH * dstW;
   const result = Tensor.empty([roundUp(rows, 8) * dstCp]);
   const kRows = g.kh * g.kw * srcCp;
@@ -184,7 +199,8 @@ function launchPanelConv(g: ConvGeometry, transposed: boolean, src: Tensor, weig
   const dst = Tensor.empty([g.n, dstC, dstH, dstW]);
   const unpack = { plane: dstH * dstW, cols: dstC, colsPad: dstCp, mode: bias ? 1 : 0, total: dst.size };
   launchLayout('unpack_pixels', { src: result.binding, bias: (bias ?? result).binding, dst: dst.binding }, unpack);
-  [channelsLast, packed, result].forEach((t) => t.dispose());
+  [channelsLast, result].forEach((t) => t.dispose());
+  releasePacked(packed, transposed);
   return dst;
 }
 
@@ -239,7 +255,7 @@ function rowBlocking(variant: ConvVariant, g: ConvGeometry, transposed: boolean)
 /** Forward (x → y) or input gradient (dy → dx): destination pixels × channels, reduced over taps × source channels. */
 function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: boolean, src: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const { srcC, dstC, dstH, dstW } = sides(g, transposed);
-  const packed = packWeight(weight, g, transposed, 4);
+  const packed = packedWeight(weight, g, transposed, 4);
   const dst = Tensor.empty([g.n, dstC, dstH, dstW]);
   const { rowBlocks, phase } = rowBlocking(variant, g, transposed);
   const colsPad = roundUp(dstC, 32);
@@ -257,7 +273,7 @@ function launchImplicitGemm(variant: ConvVariant, g: ConvGeometry, transposed: b
   const entry = variant === 'tiled' ? 'igemm_tiled' : 'igemm_rb';
   const buffers = { src: src.binding, packed: packed.binding, bias: (bias ?? packed).binding, dst: dst.binding };
   gpu().run(kernel(entry, variant, overrides), buffers, {}, grid(workgroups));
-  packed.dispose();
+  releasePacked(packed, transposed);
   return dst;
 }
 
@@ -405,8 +421,10 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   const live = liveTaps(geometry);
   if (live) {
     // A dilated kernel whose outer taps read only padding (ASPP's dilation 12–36 on a small map):
-    // convolve with the taps that can see the image, an exact and much smaller product.
-    const taps = liveWeight(weight, geometry, live);
+    // convolve with the taps that can see the image, an exact and much smaller product. Off the
+    // tape the live taps are kept with the weight until it is written (not copied out per call).
+    const window = `conv live taps ${live.h} ${live.w}`;
+    const taps = recordsGradient([weight]) ? liveWeight(weight, geometry, live) : weight.derived(window, () => liveWeight(weight, geometry, live));
     const g = convGeometry(x.shape, taps.shape, { stride: [geometry.sh, geometry.sw], padding: live.padding, dilation: [geometry.dh, geometry.dw] });
     return conv2dOp(bias ? [x, taps, bias] : [x, taps], { geometry: g });
   }

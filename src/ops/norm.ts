@@ -41,8 +41,11 @@ const batchNormOp = defineOp<BatchNormAttrs>({
       runningMean: runningMean.binding,
       runningVar: runningVar.binding,
     };
-    if (training) gpu().run(kernel('stats_train'), { ...stats, x: x!.binding }, params, grid(params.c));
-    else gpu().run(kernel('stats_frozen'), stats, params, [Math.ceil(params.c / 64)]);
+    if (training) {
+      gpu().run(kernel('stats_train'), { ...stats, x: x!.binding }, params, grid(params.c));
+      runningMean.markWritten();
+      runningVar.markWritten();
+    } else gpu().run(kernel('stats_frozen'), stats, params, [Math.ceil(params.c / 64)]);
     const out = Tensor.empty(x!.shape);
     gpu().run(kernel('normalize'), { x: x!.binding, scaleShift: scaleShift.binding, out: out.binding }, params, planeGrid(params));
     return { out, saved: [mean, invstd, scaleShift] };

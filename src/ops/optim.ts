@@ -25,6 +25,7 @@ export function emaArena(keys: ParamArena, queries: ParamArena, m: number): void
       grid(count),
     );
   });
+  keys.markWritten();
 }
 
 export interface SgdHyper {
@@ -51,4 +52,5 @@ export function sgdArena(arena: ParamArena, grads: Tensor, momentum: Tensor, act
       grid(count),
     );
   });
+  arena.markWritten();
 }

@@ -20,4 +20,5 @@ export function enqueueColumns(queue: Tensor, keys: Tensor, ptr: number): void {
   if (n > size) throw new TensorError(`${where}: ${n} keys do not fit a queue of ${size}`);
   if (!Number.isInteger(ptr) || ptr < 0 || ptr >= size) throw new TensorError(`${where}: pointer ${ptr} outside [0, ${size})`);
   gpu().run({ family: 'queue', entry: 'enqueue' }, { x: keys.binding, queue: queue.binding }, { n, dim, keys: size, ptr }, grid(Math.ceil((n * dim) / 64)));
+  queue.markWritten();
 }

@@ -68,6 +68,11 @@ export class ParamArena {
     return [first, first + spansOf(this.tensors[index]!)];
   }
 
+  /** Records an in-place update of the arena: every member's version moves (they share its memory). */
+  markWritten(): void {
+    this.tensors.find((t) => !t.disposed)?.markWritten();
+  }
+
   /** `count` elements of the arena from `first` on, for a kernel. */
   range(first: number, count: number): GPUBufferBinding {
     const member = this.tensors.find((t) => !t.disposed);

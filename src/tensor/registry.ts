@@ -3,13 +3,19 @@
 // layer knows nothing else about autograd.
 import { Tensor, TensorError, type OpDef, type OpRecord } from './tensor.js';
 
-export type Recorder = (record: OpRecord) => boolean;
+/** Whether an op applied to these inputs goes on the tape. */
+export type Recorder = (inputs: readonly Tensor[]) => boolean;
 
 const registry = new Map<string, OpDef<any>>();
 let recorder: Recorder | null = null;
 
 export function setRecorder(r: Recorder | null): void {
   recorder = r;
+}
+
+/** Whether an op applied to `inputs` now would go on the tape (so its inputs must stay what it read). */
+export function recordsGradient(inputs: readonly Tensor[]): boolean {
+  return recorder?.(inputs) ?? false;
 }
 
 export function getOp(name: string): OpDef<any> {
@@ -30,7 +36,7 @@ export function defineOp<A = Record<string, never>>(def: OpDef<A>): (inputs: rea
     for (const t of inputs) void t.binding; // throws a clear error on a disposed input
     const { out, saved = [] } = def.forward(inputs, attrs);
     const record: OpRecord = { op: def, inputs, attrs, saved, out };
-    if (def.backward && recorder?.(record)) {
+    if (def.backward && recorder?.(inputs)) {
       out.gradFn = record;
       out.requiresGrad = true;
     } else {

@@ -44,8 +44,13 @@ function sliceBytes(size: number): number {
   return Math.ceil(Math.max(size, 1) / (VIEW_ALIGN / 4)) * VIEW_ALIGN;
 }
 
+/** Source of content versions: every write to any storage takes the next number. */
+let versionClock = 0;
+
 class Storage {
   refs = 1;
+  /** Changes whenever the contents may have changed (see Tensor.markWritten). */
+  version = ++versionClock;
   constructor(
     readonly buffer: GPUBuffer,
     readonly bytes: number,
@@ -101,6 +106,8 @@ export class Tensor {
   private byteOffset: number;
   /** Whether the tensor is a slice of a bigger buffer (then it binds only its own range). */
   private sliced: boolean;
+  /** Tensors made from this one by derived(), with the version they were made from. */
+  private derivedCache: Map<string, { version: number; tensor: Tensor }> | null = null;
 
   private constructor(
     readonly shape: Shape,
@@ -168,6 +175,38 @@ export class Tensor {
     return this.size * 4;
   }
 
+  /**
+   * The version of the tensor's contents: it moves on every write through write(), copyFrom(),
+   * moveInto() and markWritten(), for this tensor and every view sharing its memory.
+   */
+  get version(): number {
+    return this.live().version;
+  }
+
+  /**
+   * Records that a kernel wrote this tensor's memory in place (parameter updates, running
+   * statistics, the key queue): what derived() made from the old contents is made again.
+   */
+  markWritten(): void {
+    this.live().version = ++versionClock;
+  }
+
+  /**
+   * A tensor computed from this one by `make` (e.g. a weight re-laid out for a kernel), kept under
+   * `key` and made again only when this tensor's contents have changed since (its version moved).
+   * It belongs to this tensor: callers must not dispose it; it goes when this tensor is disposed.
+   */
+  derived(key: string, make: () => Tensor): Tensor {
+    const version = this.version;
+    this.derivedCache ??= new Map();
+    const cached = this.derivedCache.get(key);
+    if (cached && cached.version === version) return cached.tensor;
+    cached?.tensor.dispose();
+    const tensor = make().keep();
+    this.derivedCache.set(key, { version, tensor });
+    return tensor;
+  }
+
   get rank(): number {
     return this.shape.length;
   }
@@ -213,12 +252,14 @@ export class Tensor {
     this.byteOffset = slot.byteOffset;
     this.sliced = true;
     slot.storage = null;
+    this.markWritten();
   }
 
   /** Copies `src` (same size) into this tensor on the GPU. */
   copyFrom(src: Tensor): void {
     if (src.size !== this.size) throw new TensorError(`copyFrom: ${src} into ${this}: sizes differ`);
     if (this.size > 0) gpu().encoder.copy(src.live().buffer, src.byteOffset, this.live().buffer, this.byteOffset, this.bytes);
+    this.markWritten();
   }
 
   /** Overwrites the contents from the CPU. */
@@ -226,6 +267,7 @@ export class Tensor {
     if (data.length !== this.size) throw new TensorError(`write: ${data.length} values for a tensor of ${this.size}`);
     const arr = this.dtype === 'f32' ? Float32Array.from(data) : this.dtype === 'i32' ? Int32Array.from(data) : Uint32Array.from(data);
     gpu().encoder.write(this.live().buffer, arr, this.byteOffset);
+    this.markWritten();
   }
 
   async read(): Promise<TypedArray> {
@@ -245,6 +287,8 @@ export class Tensor {
 
   dispose(): void {
     if (!this.storage) return;
+    this.derivedCache?.forEach((d) => d.tensor.dispose());
+    this.derivedCache = null;
     this.storage.release();
     this.storage = null;
     this.gradFn = null;
