@@ -6,6 +6,8 @@ export interface Peer {
   name: string;
   /** Prepares the peer and returns one timed iteration (it must wait for its own completion). */
   setup(): Promise<() => Promise<void>>;
+  /** The peer's peak memory over its iterations, if it reports one. */
+  peakMiB?(): number | undefined;
   dispose?(): void;
 }
 
@@ -38,7 +40,7 @@ export interface BenchResult {
   gflops?: number;
   gbps?: number;
   peakMiB?: number;
-  peer?: { name: string; ms: number };
+  peer?: { name: string; ms: number; peakMiB?: number };
 }
 
 function median(xs: number[]): number {
@@ -83,6 +85,8 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
   if (c.peer) {
     const iterate = await c.peer.setup();
     result.peer = { name: c.peer.name, ms: (await timeIterations(iterate, c.iterations)).ms };
+    const peerPeak = c.peer.peakMiB?.();
+    if (peerPeak !== undefined) result.peer.peakMiB = peerPeak;
     c.peer.dispose?.();
   }
   return result;
@@ -90,7 +94,8 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
 
 export function formatRow(r: BenchResult): string {
   const rate = r.gflops !== undefined ? `${r.gflops.toFixed(2)} GFLOP/s` : r.gbps !== undefined ? `${r.gbps.toFixed(2)} GB/s` : '';
-  const peer = r.peer ? `  ${r.peer.name}: ${r.peer.ms.toFixed(2)} ms (ours ${(r.peer.ms / r.ms).toFixed(2)}× faster)` : '';
+  const peerPeak = r.peer?.peakMiB !== undefined ? `, peak ${r.peer.peakMiB.toFixed(0)} MiB` : '';
+  const peer = r.peer ? `  ${r.peer.name}: ${r.peer.ms.toFixed(2)} ms (ours ${(r.peer.ms / r.ms).toFixed(2)}× faster)${peerPeak}` : '';
   const cpu = `cpu ${r.cpuMs.toFixed(1)} ms`;
   const memory = r.peakMiB !== undefined ? `  peak ${r.peakMiB.toFixed(0)} MiB` : '';
   return `${r.name.padEnd(44)} ${r.shape.padEnd(30)} ${r.ms.toFixed(3).padStart(10)} ms  ${rate.padStart(16)}  ${cpu.padStart(16)}${memory}${peer}`;

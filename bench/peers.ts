@@ -61,18 +61,21 @@ export function torchPeer(prelude: string, statement: string): Peer | undefined 
     return undefined;
   }
   let child: ChildProcessWithoutNullStreams | null = null;
+  let peakKiB: number | undefined;
   return {
     name: 'PyTorch 1.13 CPU',
     async setup() {
+      // Each iteration answers with the process's peak RSS (KiB) above its peak before the prelude.
       const script = [
-        'import sys, torch',
+        'import sys, resource, torch',
         'torch.set_num_threads(2)',
         'torch.manual_seed(0)',
+        'base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss',
         prelude,
         'print("ready", flush=True)',
         'for _ in sys.stdin:',
         `    ${statement}`,
-        '    print("done", flush=True)',
+        '    print("done", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base, flush=True)',
       ].join('\n');
       const proc = spawn(PYTHON, ['-c', script]);
       child = proc;
@@ -80,6 +83,8 @@ export function torchPeer(prelude: string, statement: string): Peer | undefined 
       const next = async (): Promise<void> => {
         const r = await lines.next();
         if (r.done) throw new Error('PyTorch peer exited');
+        const reported = /^done (\d+)$/.exec(r.value as string);
+        if (reported) peakKiB = Number(reported[1]);
       };
       await next();
       return async () => {
@@ -87,6 +92,7 @@ export function torchPeer(prelude: string, statement: string): Peer | undefined 
         await next();
       };
     },
+    peakMiB: () => (peakKiB === undefined ? undefined : peakKiB / 1024),
     dispose: () => {
       child?.stdin.end();
       child?.kill();

@@ -1,8 +1,8 @@
 // npm run profile:step [-- train flags]: GPU time per kernel of one training step of the embedded
 // default (or of the model the flags describe), from timestamp queries, after two warm-up steps.
 // npm run profile:step -- --case NAME [--repeat N]: the same for one bench row (e.g. "deeplab50
-// forward", "csg train step"): its median wall time over N iterations, the CPU time spent recording
-// (for a row that records without waiting), and the GPU time per kernel family and per kernel.
+// forward", "csg train step"): its median wall and process CPU time over N iterations, the time until
+// recorded (for a row that records without waiting), and the GPU time per kernel family and kernel.
 import { initGpu, gpu, closeGpu } from '../src/gpu/index.js';
 import { parseTrainOptions } from '../src/cli/options.js';
 import { DIGITS_DEFAULTS } from '../src/train/options.js';
@@ -57,12 +57,15 @@ async function profileCase(name: string, repeat: number): Promise<void> {
   if (!c) throw new Error(`profile:step: no bench row named '${name}' (rows: ${cases.map((x) => x.name).join(', ')})`);
   const g = gpu();
   const record = await c.setup();
+  // CPU time of the process (lavapipe's threads run in it) moves less than wall time on a shared machine.
   const iterate = async () => {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     await record();
     const recorded = performance.now() - t0;
     await g.encoder.sync();
-    return { wall: performance.now() - t0, recorded };
+    const c = process.cpuUsage(c0);
+    return { wall: performance.now() - t0, recorded, cpu: (c.user + c.system) / 1000 };
   };
   for (let i = 0; i < 2; i++) console.log(`warm-up ${i}: ${(await iterate()).wall.toFixed(0)} ms`);
   const runs = [];
@@ -72,7 +75,7 @@ async function profileCase(name: string, repeat: number): Promise<void> {
   const perIteration = g.encoder.dispatchCount - dispatches;
   console.log(
     `${name}: ${median(runs.map((r) => r.wall)).toFixed(0)} ms wall (median of ${repeat}: ${runs.map((r) => r.wall.toFixed(0)).join(' ')}), ` +
-      `${median(runs.map((r) => r.recorded)).toFixed(0)} ms until recorded, ${perIteration} dispatches`,
+      `${median(runs.map((r) => r.cpu)).toFixed(0)} ms CPU, ${median(runs.map((r) => r.recorded)).toFixed(0)} ms until recorded, ${perIteration} dispatches`,
   );
   g.encoder.startProfile();
   await iterate();

@@ -1,8 +1,11 @@
 // Whole models: DeepLab-ResNet-50 (3.4.6.3, width 64, head 256, 19 classes) at 128×128, batch 2 —
 // an inference forward, and one full CSG training step as training runs it (CsgTrainStep: EMA, student
-// forward + backward, student and teacher passes on im_k, heads, InfoNCE against K = 65536, SGD).
+// forward + backward, student and teacher passes on im_k, heads, InfoNCE against K = 65536, SGD) —
+// and the size ladder: both at 64², 128², 256² and 512², batch 1 and 2, one timed iteration each.
 // FLOPs count the convolutions and matrix products (2 per multiply-add); the PyTorch peer runs the
 // same model and step in plain torch (kernels-test/fixtures/make_csg_step.py) on 2 CPU threads.
+// Peak memory: ours is the buffer pool's high-water mark from setup (weights, packings, activations);
+// PyTorch's is its process's peak RSS above what it held before building the model.
 import { fileURLToPath } from 'node:url';
 import { Tensor, scope } from '../../src/tensor/index.js';
 import { noGrad } from '../../src/autograd/index.js';
@@ -19,9 +22,9 @@ const LAYERS = [3, 4, 6, 3];
 const WIDTH = 64;
 const HEAD_WIDTH = 256;
 const CLASSES = 19;
-const BATCH = 2;
-const SIZE = 128;
 const CHUNKS = 8;
+const LADDER_SIZES = [64, 128, 256, 512];
+const LADDER_BATCHES = [1, 2];
 
 type Shape4 = [number, number, number, number];
 
@@ -61,10 +64,8 @@ function headFlops(head: DeepLabHead, x: Shape4): number {
   return flops + project.flops + mid.flops + conv(head.items[4] as Conv2d, mid.out).flops;
 }
 
-const INPUT: Shape4 = [BATCH, 3, SIZE, SIZE];
-
-function forwardFlops(net: DeepLabResNet): number {
-  const b = backboneFlops(net, INPUT);
+function forwardFlops(net: DeepLabResNet, input: Shape4): number {
+  const b = backboneFlops(net, input);
   return b.flops + headFlops(net.fc_new.conv2d_list.items[0]!, b.layer4);
 }
 
@@ -73,17 +74,17 @@ function forwardFlops(net: DeepLabResNet): number {
  * backbone passes on im_k, and per stage the projection heads (query: forward + backward; key: forward)
  * and InfoNCE's q·queue product (forward, and backward for the query's gradient).
  */
-function trainStepFlops(model: CsgDeepLab): number {
+function trainStepFlops(model: CsgDeepLab, input: Shape4): number {
   const net = model.encoder_q;
-  const backbone = backboneFlops(net, INPUT);
-  let flops = 3 * forwardFlops(net) + 2 * backbone.flops;
+  const backbone = backboneFlops(net, input);
+  let flops = 3 * forwardFlops(net, input) + 2 * backbone.flops;
   for (const [shape, c] of [
     [backbone.layer3, net.channels.layer3],
     [backbone.layer4, net.channels.layer4],
   ] as const) {
     // PyTorch chunk semantics: pieces of ceil(side / chunks), so possibly fewer than `chunks` per side.
     const pieces = (side: number) => Math.ceil(side / Math.ceil(side / CHUNKS));
-    const vectors = BATCH * pieces(shape[2]) * pieces(shape[3]);
+    const vectors = input[0] * pieces(shape[2]) * pieces(shape[3]);
     const head = 2 * vectors * c * (c + model.dim);
     flops += 3 * head + head + 2 * 2 * vectors * model.dim * (model.queueSize + 1);
   }
@@ -93,72 +94,85 @@ function trainStepFlops(model: CsgDeepLab): number {
 const seeded = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * 1.5);
 
 const FIXTURES = fileURLToPath(new URL('../../kernels-test/fixtures/', import.meta.url));
-const TORCH_PRELUDE = [
+const torchPrelude = (input: Shape4) => [
   `sys.path.insert(0, ${JSON.stringify(FIXTURES)})`,
   'import make_csg_step as S',
   'from make_models import CsgDeepLab',
   `model = CsgDeepLab(${JSON.stringify(LAYERS)}, ${WIDTH}, ${HEAD_WIDTH}, ${CLASSES}, ${CSG_DIM}, ${CSG_QUEUE_SIZE})`,
   'model.encoder_k.load_state_dict(model.encoder_q.state_dict())',
-  `im_q = torch.randn(${INPUT.join(', ')})`,
+  `im_q = torch.randn(${input.join(', ')})`,
   'im_k = im_q * 0.8 + 0.3 * torch.randn(im_q.shape)',
-  `label = torch.randint(0, ${CLASSES}, (${BATCH}, ${SIZE}, ${SIZE}))`,
+  `label = torch.randint(0, ${CLASSES}, (${input[0]}, ${input[2]}, ${input[3]}))`,
   `cfg = S.Recipe(chunks=${CHUNKS}, lam=75.0, tau=0.07, ema=0.999, lr=1e-3, factor=0.1, iters_max=1000, dropout=0.5, queue_size=${CSG_QUEUE_SIZE})`,
   'momentum = {}',
   'model.encoder_q.eval()',
 ].join('\n');
 
-export function modelCases(): BenchCase[] {
-  const shape = `R50 OS8 [${INPUT.join(', ')}]`;
-  let forwardModel: DeepLabResNet | null = null;
+/** The inference forward of DeepLab-R50 on `input` (no gradients, eval mode). */
+function forwardCase(name: string, input: Shape4, iterations: number): BenchCase {
+  let model: DeepLabResNet | null = null;
+  let images: Tensor | null = null;
+  const c: BenchCase = {
+    name,
+    shape: `R50 OS8 [${input.join(', ')}]`,
+    memory: true,
+    iterations,
+    setup: () => {
+      model = new DeepLabResNet({ layers: LAYERS, width: WIDTH, headWidth: HEAD_WIDTH, classes: CLASSES }).eval();
+      c.flops = forwardFlops(model, input);
+      images = Tensor.from(seeded(input.reduce((a, b) => a * b), 0), input).keep();
+      return () => noGrad(() => scope(() => void model!.forward(images!)));
+    },
+    dispose: () => {
+      model?.dispose();
+      images?.dispose();
+    },
+    peer: torchPeer(torchPrelude(input), 'with torch.no_grad(): model.encoder_q(im_q)'),
+  };
+  return c;
+}
+
+/** One CSG training step (CsgTrainStep) of DeepLab-R50 on `input` against K = 65536 keys. */
+function stepCase(name: string, input: Shape4, iterations: number): BenchCase {
   let csg: CsgDeepLab | null = null;
   let step: CsgTrainStep | null = null;
-  let images: Tensor | null = null;
-  // FLOPs are counted on the model each case builds (its setup fills them in before the timing).
-  const cases: BenchCase[] = [
-    {
-      name: 'deeplab50 forward',
-      shape,
-      memory: true,
-      iterations: 3,
-      setup: () => {
-        forwardModel = new DeepLabResNet({ layers: LAYERS, width: WIDTH, headWidth: HEAD_WIDTH, classes: CLASSES }).eval();
-        cases[0]!.flops = forwardFlops(forwardModel);
-        images = Tensor.from(seeded(INPUT.reduce((a, b) => a * b), 0), INPUT).keep();
-        return () => noGrad(() => scope(() => void forwardModel!.forward(images!)));
-      },
-      dispose: () => {
-        forwardModel?.dispose();
-        images?.dispose();
-      },
-      peer: torchPeer(TORCH_PRELUDE, 'with torch.no_grad(): model.encoder_q(im_q)'),
+  const [n, , height, width] = input;
+  const c: BenchCase = {
+    name,
+    shape: `R50 OS8 [${input.join(', ')}] K ${CSG_QUEUE_SIZE}`,
+    memory: true,
+    iterations,
+    setup: () => {
+      csg = new CsgDeepLab({ layers: LAYERS, width: WIDTH, headWidth: HEAD_WIDTH, classes: CLASSES });
+      csg.syncTeacher();
+      c.flops = trainStepFlops(csg, input);
+      step = new CsgTrainStep(csg, { lambda: 75, stages: [3, 4], chunks: CHUNKS, tau: 0.07, emaMomentum: 0.999, apool: true, mlp: true, baseLr: 1e-3, backboneFactor: 0.1, itersMax: 1000, warmup: 100 });
+      const values = input.reduce((a, b) => a * b);
+      const batch = {
+        n,
+        height,
+        width,
+        images: seeded(values, 0),
+        keys: seeded(values, 1),
+        labels: Int32Array.from({ length: n * height * width }, (_, i) => (i % 11 === 0 ? 255 : i % CLASSES)),
+      };
+      return async () => void (await step!.run(50, batch));
     },
-    {
-      name: 'csg train step',
-      shape: `${shape} K ${CSG_QUEUE_SIZE}`,
-      memory: true,
-      iterations: 3,
-      setup: () => {
-        csg = new CsgDeepLab({ layers: LAYERS, width: WIDTH, headWidth: HEAD_WIDTH, classes: CLASSES });
-        csg.syncTeacher();
-        cases[1]!.flops = trainStepFlops(csg);
-        step = new CsgTrainStep(csg, { lambda: 75, stages: [3, 4], chunks: CHUNKS, tau: 0.07, emaMomentum: 0.999, apool: true, mlp: true, baseLr: 1e-3, backboneFactor: 0.1, itersMax: 1000, warmup: 100 });
-        const n = INPUT.reduce((a, b) => a * b);
-        const batch = {
-          n: BATCH,
-          height: SIZE,
-          width: SIZE,
-          images: seeded(n, 0),
-          keys: seeded(n, 1),
-          labels: Int32Array.from({ length: BATCH * SIZE * SIZE }, (_, i) => (i % 11 === 0 ? 255 : i % CLASSES)),
-        };
-        return async () => void (await step!.run(50, batch));
-      },
-      dispose: () => {
-        step?.dispose();
-        csg?.dispose();
-      },
-      peer: torchPeer(TORCH_PRELUDE, 'S.csg_step(model, momentum, im_q, im_k, label, 50, cfg, inspect=False)'),
+    dispose: () => {
+      step?.dispose();
+      csg?.dispose();
     },
-  ];
-  return cases;
+    peer: torchPeer(torchPrelude(input), 'S.csg_step(model, momentum, im_q, im_k, label, 50, cfg, inspect=False)'),
+  };
+  return c;
+}
+
+export function modelCases(): BenchCase[] {
+  const ladder = LADDER_SIZES.flatMap((size) =>
+    LADDER_BATCHES.flatMap((batch): BenchCase[] => {
+      const input: Shape4 = [batch, 3, size, size];
+      return [forwardCase(`ladder forward ${size}² b${batch}`, input, 1), stepCase(`ladder step ${size}² b${batch}`, input, 1)];
+    }),
+  );
+  return [forwardCase('deeplab50 forward', [2, 3, 128, 128], 3), stepCase('csg train step', [2, 3, 128, 128], 3), ...ladder];
 }
