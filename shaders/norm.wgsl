@@ -152,6 +152,29 @@ fn grad_input_frozen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
 // x [rows, dim] → x / max(‖x‖, eps). One invocation per row (l2_norms) or per element, over a 2-D
 // grid of 64-wide workgroups.
 
+// ---- A frozen batch norm folded into the convolution before it (src/ops/norm.ts foldBatchNorm),
+// from the scaleShift that stats_frozen made: weight'[o, k] = weight[o, k]·scale[o] and
+// bias'[o] = shift[o] + bias[o]·scale[o]. params.c: output channels, params.hw: weights per output
+// channel, params.n: 1 when the convolution has a bias.
+@group(0) @binding(17) var<storage, read> convWeight: array<f32>;
+@group(0) @binding(18) var<storage, read> convBias: array<f32>;
+@group(0) @binding(19) var<storage, read_write> foldedWeight: array<f32>;
+@group(0) @binding(20) var<storage, read_write> foldedBias: array<f32>;
+
+@compute @workgroup_size(64)
+fn fold_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = gridIndex(wid, nwg, lid, 64u);
+  if (i >= params.c * params.hw) { return; }
+  let o = i / params.hw;
+  let ss = scaleShift[o];
+  foldedWeight[i] = convWeight[i] * ss.x;
+  if (i % params.hw == 0u) {
+    var b = 0.0;
+    if (params.n == 1u) { b = convBias[o]; }
+    foldedBias[o] = ss.y + b * ss.x;
+  }
+}
+
 struct RowParams {
   rows: u32,
   dim: u32,

@@ -1,7 +1,7 @@
 // The layers the models are built from, each a thin module over one op of src/ops, with PyTorch's
 // parameter names, buffer names and default initialisation.
-import { Tensor, Mulberry32 } from '../tensor/index.js';
-import { conv2d, batchNorm2d, linear, relu, maxPool2d, globalAvgPool, dropout } from '../ops/index.js';
+import { Tensor, Mulberry32, recordsGradient } from '../tensor/index.js';
+import { conv2d, batchNorm2d, foldBatchNorm, linear, relu, maxPool2d, globalAvgPool, dropout } from '../ops/index.js';
 import { Module, IntScalar, releaseIntermediate, type Layer } from './module.js';
 
 const { imul } = Math; // looked up once (slow per call under jest's sandbox)
@@ -52,6 +52,32 @@ export class Conv2d extends Module implements Layer {
   // x [N, C, H, W] → [N, O, Ho, Wo]
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation });
+  }
+
+  /**
+   * Whether forwardWithNorm(x, bn) stands for forward then bn: the norm in eval mode (evaluation,
+   * prediction, CSG's teacher) and no gradient flowing. Folding moves the last bits of the result.
+   */
+  foldsWith(x: Tensor, bn: BatchNorm2d): boolean {
+    return !bn.training && !recordsGradient([x, this.weight, ...(this.bias ? [this.bias] : []), bn.weight, bn.bias]);
+  }
+
+  // x [N, C, H, W] → bn(conv(x)) [N, O, Ho, Wo]
+  /**
+   * This convolution and the batch norm after it as one convolution (foldBatchNorm), its weights kept
+   * with this weight until it or one of the norm's tensors is written: frozen and evaluated models
+   * skip the norm's pass over the activations.
+   */
+  forwardWithNorm(x: Tensor, bn: BatchNorm2d): Tensor {
+    const sources = [bn.weight, bn.bias, bn.runningMean, bn.runningVar, ...(this.bias ? [this.bias] : [])];
+    const folded = (part: 'weight' | 'bias') => () => {
+      const both = foldBatchNorm(this.weight, this.bias, bn);
+      both[part === 'weight' ? 'bias' : 'weight'].dispose();
+      return both[part];
+    };
+    const weight = this.weight.derived('batch norm folded weight', folded('weight'), sources);
+    const bias = this.weight.derived('batch norm folded bias', folded('bias'), sources);
+    return conv2d(x, weight, bias, { stride: this.stride, padding: this.padding, dilation: this.dilation });
   }
 }
 
@@ -191,11 +217,18 @@ export class ModuleList<M extends Module = Module> extends Module {
   }
 }
 
-/** Applies layers in order, freeing what lies between them when it is off the tape (never the input). */
+/**
+ * Applies layers in order, freeing what lies between them when it is off the tape (never the input).
+ * A convolution followed by a batch norm runs as one folded convolution in eval mode where no
+ * gradient flows (Conv2d.foldsWith, forwardWithNorm).
+ */
 export function chain(input: Tensor, layers: readonly Layer[]): Tensor {
   let x = input;
-  for (const layer of layers) {
-    const y = layer.forward(x);
+  for (let i = 0; i < layers.length; i++) {
+    const [layer, next] = [layers[i]!, layers[i + 1]];
+    const fold = layer instanceof Conv2d && next instanceof BatchNorm2d && layer.foldsWith(x, next);
+    const y = fold ? layer.forwardWithNorm(x, next) : layer.forward(x);
+    if (fold) i++;
     if (x !== input) releaseIntermediate(x, y);
     x = y;
   }

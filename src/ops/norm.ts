@@ -124,6 +124,38 @@ export function batchNorm2d(
   return batchNormOp([x, weight, bias], { training, affineGrad, runningMean, runningVar, params: { n, c, hw: h * w, momentum, eps } });
 }
 
+export interface FrozenBatchNorm {
+  weight: Tensor;
+  bias: Tensor;
+  runningMean: Tensor;
+  runningVar: Tensor;
+  eps: number;
+}
+
+// convWeight [O, C, kh, kw], convBias [O] | null, bn [O] → weight [O, C, kh, kw] and bias [O]
+/**
+ * A convolution followed by batch norm with its running statistics, as one convolution: per output
+ * channel o, weight·s and β + (bias − mean)·s with s = γ / √(var + eps), the norm's own frozen
+ * coefficients (stats_frozen). Off the tape (inference): it saves the norm's pass over the activations.
+ */
+export function foldBatchNorm(convWeight: Tensor, convBias: Tensor | null, bn: FrozenBatchNorm): { weight: Tensor; bias: Tensor } {
+  const o = convWeight.shape[0]!;
+  for (const [t, what] of [[bn.weight, 'weight'], [bn.bias, 'bias'], [bn.runningMean, 'runningMean'], [bn.runningVar, 'runningVar'], ...(convBias ? [[convBias, 'conv bias'] as const] : [])] as const) {
+    assertShape(t, [o], `foldBatchNorm ${what}`);
+  }
+  const [mean, invstd, scaleShift] = [Tensor.empty([o]), Tensor.empty([o]), Tensor.empty([o, 2])];
+  const perChannel = convWeight.size / o;
+  const params = { n: convBias ? 1 : 0, c: o, hw: perChannel, momentum: 0, eps: bn.eps };
+  const stats = { weight: bn.weight.binding, bias: bn.bias.binding, mean: mean.binding, invstd: invstd.binding, scaleShift: scaleShift.binding, runningMean: bn.runningMean.binding, runningVar: bn.runningVar.binding };
+  gpu().run(kernel('stats_frozen'), stats, params, [Math.ceil(o / 64)]);
+  const weight = Tensor.empty(convWeight.shape);
+  const bias = Tensor.empty([o]);
+  const buffers = { convWeight: convWeight.binding, convBias: (convBias ?? bn.bias).binding, scaleShift: scaleShift.binding, foldedWeight: weight.binding, foldedBias: bias.binding };
+  gpu().run(kernel('fold_conv'), buffers, params, grid(Math.ceil(convWeight.size / 64)));
+  for (const t of [mean, invstd, scaleShift]) t.dispose();
+  return { weight, bias };
+}
+
 // ---------------------------------------------------------------------------------------------
 // L2 normalisation of rows, x / max(‖x‖, eps) as PyTorch's F.normalize.
 

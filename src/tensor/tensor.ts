@@ -107,7 +107,7 @@ export class Tensor {
   /** Whether the tensor is a slice of a bigger buffer (then it binds only its own range). */
   private sliced: boolean;
   /** Tensors made from this one by derived(), with the version they were made from. */
-  private derivedCache: Map<string, { version: number; tensor: Tensor }> | null = null;
+  private derivedCache: Map<string, { versions: string; tensor: Tensor }> | null = null;
 
   private constructor(
     readonly shape: Shape,
@@ -192,18 +192,18 @@ export class Tensor {
   }
 
   /**
-   * A tensor computed from this one by `make` (e.g. a weight re-laid out for a kernel), kept under
-   * `key` and made again only when this tensor's contents have changed since (its version moved).
-   * It belongs to this tensor: callers must not dispose it; it goes when this tensor is disposed.
+   * A tensor computed by `make` from this one (e.g. a weight re-laid out for a kernel) and from
+   * `alsoFrom`, kept under `key` and made again only when one of their contents has changed since
+   * (a version moved). It belongs to this tensor: callers must not dispose it; it goes with it.
    */
-  derived(key: string, make: () => Tensor): Tensor {
-    const version = this.version;
+  derived(key: string, make: () => Tensor, alsoFrom: readonly Tensor[] = []): Tensor {
+    const versions = [this, ...alsoFrom].map((t) => t.version).join(' ');
     this.derivedCache ??= new Map();
     const cached = this.derivedCache.get(key);
-    if (cached && cached.version === version) return cached.tensor;
+    if (cached && cached.versions === versions) return cached.tensor;
     cached?.tensor.dispose();
     const tensor = make().keep();
-    this.derivedCache.set(key, { version, tensor });
+    this.derivedCache.set(key, { versions, tensor });
     return tensor;
   }
 
