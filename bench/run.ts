@@ -1,5 +1,6 @@
 // npm run bench [-- --filter WORD] [--json FILE] [--browser]
-// --browser: only the browser subset (bench/browser/subset.ts), each case on Dawn and in headless Chromium.
+// --browser: only the browser subset (bench/browser/subset.ts), each case on Dawn and in headless Chromium;
+// its --json FILE holds { dawn: { adapter, results }, chromium: { version, adapter, results } }.
 import { writeFileSync } from 'node:fs';
 import { initGpu, closeGpu, adapterName } from '../src/gpu/index.js';
 import { runCase, formatRow, type BenchCase, type BenchResult } from './harness.js';
