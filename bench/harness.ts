@@ -1,5 +1,6 @@
 // Kernel microbenchmarks: each case encodes its work once per iteration; the harness times
-// whole submissions (encode + submit + wait) after a warm-up and reports the median.
+// whole submissions (encode + submit + wait) after a warm-up and reports the median. It runs in Node and,
+// bundled into bench.html (bench/browser/page.ts), in a browser, where it reports wall time only.
 import { gpu } from '../src/gpu/index.js';
 
 export interface Peer {
@@ -35,8 +36,8 @@ export interface BenchResult {
   name: string;
   shape: string;
   ms: number;
-  /** CPU time of this process per iteration (median): on a shared machine it moves less than wall time. */
-  cpuMs: number;
+  /** CPU time of this process per iteration (median): on a shared machine it moves less than wall time. Node only. */
+  cpuMs?: number;
   gflops?: number;
   gbps?: number;
   peakMiB?: number;
@@ -49,7 +50,16 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-async function timeIterations(iterate: () => Promise<void>, fixed?: number): Promise<{ ms: number; cpuMs: number }> {
+/** This process's CPU time in ms, where the host tells it (Node's process.cpuUsage; a browser page has none). */
+const cpuClock: (() => number) | null =
+  typeof globalThis.process?.cpuUsage === 'function'
+    ? () => {
+        const c = process.cpuUsage();
+        return (c.user + c.system) / 1000;
+      }
+    : null;
+
+async function timeIterations(iterate: () => Promise<void>, fixed?: number): Promise<{ ms: number; cpuMs?: number }> {
   await iterate(); // warm-up: compiles pipelines, fills the pool
   const first = performance.now();
   await iterate();
@@ -59,13 +69,12 @@ async function timeIterations(iterate: () => Promise<void>, fixed?: number): Pro
   const cpuTimes: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    const c0 = process.cpuUsage();
+    const c0 = cpuClock?.() ?? 0;
     await iterate();
-    const c = process.cpuUsage(c0);
     times.push(performance.now() - t0);
-    cpuTimes.push((c.user + c.system) / 1000);
+    if (cpuClock) cpuTimes.push(cpuClock() - c0);
   }
-  return { ms: median(times), cpuMs: median(cpuTimes) };
+  return { ms: median(times), cpuMs: cpuClock ? median(cpuTimes) : undefined };
 }
 
 export async function runCase(c: BenchCase): Promise<BenchResult> {
@@ -78,7 +87,8 @@ export async function runCase(c: BenchCase): Promise<BenchResult> {
   }, c.iterations);
   const peakMiB = c.memory ? g.pool.stats.peakBytesInUse / 2 ** 20 : undefined;
   c.dispose?.();
-  const result: BenchResult = { name: c.name, shape: c.shape, ms, cpuMs };
+  const result: BenchResult = { name: c.name, shape: c.shape, ms };
+  if (cpuMs !== undefined) result.cpuMs = cpuMs;
   if (peakMiB !== undefined) result.peakMiB = peakMiB;
   if (c.flops) result.gflops = c.flops / (ms * 1e6);
   if (c.bytes) result.gbps = c.bytes / (ms * 1e6);
@@ -96,7 +106,7 @@ export function formatRow(r: BenchResult): string {
   const rate = r.gflops !== undefined ? `${r.gflops.toFixed(2)} GFLOP/s` : r.gbps !== undefined ? `${r.gbps.toFixed(2)} GB/s` : '';
   const peerPeak = r.peer?.peakMiB !== undefined ? `, peak ${r.peer.peakMiB.toFixed(0)} MiB` : '';
   const peer = r.peer ? `  ${r.peer.name}: ${r.peer.ms.toFixed(2)} ms (ours ${(r.peer.ms / r.ms).toFixed(2)}× faster)${peerPeak}` : '';
-  const cpu = `cpu ${r.cpuMs.toFixed(1)} ms`;
+  const cpu = r.cpuMs !== undefined ? `cpu ${r.cpuMs.toFixed(1)} ms` : '';
   const memory = r.peakMiB !== undefined ? `  peak ${r.peakMiB.toFixed(0)} MiB` : '';
-  return `${r.name.padEnd(44)} ${r.shape.padEnd(30)} ${r.ms.toFixed(3).padStart(10)} ms  ${rate.padStart(16)}  ${cpu.padStart(16)}${memory}${peer}`;
+  return `${r.name.padEnd(44)} ${r.shape.padEnd(30)} ${r.ms.toFixed(3).padStart(10)} ms  ${rate.padStart(16)}  ${cpu.padStart(16)}${memory}${peer}`.trimEnd();
 }

@@ -1,6 +1,7 @@
 // The engine in a real browser: headless Chromium (puppeteer-core) with WebGPU runs the kernel tests
 // of kernels-test/browser/kernels-page.ts against the float64 CPU references, and the web page
-// segments the sample photos with the sample checkpoint (assets/web) with the same labels as Node.
+// segments the sample photos with the sample checkpoint (assets/web) with the same labels as Node, and
+// bench.html times a case of `npm run bench -- --browser`.
 // Without Chromium (scripts/setup.mjs --browser installs it on Debian/Ubuntu as root) it skips, saying why.
 import { join } from 'node:path';
 import type { ElementHandle, Page } from 'puppeteer-core';
@@ -10,6 +11,9 @@ import { loadSegModel, segmentImage } from '../src/eval/segment.js';
 import { ROOT } from '../src/cli/web-build.js';
 import { useGpu } from './helpers.js';
 import { findChromium, startWebSession, type WebSession } from './browser/chromium.js';
+import { benchInPage } from '../bench/browser/run-in-chromium.js';
+import { browserSubset } from '../bench/browser/subset.js';
+import { formatRow } from '../bench/harness.js';
 
 const chromium = findChromium();
 if (!chromium) {
@@ -92,4 +96,21 @@ maybe('in headless Chromium with WebGPU', () => {
     await page.close();
     expect(pageErrors).toEqual([]);
   }, 300_000);
+
+  test('bench.html times one case of `npm run bench -- --browser` on the browser adapter', async () => {
+    const name = 'conv3x3 256ch 16x16 forward';
+    const report = await benchInPage(session, name);
+    for (const r of report.results) process.stderr.write(`[browser] bench: ${formatRow(r)}\n`);
+    expect(report.error).toBeUndefined();
+    expect(report.adapter).not.toBe('');
+    expect(report.results.map((r) => r.name)).toEqual([name]);
+    const [row] = report.results;
+    expect(row!.ms).toBeGreaterThan(0);
+    expect(Number.isFinite(row!.ms)).toBe(true);
+    // The rate comes from the same case's FLOP count as on Dawn; the page has no CPU clock to report.
+    expect(row!.gflops).toBeCloseTo(browserSubset().find((c) => c.name === name)!.flops! / (row!.ms * 1e6), 9);
+    expect(row!.cpuMs).toBeUndefined();
+    expect((await benchInPage(session, 'no such case')).error).toBe("no browser benchmark is named 'no such case'");
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
 });

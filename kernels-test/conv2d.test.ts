@@ -1,11 +1,11 @@
-import { readFileSync, mkdtempSync, readdirSync } from 'node:fs';
+import { readFileSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor, scopeAsync } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
 import { conv2d, convVariants, mul, sumAll, type Conv2dOptions } from '../src/ops/index.js';
-import { gpu, tunePending, pendingTuning } from '../src/gpu/index.js';
+import { gpu, tunePending, pendingTuning, adapterId } from '../src/gpu/index.js';
 import { useGpu, randn, expectClose, gradCheck } from './helpers.js';
 import { refConvForward, refConvBackward, refOutSize, type RefConv } from './ref/conv2d.js';
 
@@ -192,10 +192,18 @@ describe('autotune', () => {
     const queued = pendingTuning().filter((k) => k.includes('n1 c3 13x11 o5'));
     expect(queued.length).toBe(convVariants().length > 1 ? 3 : 0);
     expect(convVariants()[0]).toBe(gpu().hasSubgroups ? 'tall' : 'tiled');
+    // A choice another process stored meanwhile must survive this one's save.
+    const file = join(process.env.CSG_AUTOTUNE_DIR, `${adapterId(gpu().adapter)}.json`);
+    writeFileSync(file, JSON.stringify({ 'conv elsewhere': 'tiled' }));
     const report = await tunePending(1);
     for (const k of queued) expect(Object.keys(report.get(k)!.ms).sort()).toEqual([...convVariants()].sort());
     expect(pendingTuning()).toEqual([]);
-    if (queued.length) expect(readdirSync(process.env.CSG_AUTOTUNE_DIR).length).toBe(1);
+    if (queued.length) {
+      expect(readdirSync(process.env.CSG_AUTOTUNE_DIR)).toEqual([`${adapterId(gpu().adapter)}.json`]);
+      const stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+      expect(stored['conv elsewhere']).toBe('tiled');
+      for (const k of queued) expect(stored[k]).toBe(report.get(k)!.variant);
+    }
     const after = await runConv(x, w, null, null, c);
     expectClose(after.y, before.y, tol, 'y after tuning');
     expect(gpu().adapter).toBeDefined();

@@ -1,37 +1,16 @@
 // GEMM shapes the models use: square 1024³, the implicit-GEMM shape of a 3×3 conv with 256 channels
 // on a 64×64 map (M = 4096 pixels, N = 256 outputs, K = 256·9), a linear layer, softmax rows.
-import { Tensor } from '../../src/tensor/index.js';
+import type { Tensor } from '../../src/tensor/index.js';
 import { backward, zeroGrad } from '../../src/autograd/index.js';
 import { matmul, linear, softmax, logSoftmax, setMatmulVariant, matmulVariant, type MatmulVariant } from '../../src/ops/index.js';
 import type { BenchCase } from '../harness.js';
 import { tfjsMatmulPeer, torchPeer } from '../peers.js';
-
-function random(shape: number[]): Tensor {
-  const n = shape.reduce((p, d) => p * d, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) data[i] = Math.random() - 0.5;
-  return Tensor.from(data, shape);
-}
+import { gemmCase as plainGemmCase, random } from './gemm-case.js';
 
 function gemmCase(m: number, k: number, n: number, variant: MatmulVariant | null, label: string, withPeers: boolean): BenchCase {
-  let a: Tensor, b: Tensor;
-  return {
-    name: `matmul ${label}${variant ? ` (${variant})` : ''}`,
-    shape: `${m}×${k} · ${k}×${n}`,
-    flops: 2 * m * n * k,
-    setup: () => {
-      setMatmulVariant(variant);
-      a = random([m, k]);
-      b = random([k, n]);
-      return () => matmul(a, b).dispose();
-    },
-    dispose: () => {
-      a.dispose();
-      b.dispose();
-      setMatmulVariant(null);
-    },
-    peer: withPeers ? tfjsMatmulPeer(m, k, n) : undefined,
-  };
+  const c = plainGemmCase(m, k, n, variant, label);
+  if (withPeers) c.peer = tfjsMatmulPeer(m, k, n);
+  return c;
 }
 
 export function matmulCases(): BenchCase[] {

@@ -1,7 +1,8 @@
-// The web page's bundle (esbuild): src/web/page.ts and the browser kernel tests, with the platform
-// seam switched to the browser (src/gpu/platform-node.ts → platform-browser.ts), shaders/ bundled as
-// text, and any `node:` import refused with the importer named. Static files (src/web/*.html, the
-// sample checkpoint and photos of assets/web) are copied beside the scripts; serveStatic serves them.
+// The web page's bundle (esbuild): src/web/page.ts, the browser kernel tests and the browser bench
+// (bench.html, `npm run bench -- --browser`), with the platform seam switched to the browser
+// (src/gpu/platform-node.ts → platform-browser.ts), shaders/ bundled as text, and any `node:` import
+// refused with the importer named. Static files (src/web/*.html, the sample checkpoint and photos of
+// assets/web) are copied beside the scripts; serveStatic serves them.
 import { cpSync, createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -42,6 +43,7 @@ const browserPlatform: esbuild.Plugin = {
 export const WEB_ENTRIES = {
   page: join(ROOT, 'src', 'web', 'page.ts'),
   kernels: join(ROOT, 'kernels-test', 'browser', 'kernels-page.ts'),
+  bench: join(ROOT, 'bench', 'browser', 'page.ts'),
 };
 
 /** Builds the page into `outDir`; the metafile lists every module bundled (the seam test reads it). */

@@ -41,7 +41,10 @@ function loadedChoices(): Map<string, string> {
 }
 
 function saveChoices(): void {
-  platform.saveTuning(adapterId(gpu().adapter), Object.fromEntries([...loadedChoices()].sort()));
+  const id = adapterId(gpu().adapter);
+  // Another process on this adapter may have stored choices since ours were loaded: keep them.
+  choices = new Map([...Object.entries(platform.loadTuning(id) ?? {}), ...loadedChoices()]);
+  platform.saveTuning(id, Object.fromEntries([...choices].sort()));
 }
 
 /** The variant forced by env CSG_<OP>_VARIANT, if any (an unknown name is an error). */

@@ -1,7 +1,7 @@
 // The Node host of the platform seam (platform.ts): Dawn through the `webgpu` package, WGSL read from
 // shaders/, autotune choices in .cache/autotune/<adapter-id>.json (env CSG_AUTOTUNE_DIR moves it),
 // settings from process.env.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, throttleDawnPolling } from './dawn.js';
@@ -44,7 +44,10 @@ export const hostPlatform: Platform = {
   saveTuning(adapterId, choices) {
     const path = tuningPath(adapterId);
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, JSON.stringify(choices, null, 1) + '\n');
+    // Written aside and renamed, so that a process reading the cache meanwhile never sees half a file.
+    const partial = `${path}.${process.pid}.partial`;
+    writeFileSync(partial, JSON.stringify(choices, null, 1) + '\n');
+    renameSync(partial, path);
   },
   env: (name) => process.env[name],
   log: (line) => process.stderr.write(`${line}\n`),
