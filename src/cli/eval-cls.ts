@@ -9,7 +9,7 @@ import { initGpu, closeGpu } from '../gpu/index.js';
 import { readSafetensors } from '../io/safetensors-file.js';
 import { CsgClassifierEncoder } from '../csg/model.js';
 import { hostTensors, resolveCheckpoint } from '../train/checkpoint.js';
-import { CAFFE_NORM, IMAGENET_NORM } from '../data/augment.js';
+import { CAFFE_UNIT_NORM, IMAGENET_NORM } from '../data/augment.js';
 import { openClsTaskData, formatAccuracyTable, type ClsTaskData } from '../train/train-cls.js';
 import { openClsDataset } from '../data/visda.js';
 import { visdaSource } from '../data/cls-sampler.js';
@@ -42,12 +42,12 @@ runCommand('eval:cls', async () => {
   const hidden = state.get('fc_new.0.weight');
   const last = state.get('fc_new.2.weight');
   if (!hidden || !last) throw new OptionError(`--ckpt: ${file} has no fc_new.0/fc_new.2 weights: not a classification checkpoint`);
-  let data: Pick<ClsTaskData, 'evals' | 'select' | 'evalView' | 'classNames'>;
+  let data: Pick<ClsTaskData, 'evals' | 'select' | 'evalView' | 'evalFlip' | 'classNames'>;
   if (o.val === 'digits') {
     data = openClsTaskData({ ...o, train: 'digits' });
   } else {
     const source = visdaSource(openClsDataset(o.val, 'val'));
-    data = { evals: [{ name: source.name, source }], select: null, evalView: { ...RECIPE_VIEW, randAugment: null }, classNames: source.classNames };
+    data = { evals: [{ name: source.name, source }], select: null, evalView: { ...RECIPE_VIEW, randAugment: null }, evalFlip: true, classNames: source.classNames };
   }
   const splits = [...data.evals, ...(data.select ? [data.select] : [])];
   const wanted = taken.split ?? data.evals[0]!.name;
@@ -59,8 +59,8 @@ runCommand('eval:cls', async () => {
   const { unexpected } = model.loadStateDict(state, { strict: false });
   const bar = new cliProgress.SingleBar({ format: 'eval {bar} {value}/{total} images', stream: process.stderr }, cliProgress.Presets.shades_classic);
   bar.start(split.source.count, 0);
-  const norm = o.weights === 'imagenet' ? CAFFE_NORM : IMAGENET_NORM;
-  const r = await evaluateClassifier(model, split.source, { classes: data.classNames.length, norm, view: data.evalView, batch: 16, features: true, progress: (d) => bar.update(d) });
+  const norm = o.weights === 'imagenet' ? CAFFE_UNIT_NORM : IMAGENET_NORM; // as train:cls (buildClsModel)
+  const r = await evaluateClassifier(model, split.source, { classes: data.classNames.length, norm, view: data.evalView, flip: data.evalFlip, batch: 16, features: true, progress: (d) => bar.update(d) });
   bar.stop();
   if (unexpected.length) process.stderr.write(`(${unexpected.length} checkpoint entries not used by the classifier, e.g. ${unexpected[0]})\n`);
   console.log(`${split.name} (${split.source.count} images) with ${file}, per-class accuracy (%):\n${formatAccuracyTable(data.classNames, r)}`);

@@ -34,6 +34,9 @@ export interface ClsTaskData {
   train: ClsSource;
   trainView: ViewOptions;
   evalView: ViewOptions;
+  /** Average evaluation scores over each image and its mirror (VisDA's objects; not digits, whose
+   *  mirror images are other glyphs or none: it cost 20 points of synthetic accuracy). */
+  evalFlip: boolean;
   /** Evaluated at the end; the first is the headline (real test for the digits, VisDA's validation). */
   evals: ClsSplit[];
   /** Evaluated every --eval-every steps to choose settings (never the test split). */
@@ -75,6 +78,7 @@ export function openClsTaskData(o: TrainOptions): ClsTaskData {
       train: source('synthetic train', task.trainSyn),
       trainView: view,
       evalView: { ...view, randAugment: null },
+      evalFlip: false,
       evals: [
         { name: 'real test', source: source('real test', task.testReal), hse: true },
         { name: 'synthetic val', source: source('synthetic val', task.valSyn) },
@@ -88,13 +92,16 @@ export function openClsTaskData(o: TrainOptions): ClsTaskData {
     train: visdaSource(openClsDataset(o.train, 'train')),
     trainView: RECIPE_VIEW,
     evalView: { ...RECIPE_VIEW, randAugment: null },
+    evalFlip: true,
     evals: [{ name: 'real val', source: val, hse: true }],
     select: null,
     classNames: val.classNames,
   };
 }
 
-/** The CSG classifier with its starting weights; returns the input normalisation they expect. */
+/** The CSG classifier with its starting weights; returns the input normalisation they expect. The npm
+ *  ImageNet ResNet-50 takes unit-scale inputs (CAFFE_UNIT_NORM: fine-tuning conv1 on 0–255 wrecks it);
+ *  another Caffe-layout file given by path is taken as it is (0–255 inputs). */
 export async function buildClsModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgClassifier; norm: Normalization }> {
   const start = await readStartWeights(o, log);
   const model = new CsgClassifier({
@@ -105,7 +112,7 @@ export async function buildClsModel(o: TrainOptions, classes: number, log: (s: s
     seed: o.seed,
     queueSize: o.K,
   });
-  return { model, norm: loadStartWeights(model, start, log) };
+  return { model, norm: loadStartWeights(model, start, log, o.weights === 'imagenet') };
 }
 
 /**
@@ -120,7 +127,7 @@ export async function clsTask(o: ClsOptions, log: (s: string) => void): Promise<
   const stages = o.stages as Stage[];
   const step = new CsgTrainStep(model, { ...stepConfig(o), regularizer: o.regularizer ?? undefined });
   setDropoutSeedState({ base: o.seed * 7919 + 1, calls: 0 });
-  const evalOptions = { classes, norm, view: data.evalView, batch: 16 };
+  const evalOptions = { classes, norm, view: data.evalView, flip: data.evalFlip, batch: 16 };
   const select = data.select;
   let last: StepResult | null = null;
   return {
