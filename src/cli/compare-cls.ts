@@ -5,7 +5,7 @@
 // ImageNet teacher's. Prints per method mean ± std of real-test accuracy and of the hyperspherical
 // energy of real-test stage-4 features, the paired deltas against the baseline, the ImageNet teacher's
 // energy; writes compare.json, compare.md and table1.png (energy on x, accuracy on y, one point per run).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initGpu, closeGpu } from '../gpu/index.js';
 import { evaluateClassifier } from '../eval/classify.js';
@@ -43,6 +43,18 @@ async function imagenetHse(o: ClsOptions): Promise<number> {
   return value;
 }
 
+type RunSummary = Awaited<ReturnType<typeof trainWatched<ClsSummary>>>;
+
+/** The summary of a finished run in `o.out` with these very options (its config.json), or null: an
+ *  interrupted comparison continues where it stopped instead of training its runs again. */
+function finishedRun(o: ClsOptions): RunSummary | null {
+  const [config, summary] = [join(o.out, 'config.json'), join(o.out, 'summary.json')];
+  if (!existsSync(config) || !existsSync(summary)) return null;
+  const settings = (x: object) => JSON.stringify({ ...x, force: null }); // --force says how it started, not what it ran
+  if (settings(JSON.parse(readFileSync(config, 'utf8')) as object) !== settings(o)) return null;
+  return JSON.parse(readFileSync(summary, 'utf8')) as RunSummary;
+}
+
 /** Default strengths of the two L2 comparison points, for the embedded default (docs/CLASSIFICATION.md):
  *  after 80 steps at lr 0.01 the backbone drifts Σ‖θ − θ₀‖² ≈ 6, so weight L2 0.1 adds ≈ 0.6 to a CE of
  *  ≈ 2; the pooled stage-4 features drift ‖Δf‖² ≈ 800–1000, so feature L2 0.001 adds ≈ 1 (the former
@@ -74,12 +86,14 @@ runCommand('compare:cls', async () => {
   process.stderr.write(`[compare:cls] ${seeds} paired seeds × ${methods.map((m) => (m.regularizer ? `${m.name} (${m.regularizer.weight})` : m.name)).join(', ')}\n`);
   await initGpu();
   mkdirSync(base.out, { recursive: true });
-  const runs: { seed: number; method: string; summary: Awaited<ReturnType<typeof trainWatched<ClsSummary>>> }[] = [];
+  const runs: { seed: number; method: string; summary: RunSummary }[] = [];
   for (let seed = base.seed; seed < base.seed + seeds; seed++) {
     for (const m of methods) {
-      process.stderr.write(`\n[compare:cls] seed ${seed}: ${m.name}\n`);
-      const out = join(base.out, `seed${seed}-${m.name.replace(/ /g, '-').toLowerCase()}`);
-      runs.push({ seed, method: m.name, summary: await trainWatched((hooks) => trainCls({ ...base, seed, csg: m.csg, regularizer: m.regularizer, out }, hooks)) });
+      const o: ClsOptions = { ...base, seed, csg: m.csg, regularizer: m.regularizer, out: join(base.out, `seed${seed}-${m.name.replace(/ /g, '-').toLowerCase()}`) };
+      const done = finishedRun(o);
+      process.stderr.write(`\n[compare:cls] seed ${seed}: ${m.name}${done ? ` (finished earlier in ${o.out}: reused)` : ''}\n`);
+      // A folder of this comparison that holds no finished run of these options is started over.
+      runs.push({ seed, method: m.name, summary: done ?? (await trainWatched((hooks) => trainCls({ ...o, force: true }, hooks))) });
     }
   }
   const hseImagenet = await imagenetHse(base);
