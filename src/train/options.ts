@@ -139,11 +139,11 @@ export const CLS_RECIPE: Partial<TrainOptions> = {
 
 /**
  * The embedded digit task, sized so that `npm run train:cls` finishes within 15 minutes on 2 CPU cores
- * under lavapipe, set-up included, and compare:cls's 12 runs fit an hour (docs/CLASSIFICATION.md, with
- * the runs that chose them): 32-pixel images (layer4 is one pixel), 80 steps with a 20-step warm-up
- * (the recipe's 100 would leave the rate low for most of the run), lr 0.01 for the head AND the backbone
- * (factor 1: at ×0.1 the synthetic domain barely learned in 80 steps), λ 0.05 (λ·backbone lr = 5e-4,
- * the segmentation pilot's stable bound).
+ * under lavapipe, set-up included, and compare:cls's 12 runs fit about an hour on a quiet machine: 32-pixel
+ * images (layer4 is one pixel), 80 steps with a 20-step warm-up (the recipe's 100 would leave the rate
+ * low for most of the run), head lr 0.05 with the backbone at ×0.1, 0–255 inputs, λ 0.1 (λ·backbone lr =
+ * 5e-4, the pilot's stable bound). Chosen on real-val among the runs of docs/CLASSIFICATION.md: faster
+ * backbones learned the synthetic digits better and the real ones worse.
  */
 export const CLS_DIGITS_DEFAULTS: Partial<TrainOptions> = {
   train: 'digits',
@@ -156,9 +156,9 @@ export const CLS_DIGITS_DEFAULTS: Partial<TrainOptions> = {
   batch: 16,
   iters: 80,
   warmup: 20,
-  lr: 0.01, // fc_new and fc_csg; the backbone trains at lr·factor
-  factor: 1,
-  csg: 0.05,
+  lr: 0.05, // fc_new and fc_csg; the backbone trains at lr·factor
+  factor: 0.1,
+  csg: 0.1,
   chunks: 1,
   K: 1024,
   out: 'runs/digits-cls',

@@ -21,6 +21,8 @@ import { runTraining, logToStderr, type TrainTask, type TrainHooks, type TrainOu
 export interface ClsOptions extends TrainOptions {
   /** compare:cls's comparison points (weight or feature L2 towards ImageNet); none for train:cls. */
   regularizer: Regularizer | null;
+  /** The npm ImageNet ResNet-50 on unit-scale inputs (CAFFE_UNIT_NORM, conv1 rescaled) instead of 0–255. */
+  unitInput: boolean;
 }
 
 export interface ClsSplit {
@@ -99,10 +101,10 @@ export function openClsTaskData(o: TrainOptions): ClsTaskData {
   };
 }
 
-/** The CSG classifier with its starting weights; returns the input normalisation they expect. The npm
- *  ImageNet ResNet-50 takes unit-scale inputs (CAFFE_UNIT_NORM: fine-tuning conv1 on 0–255 wrecks it);
- *  another Caffe-layout file given by path is taken as it is (0–255 inputs). */
-export async function buildClsModel(o: TrainOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgClassifier; norm: Normalization }> {
+/** The CSG classifier with its starting weights; returns the input normalisation they expect. With
+ *  `unitInput` the npm ImageNet ResNet-50 takes unit-scale inputs (CAFFE_UNIT_NORM); another
+ *  Caffe-layout file given by path is taken as it is (0–255 inputs). */
+export async function buildClsModel(o: ClsOptions, classes: number, log: (s: string) => void): Promise<{ model: CsgClassifier; norm: Normalization }> {
   const start = await readStartWeights(o, log);
   const model = new CsgClassifier({
     layers: o.layers,
@@ -112,7 +114,7 @@ export async function buildClsModel(o: TrainOptions, classes: number, log: (s: s
     seed: o.seed,
     queueSize: o.K,
   });
-  return { model, norm: loadStartWeights(model, start, log, o.weights === 'imagenet') };
+  return { model, norm: loadStartWeights(model, start, log, o.weights === 'imagenet' && o.unitInput) };
 }
 
 /**
