@@ -18,6 +18,7 @@ import { readSafetensors } from '../src/io/safetensors-file.js';
 import { toFloat32 } from '../src/io/safetensors.js';
 import type { WeightsFile } from '../src/io/weights.js';
 import { loadStartWeights } from '../src/train/run-parts.js';
+import { parseClsOptions } from '../src/cli/cls-options.js';
 import { MODEL_FIXTURES } from './model-fixtures.js';
 import { useGpu, expectClose, rng } from './helpers.js';
 
@@ -118,3 +119,11 @@ test('scores: mean sigmoid over the image and its mirror, or the image alone wit
     model.dispose();
   }
 }, 300_000);
+
+test('--input-scale: 255 by default, unit on request or from a run\'s saved options, anything else named', () => {
+  expect(parseClsOptions([]).unitInput).toBe(false);
+  expect(parseClsOptions(['--input-scale', 'unit']).unitInput).toBe(true);
+  expect(parseClsOptions([], { unitInput: true }).unitInput).toBe(true);
+  expect(parseClsOptions(['--input-scale', '255'], { unitInput: true }).unitInput).toBe(false);
+  expect(() => parseClsOptions(['--input-scale', '1'])).toThrow("--input-scale: expected unit or 255, got '1'");
+});
