@@ -9,8 +9,8 @@ import { initGpu, closeGpu } from '../gpu/index.js';
 import { readSafetensors } from '../io/safetensors-file.js';
 import { CsgClassifierEncoder } from '../csg/model.js';
 import { hostTensors, resolveCheckpoint } from '../train/checkpoint.js';
-import { CAFFE_NORM, IMAGENET_NORM } from '../data/augment.js';
-import { openClsTaskData, formatAccuracyTable, type ClsTaskData } from '../train/train-cls.js';
+import { CAFFE_NORM, CAFFE_UNIT_NORM, IMAGENET_NORM } from '../data/augment.js';
+import { openClsTaskData, formatAccuracyTable, type ClsTaskData, type ClsOptions } from '../train/train-cls.js';
 import { openClsDataset } from '../data/visda.js';
 import { visdaSource } from '../data/cls-sampler.js';
 import { RECIPE_VIEW } from '../data/cls-augment.js';
@@ -19,7 +19,6 @@ import { evaluateClassifier } from '../eval/classify.js';
 import { featureEnergy } from '../eval/energy.js';
 import { HELP, OptionError } from './options.js';
 import { runCommand } from './run.js';
-import type { TrainOptions } from '../train/options.js';
 
 const USAGE = `npm run eval:cls -- --ckpt RUN_DIR|FILE [--val visda:DIR | digits] [--split 'real test'|'real val'|'synthetic val'] [model flags]\n${HELP}`;
 
@@ -34,7 +33,7 @@ runCommand('eval:cls', async () => {
   if (statSync(file).isDirectory()) file = join(resolveCheckpoint(file), 'checkpoint.safetensors');
   // The run's own options (model size, image size, weights convention) unless flags say otherwise.
   const trainerJson = join(dirname(file), 'trainer.json');
-  const saved = existsSync(trainerJson) ? ((JSON.parse(readFileSync(trainerJson, 'utf8')) as { options: Partial<TrainOptions> }).options ?? {}) : {};
+  const saved = existsSync(trainerJson) ? ((JSON.parse(readFileSync(trainerJson, 'utf8')) as { options: Partial<ClsOptions> }).options ?? {}) : {};
   const o = parseClsOptions(rest, saved);
   const { tensors } = readSafetensors(file);
   const isCsg = [...tensors.keys()].some((k) => k.startsWith('encoder_q.'));
@@ -42,12 +41,12 @@ runCommand('eval:cls', async () => {
   const hidden = state.get('fc_new.0.weight');
   const last = state.get('fc_new.2.weight');
   if (!hidden || !last) throw new OptionError(`--ckpt: ${file} has no fc_new.0/fc_new.2 weights: not a classification checkpoint`);
-  let data: Pick<ClsTaskData, 'evals' | 'select' | 'evalView' | 'classNames'>;
+  let data: Pick<ClsTaskData, 'evals' | 'select' | 'evalView' | 'evalFlip' | 'classNames'>;
   if (o.val === 'digits') {
     data = openClsTaskData({ ...o, train: 'digits' });
   } else {
     const source = visdaSource(openClsDataset(o.val, 'val'));
-    data = { evals: [{ name: source.name, source }], select: null, evalView: { ...RECIPE_VIEW, randAugment: null }, classNames: source.classNames };
+    data = { evals: [{ name: source.name, source }], select: null, evalView: { ...RECIPE_VIEW, randAugment: null }, evalFlip: true, classNames: source.classNames };
   }
   const splits = [...data.evals, ...(data.select ? [data.select] : [])];
   const wanted = taken.split ?? data.evals[0]!.name;
@@ -59,8 +58,8 @@ runCommand('eval:cls', async () => {
   const { unexpected } = model.loadStateDict(state, { strict: false });
   const bar = new cliProgress.SingleBar({ format: 'eval {bar} {value}/{total} images', stream: process.stderr }, cliProgress.Presets.shades_classic);
   bar.start(split.source.count, 0);
-  const norm = o.weights === 'imagenet' ? CAFFE_NORM : IMAGENET_NORM;
-  const r = await evaluateClassifier(model, split.source, { classes: data.classNames.length, norm, view: data.evalView, batch: 16, features: true, progress: (d) => bar.update(d) });
+  const norm = o.weights === 'imagenet' ? (o.unitInput ? CAFFE_UNIT_NORM : CAFFE_NORM) : IMAGENET_NORM; // as the run trained (buildClsModel)
+  const r = await evaluateClassifier(model, split.source, { classes: data.classNames.length, norm, view: data.evalView, flip: data.evalFlip, batch: 16, features: true, progress: (d) => bar.update(d) });
   bar.stop();
   if (unexpected.length) process.stderr.write(`(${unexpected.length} checkpoint entries not used by the classifier, e.g. ${unexpected[0]})\n`);
   console.log(`${split.name} (${split.source.count} images) with ${file}, per-class accuracy (%):\n${formatAccuracyTable(data.classNames, r)}`);

@@ -9,7 +9,7 @@ import { trainWatched, runCommand } from './run.js';
 runCommand('train:cls', async () => {
   const o = parseClsOptions(process.argv.slice(2));
   if (o.help) {
-    console.log(`npm run train:cls [-- flags]\n  --train visda:DIR --val visda:DIR   VisDA-17 (default: the embedded digit task)\n  --reg weight-l2:W | feature-l2:W     L2 pull towards the ImageNet start (compare:cls's comparison points)\n${HELP}`);
+    console.log(`npm run train:cls [-- flags]\n  --train visda:DIR --val visda:DIR   VisDA-17 (default: the embedded digit task)\n  --reg weight-l2:W | feature-l2:W     L2 pull towards the ImageNet start (compare:cls's comparison points)\n  --input-scale 255 | unit             the npm ResNet-50's inputs: 0–255 (default) or unit scale with conv1 rescaled\n${HELP}`);
     return;
   }
   process.stderr.write(describeClsRun(o));

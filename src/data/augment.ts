@@ -20,6 +20,14 @@ export interface Normalization {
 export const IMAGENET_NORM: Normalization = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bgr: false, scale255: false };
 /** The Keras/Caffe ResNet-50 weights: BGR, mean subtracted, no /255, no std. */
 export const CAFFE_NORM: Normalization = { mean: [103.939, 116.779, 123.68], std: [1, 1, 1], bgr: true, scale255: true };
+/**
+ * The Caffe weights fed inputs of unit scale: CAFFE_NORM divided by ImageNet's std (×255, BGR), with
+ * conv1's weights multiplied by the same std on loading (unitInputConv1), so the network computes the
+ * same function. SGD is not scale-invariant: on 0–255 inputs conv1's weights are ~58× smaller and its
+ * gradients ~58× larger than on unit inputs, so fine-tuning moves conv1 ~3400× faster relative to its
+ * size than it does in torchvision's convention (train:cls did not learn with it, docs/CLASSIFICATION.md).
+ */
+export const CAFFE_UNIT_NORM: Normalization = { ...CAFFE_NORM, std: [0.225 * 255, 0.224 * 255, 0.229 * 255] };
 
 export interface JitterStrength {
   brightness: number;

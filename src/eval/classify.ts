@@ -1,6 +1,7 @@
 // Evaluation of an image classifier (recipe §5, the reference's validate): each image (resized and
 // centre-cropped by src/data/cls-sampler.ts) is scored by the mean of sigmoid(logits) over the image
-// and its horizontal flip (both in one forward), the prediction is the best-scored class, and the
+// and its horizontal flip (both in one forward; `flip: false` scores the image alone, for classes whose
+// mirror image is another class, as digits), the prediction is the best-scored class, and the
 // metric is the mean over classes of per-class accuracy. Optionally the average-pooled stage-4
 // features of the unflipped images (for the hyperspherical energy).
 import { Tensor, scope } from '../tensor/index.js';
@@ -24,6 +25,8 @@ export interface ClsEvalOptions {
   /** Images per forward (each also runs flipped, so the GPU sees twice as many). */
   batch: number;
   features?: boolean;
+  /** Average the scores over the image and its mirror (the recipe; default true). */
+  flip?: boolean;
   progress?: (done: number) => void;
 }
 
@@ -68,14 +71,18 @@ export async function evaluateClassifier(model: ClassifierLike, source: ClsSourc
   try {
     const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
     const classes = opts.classes;
+    const flip = opts.flip ?? true;
     for (const b of clsEvalBatches(source, opts.batch, opts.view, opts.norm)) {
       const { n, size } = b;
-      const both = new Float32Array(2 * b.images.length);
-      both.set(b.images);
-      both.set(b.flipped, b.images.length);
+      const copies = flip ? 2 : 1;
+      const both = flip ? new Float32Array(2 * b.images.length) : b.images;
+      if (flip) {
+        both.set(b.images);
+        both.set(b.flipped, b.images.length);
+      }
       const { logits, feats } = noGrad(() =>
         scope(() => {
-          const out = model.forward(Tensor.from(both, [2 * n, 3, size, size]));
+          const out = model.forward(Tensor.from(both, [copies * n, 3, size, size]));
           return { logits: out.logits, feats: opts.features ? globalAvgPool(out.layer4) : null };
         }),
       );
@@ -87,14 +94,14 @@ export async function evaluateClassifier(model: ClassifierLike, source: ClsSourc
         let best = 0;
         let bestScore = -Infinity;
         for (let c = 0; c < classes; c++) {
-          const score = (sigmoid(scores[k * classes + c]!) + sigmoid(scores[(n + k) * classes + c]!)) / 2;
+          const score = flip ? (sigmoid(scores[k * classes + c]!) + sigmoid(scores[(n + k) * classes + c]!)) / 2 : sigmoid(scores[k * classes + c]!);
           if (score > bestScore) [best, bestScore] = [c, score];
         }
         predictions[index] = best;
         labels[index] = b.labels[k]!;
       });
       if (features) {
-        featureDim = features.length / (2 * n);
+        featureDim = features.length / (copies * n);
         pooled.push(features.subarray(0, n * featureDim));
       }
       opts.progress?.(b.indices[n - 1]! + 1);

@@ -139,10 +139,11 @@ export const CLS_RECIPE: Partial<TrainOptions> = {
 
 /**
  * The embedded digit task, sized so that `npm run train:cls` finishes within 15 minutes on 2 CPU cores
- * under lavapipe, set-up included, and compare:cls's 12 runs fit an afternoon (docs/CLASSIFICATION.md):
- * 32-pixel images (layer4 is one pixel), 80 steps with a 20-step warm-up (the recipe's 100 would leave
- * the rate low for most of the run), head lr 0.05 with the backbone at ×0.1 and λ 0.1
- * (λ·backbone lr = 5e-4, the pilot's stable bound).
+ * under lavapipe, set-up included, and compare:cls's 12 runs fit about an hour on a quiet machine: 32-pixel
+ * images (layer4 is one pixel), 80 steps with a 20-step warm-up (the recipe's 100 would leave the rate
+ * low for most of the run), head lr 0.05 with the backbone at ×0.1, 0–255 inputs, λ 0.1 (λ·backbone lr =
+ * 5e-4, the pilot's stable bound). Chosen on real-val among the runs of docs/CLASSIFICATION.md: faster
+ * backbones learned the synthetic digits better and the real ones worse.
  */
 export const CLS_DIGITS_DEFAULTS: Partial<TrainOptions> = {
   train: 'digits',

@@ -6,7 +6,7 @@ import type { CsgModel } from '../csg/model.js';
 import { ensureImagenetWeights } from '../io/imagenet-weights.js';
 import { readWeights, describeWeights, LAYOUT_DESCRIPTION, type BackboneLayout, type WeightsFile } from '../io/weights.js';
 import { TensorError } from '../tensor/index.js';
-import { CAFFE_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
+import { CAFFE_NORM, CAFFE_UNIT_NORM, IMAGENET_NORM, type Normalization } from '../data/augment.js';
 import { linePlot, type Series } from '../data/picture.js';
 import { hostTensors, CheckpointError } from './checkpoint.js';
 import type { StepReport, CoreOptions } from './core.js';
@@ -22,25 +22,43 @@ export async function readStartWeights(o: { weights: string }, log: (s: string) 
   return { path, weights, layout };
 }
 
+/** Replaces conv1's weights by a copy multiplied by CAFFE_UNIT_NORM's std per input channel (see there). */
+function unitInputConv1(host: ReturnType<typeof hostTensors>): void {
+  const w = host.get('conv1.weight');
+  if (!w || !(w.data instanceof Float32Array) || w.shape.length !== 4 || w.shape[1] !== 3) return; // loadBackbone names what is wrong
+  const plane = w.shape[2]! * w.shape[3]!;
+  host.set('conv1.weight', { shape: w.shape, data: w.data.map((v, i) => v * CAFFE_UNIT_NORM.std[Math.floor(i / plane) % 3]!) });
+}
+
 /**
  * Loads the starting backbone into the student (built with the layout's stride placement), makes the
- * teacher its copy, and returns the input normalisation those weights expect.
+ * teacher its copy, and returns the input normalisation those weights expect. `unitInput`: Caffe
+ * weights take unit-scale inputs (CAFFE_UNIT_NORM, conv1 rescaled to compute the same function).
  */
-export function loadStartWeights(model: CsgModel, start: { path: string | null; weights: WeightsFile | null; layout: BackboneLayout }, log: (s: string) => void): Normalization {
+export function loadStartWeights(
+  model: CsgModel,
+  start: { path: string | null; weights: WeightsFile | null; layout: BackboneLayout },
+  log: (s: string) => void,
+  unitInput = false,
+): Normalization {
+  const caffeNorm = unitInput ? CAFFE_UNIT_NORM : CAFFE_NORM;
   if (start.path && start.weights) {
     let ignored: string[];
     try {
-      ({ ignored } = model.encoder_q.loadBackbone(hostTensors(start.weights.tensors)));
+      const host = hostTensors(start.weights.tensors);
+      if (unitInput && start.layout === 'caffe') unitInputConv1(host);
+      ({ ignored } = model.encoder_q.loadBackbone(host));
     } catch (e) {
       throw e instanceof TensorError ? new CheckpointError(`--weights ${start.path}: ${e.message}`) : e;
     }
     // The one partial load: the backbone's entries (all of them) from an ImageNet network; the rest keeps its init.
     const backbone = new Set(model.encoder_q.backboneModules().map(([name]) => name));
     const notLoaded = model.encoder_q.children().filter(([name]) => !backbone.has(name)).map(([name]) => name);
-    log(`loaded the backbone (${[...backbone].join(', ')}) from ${start.path}; ${notLoaded.join(', ')} start from their random init; ${ignored.length} entries of the file not used`);
+    const rescaled = unitInput && start.layout === 'caffe' ? '; conv1 multiplied by ImageNet std·255 for inputs of unit scale (same function)' : '';
+    log(`loaded the backbone (${[...backbone].join(', ')}) from ${start.path}; ${notLoaded.join(', ')} start from their random init; ${ignored.length} entries of the file not used${rescaled}`);
   }
   model.syncTeacher();
-  return start.layout === 'caffe' ? CAFFE_NORM : IMAGENET_NORM;
+  return start.layout === 'caffe' ? caffeNorm : IMAGENET_NORM;
 }
 
 /** What the core logs of a CSG step: its losses (checked for NaN), its metrics line and its progress line. */
