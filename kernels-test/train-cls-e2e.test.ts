@@ -9,6 +9,7 @@ import { trainCls, type ClsOptions } from '../src/train/train-cls.js';
 import { toFloat32 } from '../src/io/safetensors.js';
 import { readSafetensors } from '../src/io/safetensors-file.js';
 import { useGpu } from './helpers.js';
+import { quiet, trainLines, type TrainLine } from './run-metrics.js';
 
 useGpu();
 // One conv variant throughout (see train-e2e.test.ts): the uninterrupted run must not switch variants.
@@ -24,24 +25,6 @@ const TINY = ['--weights', 'none', '--layers', '1.1.1.1', '--width', '8', '--siz
 function options(extra: string[], out: string): ClsOptions {
   return parseClsOptions([...TINY, ...extra, '--out', out]);
 }
-
-interface TrainLine {
-  kind: string;
-  step: number;
-  ce: number;
-  reg?: number;
-  total: number;
-}
-
-function trainLines(dir: string): TrainLine[] {
-  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as TrainLine)
-    .filter((l) => l.kind === 'train');
-}
-
-const quiet = { log: () => undefined };
 
 test('a short CSG run lowers the classification loss and writes its run folder and summary', async () => {
   const out = mkdtempSync(join(tmpdir(), 'cls-e2e-'));

@@ -9,6 +9,7 @@ import { Linear, ParamInit } from '../src/nn/index.js';
 import { Sgd } from '../src/csg/index.js';
 import { runTraining, type CoreOptions, type StepEvent, type TrainTask } from '../src/train/core.js';
 import { useGpu } from './helpers.js';
+import { metricsRecords, quiet } from './run-metrics.js';
 
 useGpu();
 
@@ -49,14 +50,6 @@ function options(out: string, extra: Partial<CoreOptions> = {}): CoreOptions {
   return { out, iters: 6, resume: null, logEvery: 2, evalEvery: 2, checkpointEvery: 3, config: { what: 'scripted' }, ...extra };
 }
 
-function lines(out: string): Record<string, unknown>[] {
-  return readFileSync(join(out, 'metrics.jsonl'), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-const quiet = { log: () => undefined };
 
 test('logs every logEvery steps, evaluates every evalEvery steps and keeps the best selection and its step', async () => {
   const out = mkdtempSync(join(tmpdir(), 'core-'));
@@ -66,7 +59,7 @@ test('logs every logEvery steps, evaluates every evalEvery steps and keeps the b
   expect(outcome.stopped).toBe(false);
   if (outcome.stopped) return;
   expect(events.map((e) => [e.step, e.logged])).toEqual([[1, false], [2, true], [3, false], [4, true], [5, false], [6, true]]);
-  const logged = lines(out);
+  const logged = metricsRecords(out);
   expect(logged.filter((l) => l.kind === 'train').map((l) => [l.step, l.loss])).toEqual([[2, 1 / 2], [4, 1 / 4], [6, 1 / 6]]);
   expect(logged.filter((l) => l.kind === 'eval').map((l) => [l.step, l.acc])).toEqual([[2, 0.2], [4, 0.7], [6, 0.4]]);
   expect(outcome.summary).toMatchObject({ finished: true, steps: 6, best_selection: { split: 'val', metric: 'acc', value: 0.7, step: 4 } });
@@ -100,5 +93,5 @@ test('a NaN loss stops the run, naming the step (as the progress counts), the lo
   const run = runTraining(options(out, { evalEvery: 0, checkpointEvery: 2 }), async () => scriptedTask([], 3), quiet);
   // NaN at it = 3: the fourth step.
   await expect(run).rejects.toThrow(/^step 4: total loss is NaN; training stopped\. The newest finite checkpoint is .*ckpt-0000002 \(step 2; resume with --resume .*ckpt-0000002\)/);
-  expect(lines(out).map((l) => l.step)).toEqual([2]);
+  expect(metricsRecords(out).map((l) => l.step)).toEqual([2]);
 });

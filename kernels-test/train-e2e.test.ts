@@ -12,6 +12,7 @@ import { CsgDeepLab } from '../src/csg/model.js';
 import { serializeSafetensors, toFloat32 } from '../src/io/safetensors.js';
 import { readSafetensors } from '../src/io/safetensors-file.js';
 import { useGpu } from './helpers.js';
+import { metricsRecords, quiet, trainLines, type TrainLine } from './run-metrics.js';
 
 useGpu();
 // One conv variant throughout (autotuning has its own tests in conv2d.test.ts): it keeps this file fast, and
@@ -28,23 +29,6 @@ const TINY = ['--weights', 'none', '--layers', '1.1.1.1', '--width', '8', '--hea
 function options(extra: string[], out: string): TrainOptions {
   return parseTrainOptions([...TINY, ...extra, '--out', out], DIGITS_DEFAULTS);
 }
-
-interface TrainLine {
-  kind: string;
-  step: number;
-  ce: number;
-  total: number;
-}
-
-function trainLines(dir: string): TrainLine[] {
-  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as TrainLine)
-    .filter((l) => l.kind === 'train');
-}
-
-const quiet = { log: () => undefined };
 
 test('a short CSG run lowers the segmentation loss and writes its run folder', async () => {
   const out = mkdtempSync(join(tmpdir(), 'csg-e2e-'));
@@ -64,7 +48,7 @@ test('a short CSG run lowers the segmentation loss and writes its run folder', a
   for (const f of ['config.json', 'summary.json', 'predictions.png', 'curves.png', 'latest.json']) expect(() => readFileSync(join(out, f))).not.toThrow();
   // Best-of: the highest real-val evaluation and its step; final: the last model re-evaluated on the same
   // split, which equals the evaluation the core made at step 40 (evaluation is deterministic).
-  const evals = readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { kind: string; step: number; miou: number; split: string }).filter((l) => l.kind === 'eval');
+  const evals = metricsRecords<{ kind: string; step: number; miou: number; split: string }>(out).filter((l) => l.kind === 'eval');
   expect(evals.map((e) => e.step)).toEqual([10, 20, 30, 40]);
   const best = evals.reduce((a, e) => (e.miou > a.miou ? e : a));
   const written = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
