@@ -1,5 +1,6 @@
 import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
-import { add, sub, mul, div, scale, relu, exp, log, addScalar } from '../src/ops/index.js';
+import { add, sub, mul, div, scale, relu, exp, log, addScalar, fill } from '../src/ops/index.js';
+import { gpu } from '../src/gpu/index.js';
 import { useGpu, randn, uniform, expectClose, gradCheck } from './helpers.js';
 import { broadcastRef, unaryRef } from './ref/elementwise.js';
 
@@ -70,6 +71,19 @@ describe('vec4 and scalar paths', () => {
     expectClose(e!, unaryRef(x, Math.exp), { atol: 1e-6, rtol: 1e-5 }, 'exp');
     expectClose(s!, broadcastRef(x, [n], y, [n], (p, q) => p - q).data, { atol: 1e-6, rtol: 1e-5 }, 'sub');
   });
+});
+
+describe('fill', () => {
+  // ResNet-101's SGD momentum (192 MiB) is larger than one storage binding on lavapipe (128 MiB).
+  test('a tensor larger than one storage binding is filled to its last element', async () => {
+    const n = gpu().device.limits.maxStorageBufferBindingSize / 4 + 4099;
+    const t = fill([n], 2.5);
+    const got = await t.read();
+    t.dispose();
+    const wrong = got.findIndex((v) => v !== 2.5);
+    expect(wrong).toBe(-1);
+    expect(got.length).toBe(n);
+  }, 60_000);
 });
 
 describe('bad input', () => {
