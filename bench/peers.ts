@@ -100,3 +100,43 @@ export function torchPeer(prelude: string, statement: string): Peer | undefined 
     },
   };
 }
+
+/**
+ * PyTorch's peak of live tensor bytes (MiB) over `prelude` and `repeats` runs of `statement`, from its
+ * profiler's allocation events (every CPU allocation and free, in order): the counterpart of our pool's
+ * high-water mark. Peak RSS is not: the C allocator keeps freed blocks and RSS counts library code, so
+ * it moved by hundreds of MiB between runs and even fell as the images grew. Undefined without torch.
+ */
+export async function torchTensorPeakMiB(prelude: string, statement: string, repeats: number): Promise<number | undefined> {
+  if (!hasTorch()) {
+    console.log(`(PyTorch peer skipped: torch is not importable by ${PYTHON})`);
+    return undefined;
+  }
+  const indent = (code: string) => code.replace(/^/gm, '    ');
+  const script = [
+    'import sys, torch',
+    'from torch.profiler import profile, ProfilerActivity',
+    'torch.set_num_threads(2)',
+    'torch.manual_seed(0)',
+    'with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:',
+    indent(prelude),
+    `    for _ in range(${repeats}):`,
+    `    ${indent(statement)}`,
+    // Allocations carry +bytes, frees -bytes; a stable sort by start time keeps each tick's order.
+    "events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == '[memory]'), key=lambda e: e.start_us())",
+    'live = peak = 0',
+    'for e in events:',
+    '    live += e.nbytes()',
+    '    peak = max(peak, live)',
+    'print(peak)',
+  ].join('\n');
+  const child = spawn(PYTHON, ['-c', script]);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const bytes = Number(out.trim().split('\n').pop());
+  if (code !== 0 || !Number.isFinite(bytes)) throw new Error(`PyTorch peak measurement failed (exit ${code}): ${err.trim().split('\n').slice(-3).join(' | ')}`);
+  return bytes / 2 ** 20;
+}

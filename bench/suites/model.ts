@@ -26,7 +26,7 @@ const CHUNKS = 8;
 const LADDER_SIZES = [64, 128, 256, 512];
 const LADDER_BATCHES = [1, 2];
 
-type Shape4 = [number, number, number, number];
+export type Shape4 = [number, number, number, number];
 
 /** 2·MACs of a convolution on input `x`, and its output shape. */
 function conv(c: Conv2d, x: Shape4): { flops: number; out: Shape4 } {
@@ -93,17 +93,25 @@ function trainStepFlops(model: CsgDeepLab, input: Shape4): number {
 
 const seeded = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * 1.5);
 
+/** The ResNet of a case: blocks per stage (R50 3.4.6.3, R101 3.4.23.3) and keys per queue. */
+export interface StepModel {
+  layers: number[];
+  queueSize: number;
+}
+const R50: StepModel = { layers: LAYERS, queueSize: CSG_QUEUE_SIZE };
+
 const FIXTURES = fileURLToPath(new URL('../../kernels-test/fixtures/', import.meta.url));
-const torchPrelude = (input: Shape4) => [
+/** The PyTorch peer's set-up: the model, a batch and the recipe's step settings. */
+export const torchPrelude = (input: Shape4, { layers, queueSize }: StepModel = R50): string => [
   `sys.path.insert(0, ${JSON.stringify(FIXTURES)})`,
   'import make_csg_step as S',
   'from make_models import CsgDeepLab',
-  `model = CsgDeepLab(${JSON.stringify(LAYERS)}, ${WIDTH}, ${HEAD_WIDTH}, ${CLASSES}, ${CSG_DIM}, ${CSG_QUEUE_SIZE})`,
+  `model = CsgDeepLab(${JSON.stringify(layers)}, ${WIDTH}, ${HEAD_WIDTH}, ${CLASSES}, ${CSG_DIM}, ${queueSize})`,
   'model.encoder_k.load_state_dict(model.encoder_q.state_dict())',
   `im_q = torch.randn(${input.join(', ')})`,
   'im_k = im_q * 0.8 + 0.3 * torch.randn(im_q.shape)',
   `label = torch.randint(0, ${CLASSES}, (${input[0]}, ${input[2]}, ${input[3]}))`,
-  `cfg = S.Recipe(chunks=${CHUNKS}, lam=75.0, tau=0.07, ema=0.999, lr=1e-3, factor=0.1, iters_max=1000, dropout=0.5, queue_size=${CSG_QUEUE_SIZE})`,
+  `cfg = S.Recipe(chunks=${CHUNKS}, lam=75.0, tau=0.07, ema=0.999, lr=1e-3, factor=0.1, iters_max=1000, dropout=0.5, queue_size=${queueSize})`,
   'momentum = {}',
   'model.encoder_q.eval()',
 ].join('\n');
@@ -132,18 +140,22 @@ function forwardCase(name: string, input: Shape4, iterations: number): BenchCase
   return c;
 }
 
-/** One CSG training step (CsgTrainStep) of DeepLab-R50 on `input` against K = 65536 keys. */
-function stepCase(name: string, input: Shape4, iterations: number): BenchCase {
+export const STEP_TORCH_STATEMENT = 'S.csg_step(model, momentum, im_q, im_k, label, 50, cfg, inspect=False)';
+
+const resnetName = (layers: number[]) => `R${2 + 3 * layers.reduce((a, b) => a + b, 0)}`;
+
+/** One CSG training step (CsgTrainStep) of DeepLab-R50 (or `model`'s ResNet) on `input` against K keys (65536). */
+export function stepCase(name: string, input: Shape4, iterations: number, model: StepModel = R50): BenchCase {
   let csg: CsgDeepLab | null = null;
   let step: CsgTrainStep | null = null;
   const [n, , height, width] = input;
   const c: BenchCase = {
     name,
-    shape: `R50 OS8 [${input.join(', ')}] K ${CSG_QUEUE_SIZE}`,
+    shape: `${resnetName(model.layers)} OS8 [${input.join(', ')}] K ${model.queueSize}`,
     memory: true,
     iterations,
     setup: () => {
-      csg = new CsgDeepLab({ layers: LAYERS, width: WIDTH, headWidth: HEAD_WIDTH, classes: CLASSES });
+      csg = new CsgDeepLab({ layers: model.layers, width: WIDTH, headWidth: HEAD_WIDTH, classes: CLASSES, queueSize: model.queueSize });
       csg.syncTeacher();
       c.flops = trainStepFlops(csg, input);
       step = new CsgTrainStep(csg, { lambda: 75, stages: [3, 4], chunks: CHUNKS, tau: 0.07, emaMomentum: 0.999, apool: true, mlp: true, baseLr: 1e-3, backboneFactor: 0.1, itersMax: 1000, warmup: 100 });
@@ -162,7 +174,7 @@ function stepCase(name: string, input: Shape4, iterations: number): BenchCase {
       step?.dispose();
       csg?.dispose();
     },
-    peer: torchPeer(torchPrelude(input), 'S.csg_step(model, momentum, im_q, im_k, label, 50, cfg, inspect=False)'),
+    peer: torchPeer(torchPrelude(input, model), STEP_TORCH_STATEMENT),
   };
   return c;
 }
