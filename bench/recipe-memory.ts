@@ -1,12 +1,14 @@
 // npm run bench:memory -- [--model deeplab101] [--K 65536] [--points 64x2,64x4,128x2,128x3]
-//   [--hold-out 256x2] [--predict 512x6] [--steps 2] [--side ours|torch|both] [--json FILE]
+//   [--hold-out 256x2] [--predict 512x6] [--steps 2] [--side ours|torch|both] [--json FILE] [--reuse FILE,…]
 // The peak memory of the recipe's CSG training step (bench/suites/model.ts stepCase: CsgTrainStep on
 // CsgDeepLab, head 256, 19 classes, chunks 8, λ 75) at sizes this machine can run: ours is the buffer
 // pool's high-water mark over `steps` steps (the second step holds SGD's momentum too), PyTorch's the
 // peak of its live tensor bytes over building the model and the same steps (bench/peers.ts). Each
 // side fits peak = fixed + perImage·B + perPixel·B·S² on --points, checks it on --hold-out and
-// extrapolates to --predict (the recipe: 512², batch 6). Times are not measured.
-import { writeFileSync } from 'node:fs';
+// extrapolates to --predict (the recipe: 512², batch 6). Times are not measured. A point takes minutes
+// (R101 256² b2: about half an hour under load): --reuse takes the figures of earlier --json files
+// of the same model, K and steps, and measures only what they lack.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { initGpu, closeGpu, gpu, adapterName } from '../src/gpu/index.js';
 import { MODEL_LAYERS, RECIPE } from '../src/train/options.js';
@@ -14,6 +16,12 @@ import type { BenchCase } from './harness.js';
 import { torchTensorPeakMiB } from './peers.js';
 import { stepCase, torchPrelude, STEP_TORCH_STATEMENT, type Shape4 } from './suites/model.js';
 import { fitMemory, predictMiB, type MemoryFit, type MemoryPoint } from './memory-fit.js';
+
+// A bad flag or --reuse file ends the command with one line, not a stack trace.
+process.on('uncaughtException', (e) => {
+  console.error(`bench:memory: ${e.message}`);
+  process.exit(1);
+});
 
 const { values } = parseArgs({
   options: {
@@ -25,6 +33,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '2' },
     side: { type: 'string', default: 'both' },
     json: { type: 'string' },
+    reuse: { type: 'string', default: '' },
   },
 });
 
@@ -77,19 +86,44 @@ interface Row {
   torchMiB?: number;
 }
 
+interface Measured {
+  model: string;
+  queueSize: number;
+  steps: number;
+  rows: Row[];
+}
+
+/** Figures of earlier runs of the same model, K and steps, by `${size}x${batch}`. */
+function reusedRows(): Map<string, Pick<Row, 'oursMiB' | 'torchMiB'>> {
+  const reused = new Map<string, Pick<Row, 'oursMiB' | 'torchMiB'>>();
+  for (const file of values.reuse.split(',').filter(Boolean)) {
+    const m = JSON.parse(readFileSync(file, 'utf8')) as Measured;
+    if (m.model !== values.model || m.queueSize !== queueSize || m.steps !== steps) {
+      throw new Error(`--reuse: ${file} measured ${m.model}, K ${m.queueSize}, ${m.steps} steps; this run is ${values.model}, K ${queueSize}, ${steps} steps`);
+    }
+    for (const r of m.rows) {
+      const key = `${r.size}x${r.batch}`;
+      const known = reused.get(key) ?? {};
+      reused.set(key, { oursMiB: known.oursMiB ?? r.oursMiB, torchMiB: known.torchMiB ?? r.torchMiB });
+    }
+  }
+  return reused;
+}
+
+const reused = reusedRows();
 await initGpu();
 console.log(`adapter: ${adapterName(gpu().adapter)}; ${values.model} [${layers.join(', ')}], K ${queueSize}, ${steps} steps per point`);
 const rows: Row[] = [];
 for (const [role, list] of [['fit', fitted], ['hold-out', heldOut]] as const) {
   for (const { size, batch } of list) {
     const input: Shape4 = [batch, 3, size, size];
-    const row: Row = { size, batch, role };
-    if (values.side !== 'torch') row.oursMiB = await oursMiB(stepCase(`recipe step ${size}² b${batch}`, input, steps, { layers, queueSize }));
-    if (values.side !== 'ours') row.torchMiB = await torchTensorPeakMiB(torchPrelude(input, { layers, queueSize }), STEP_TORCH_STATEMENT, steps);
+    const row: Row = { size, batch, role, ...reused.get(`${size}x${batch}`) };
+    if (values.side !== 'torch' && row.oursMiB === undefined) row.oursMiB = await oursMiB(stepCase(`recipe step ${size}² b${batch}`, input, steps, { layers, queueSize }));
+    if (values.side !== 'ours' && row.torchMiB === undefined) row.torchMiB = await torchTensorPeakMiB(torchPrelude(input, { layers, queueSize }), STEP_TORCH_STATEMENT, steps);
     rows.push(row);
     const mib = (side: string, v: number | undefined) => (v === undefined ? '' : `  ${side} ${v.toFixed(0)} MiB`);
     console.log(`${role.padEnd(8)} ${`${size}² b${batch}`.padEnd(10)} B·S² ${String(batch * size * size).padStart(8)}${mib('ours', row.oursMiB)}${mib('PyTorch', row.torchMiB)}`);
-    if (values.json) writeFileSync(values.json, JSON.stringify({ model: values.model, layers, queueSize, steps, rows }, null, 2));
+    if (values.json) writeFileSync(values.json, JSON.stringify({ model: values.model, layers, queueSize, steps, rows } satisfies Measured & { layers: number[] }, null, 2));
   }
 }
 closeGpu();
