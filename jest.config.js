@@ -10,7 +10,9 @@ export default {
   maxWorkers: 1,
   // A fresh worker process for every test file: a file's Dawn instance, dropped by closeGpu, was once
   // collected while the next file ran and took the whole run down in native code (a pthread mutex
-  // assertion, std::system_error). A process per file keeps each file's Dawn to itself.
+  // assertion, std::system_error). A process per file keeps each file's Dawn to itself. (platform-node.ts
+  // now keeps one instance for the life of a process, kernels-test/gpu-lifecycle.test.ts; this stays as a
+  // second guard.)
   workerIdleMemoryLimit: 1,
   reporters: ['default', '<rootDir>/kernels-test/summary-reporter.js'],
 };

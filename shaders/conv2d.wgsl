@@ -162,7 +162,17 @@ fn gather_pixels(q: u32, ky: u32, kx: u32, c: u32) -> vec4<f32> {
   return a;
 }
 
-// Writes this lane's 4 columns of destination pixel p (when it exists), plus bias.
+// The bias of a lane's 4 columns (zeros without one), read once per tile rather than once per pixel:
+// on lavapipe every storage load at a per-lane address is a loop over the lanes.
+fn column_bias(colVec: u32) -> vec4<f32> {
+  var b = vec4<f32>(0.0);
+  if (HAS_BIAS) {
+    for (var j = 0u; j < 4u; j++) { b[j] = bias[min(colVec * 4u + j, DST_C - 1u)]; }
+  }
+  return b;
+}
+
+// Writes this lane's 4 columns of destination pixel p (when it exists); v already holds the bias.
 fn write_pixel(p: Pixel, live: bool, colVec: u32, v: vec4<f32>) {
   if (!live) { return; }
   let plane = DST_H * DST_W;
@@ -170,9 +180,7 @@ fn write_pixel(p: Pixel, live: bool, colVec: u32, v: vec4<f32>) {
   for (var j = 0u; j < 4u; j++) {
     let col = colVec * 4u + j;
     if (col < DST_C) {
-      var value = v[j];
-      if (HAS_BIAS) { value += bias[col]; }
-      dst[(p.n * DST_C + col) * plane + pix] = value;
+      dst[(p.n * DST_C + col) * plane + pix] = v[j];
     }
   }
 }
@@ -266,12 +274,13 @@ fn igemm_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       }
     }
   }
+  let b = column_bias(colVec);
   for (var r = 0u; r < 8u; r++) {
     let t = tile_pixel(rowBlock, tileRows, r);
-    write_pixel(t.p, t.live, colVec, acc[r]);
+    write_pixel(t.p, t.live, colVec, acc[r] + b);
     if (TALL) {
       let tHigh = tile_pixel(rowBlock, tileRows, 8u + r);
-      write_pixel(tHigh.p, tHigh.live, colVec, accHigh[r]);
+      write_pixel(tHigh.p, tHigh.live, colVec, accHigh[r] + b);
     }
   }
 }
@@ -509,10 +518,11 @@ fn igemm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   }
   let row0 = rowBlock * 32u + (lid / 8u) * 4u;
   let colVec = panel * 8u + lid % 8u;
-  write_dst(row0, colVec, acc[0]);
-  write_dst(row0 + 1u, colVec, acc[1]);
-  write_dst(row0 + 2u, colVec, acc[2]);
-  write_dst(row0 + 3u, colVec, acc[3]);
+  let b = column_bias(colVec);
+  write_dst(row0, colVec, acc[0] + b);
+  write_dst(row0 + 1u, colVec, acc[1] + b);
+  write_dst(row0 + 2u, colVec, acc[2] + b);
+  write_dst(row0 + 3u, colVec, acc[3] + b);
 }
 
 // Workgroup = (chunk, tap, 32-channel block, 32-column panel).

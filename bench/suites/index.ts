@@ -6,5 +6,6 @@ import { convCases } from './conv.js';
 import { layerCases } from './layers.js';
 import { csgCases } from './csg.js';
 import { modelCases } from './model.js';
+import { probeCases } from './probe.js';
 
-export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, matmulCases, convCases, layerCases, csgCases, modelCases];
+export const suites: (() => Promise<BenchCase[]> | BenchCase[])[] = [elementwiseCases, matmulCases, convCases, layerCases, csgCases, modelCases, probeCases];

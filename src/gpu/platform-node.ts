@@ -9,7 +9,14 @@ import type { Platform } from './platform-api.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Kept at module scope: the instance must outlive every device made from it (if it is collected, the next dispatch crashes). */
+/**
+ * One Dawn instance per set of flags, kept for the life of the process: an instance must outlive every
+ * device made from it, and one dropped by closeGpu was once collected under a later device and took the
+ * process down in native code (a pthread mutex assertion). A process that opens the GPU again
+ * (tests, a long-lived server) gets the same instance back.
+ */
+const dawnInstances = new Map<string, GPU>();
+/** The instance of the open device, for peers that want the same Dawn (dawnGpu). */
 let dawnInstance: GPU | null = null;
 
 const tuningPath = (adapterId: string) => join(process.env.CSG_AUTOTUNE_DIR ?? join(ROOT, '.cache', 'autotune'), `${adapterId}.json`);
@@ -18,11 +25,17 @@ export const hostPlatform: Platform = {
   name: 'node',
   gpu(flags) {
     process.env.XDG_RUNTIME_DIR ??= '/tmp';
-    dawnInstance ??= create(flags);
-    return dawnInstance;
+    const key = flags.join('\n');
+    let instance = dawnInstances.get(key);
+    if (!instance) {
+      instance = create(flags);
+      dawnInstances.set(key, instance);
+    }
+    dawnInstance = instance;
+    return instance;
   },
   release() {
-    dawnInstance = null;
+    dawnInstance = null; // the instance itself stays in dawnInstances
   },
   noAdapterHelp:
     'Dawn needs a Vulkan driver (Metal on macOS, D3D12 on Windows); without a GPU install Mesa lavapipe >= 24 ' +
