@@ -1,5 +1,5 @@
 // npm run bench:memory -- [--model deeplab101] [--K 65536] [--points 64x2,64x4,128x2,128x3]
-//   [--hold-out 256x2] [--predict 512x6] [--steps 2] [--side ours|torch|both] [--json FILE] [--reuse FILE,…]
+//   [--hold-out 256x2,128x6] [--predict 512x6] [--steps 2] [--side ours|torch|both] [--json FILE] [--reuse FILE,…]
 // The peak memory of the recipe's CSG training step (bench/suites/model.ts stepCase: CsgTrainStep on
 // CsgDeepLab, head 256, 19 classes, chunks 8, λ 75) at sizes this machine can run: ours is the buffer
 // pool's high-water mark over `steps` steps (the second step holds SGD's momentum too), PyTorch's the
@@ -28,7 +28,7 @@ const { values } = parseArgs({
     model: { type: 'string', default: 'deeplab101' },
     K: { type: 'string', default: String(RECIPE.K) },
     points: { type: 'string', default: '64x2,64x4,128x2,128x3' },
-    'hold-out': { type: 'string', default: '256x2' },
+    'hold-out': { type: 'string', default: '256x2,128x6' },
     predict: { type: 'string', default: `${RECIPE.crop}x${RECIPE.batch}` },
     steps: { type: 'string', default: '2' },
     side: { type: 'string', default: 'both' },
