@@ -2,7 +2,8 @@
 // an inference forward, and one full CSG training step as training runs it (CsgTrainStep: EMA, student
 // forward + backward, student and teacher passes on im_k, heads, InfoNCE against K = 65536, SGD) —
 // and the size ladder: both at 64², 128², 256² and 512², batch 1 and 2 (the step at batch 2 only: ASPP's
-// image pooling ends in a training-mode batch norm, which needs two images), one timed iteration each.
+// image pooling ends in a training-mode batch norm, which needs two images), after a warm-up, the median
+// of 3 iterations up to 128² and one at 256² and 512².
 // FLOPs count the convolutions and matrix products (2 per multiply-add); the PyTorch peer runs the
 // same model and step in plain torch (kernels-test/fixtures/make_csg_step.py) on 2 CPU threads.
 // Peak memory: ours is the buffer pool's high-water mark from setup (weights, packings, activations);
@@ -184,8 +185,10 @@ export function modelCases(): BenchCase[] {
   const ladder = LADDER_SIZES.flatMap((size) =>
     LADDER_BATCHES.flatMap((batch): BenchCase[] => {
       const input: Shape4 = [batch, 3, size, size];
-      const forward = forwardCase(`ladder forward ${size}² b${batch}`, input, 1);
-      return batch < 2 ? [forward] : [forward, stepCase(`ladder step ${size}² b${batch}`, input, 1)];
+      // The median of 3 where an iteration takes seconds at most; one at 256² and 512² (minutes).
+      const iterations = size <= 128 ? 3 : 1;
+      const forward = forwardCase(`ladder forward ${size}² b${batch}`, input, iterations);
+      return batch < 2 ? [forward] : [forward, stepCase(`ladder step ${size}² b${batch}`, input, iterations)];
     }),
   );
   return [forwardCase('deeplab50 forward', [2, 3, 128, 128], 3), stepCase('csg train step', [2, 3, 128, 128], 3), ...ladder];
