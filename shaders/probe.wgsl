@@ -39,28 +39,15 @@ fn load_f32(@builtin(global_invocation_id) id: vec3<u32>) {
   out[id.x] = acc;
 }
 
-// The same sums read as one vec4 load per iteration.
+// The same sums read as one vec4 load per iteration, from {{VEC4}}: `src4` (storage) or `uniform4` (a
+// uniform binding, whose 64 KiB limit makes the window its first 16384 words, mask 16383).
 @compute @workgroup_size(64)
 fn load_vec4(@builtin(global_invocation_id) id: vec3<u32>) {
   var acc = vec4<f32>();
   var at = id.x * 4u;
   for (var i = 0u; i < params.iters; i += 8u) {
     var trip = vec4<f32>();
-    for (var r = 0u; r < 8u; r++) { trip += src4[((at + r * STEP) & params.mask) / 4u]; }
-    acc += trip;
-    at += 8u * STEP;
-  }
-  out[id.x] = acc;
-}
-
-// The same sums from a uniform binding (its 64 KiB limit: the window's first 16384 words, mask 16383).
-@compute @workgroup_size(64)
-fn load_uniform_vec4(@builtin(global_invocation_id) id: vec3<u32>) {
-  var acc = vec4<f32>();
-  var at = id.x * 4u;
-  for (var i = 0u; i < params.iters; i += 8u) {
-    var trip = vec4<f32>();
-    for (var r = 0u; r < 8u; r++) { trip += uniform4[((at + r * STEP) & params.mask) / 4u]; }
+    for (var r = 0u; r < 8u; r++) { trip += {{VEC4}}[((at + r * STEP) & params.mask) / 4u]; }
     acc += trip;
     at += 8u * STEP;
   }

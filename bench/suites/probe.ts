@@ -1,7 +1,9 @@
-// Driver probes (shaders/probe.wgsl): per-lane storage loads — four f32 or one vec4 per iteration, each
-// lane from its own offset in a cached 256 KiB window — against FMAs in registers. The rows' ratio is
-// how many FMAs a kernel must do per float it loads to stay compute-bound on this adapter; on lavapipe
-// it explains where the conv kernels' GFLOP/s stop (bench/RESULTS.md, "Why the conv kernels stop").
+// Driver probes (shaders/probe.wgsl): per-lane loads — four f32 or one vec4 per iteration (storage, or a
+// uniform binding), each lane from its own offset in a cached 256 KiB window — against FMAs in registers.
+// The rows' ratio is how many FMAs a kernel must do per float it loads to stay compute-bound on this
+// adapter; on lavapipe it explains where the conv kernels' GFLOP/s stop (bench/RESULTS.md, "Why the conv
+// kernels stop"). Compare the `cpu` column there: lavapipe keeps one or both of its threads busy on these
+// short dispatches from one run to the next, so their wall times are bimodal.
 import { gpu, grid } from '../../src/gpu/index.js';
 import { Tensor } from '../../src/tensor/index.js';
 import type { BenchCase } from '../harness.js';
@@ -17,13 +19,15 @@ export const PROBE_FMA = { scale: 0.999, shift: 0.001 };
 /** Records one probe dispatch over `lanes` (a multiple of 64) invocations; `src` must hold the window. */
 export function runProbe(kind: ProbeKind, lanes: number, iters: number, src: Tensor, out: Tensor): void {
   const params = { iters, mask: probeMask(kind), ...PROBE_FMA };
+  const uniform = kind === 'load_uniform_vec4';
   const input: Record<string, GPUBufferBinding> = {
     load_f32: { src: src.binding },
     load_vec4: { src4: src.binding },
     load_uniform_vec4: { uniform4: { ...src.binding, size: UNIFORM_WORDS * 4 } },
     fma_chains: {},
   }[kind];
-  gpu().run({ family: 'probe', entry: kind }, { ...input, out: out.binding }, params, grid(lanes / 64));
+  const entry = uniform ? 'load_vec4' : kind;
+  gpu().run({ family: 'probe', entry, defines: { VEC4: uniform ? 'uniform4' : 'src4' } }, { ...input, out: out.binding }, params, grid(lanes / 64));
 }
 
 export function probeWindow(): Float32Array {
