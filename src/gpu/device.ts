@@ -181,6 +181,15 @@ export function gpu(): Gpu {
   return resolved;
 }
 
+/**
+ * Runs fn over [first, first + count) runs of `units` units of `unitBytes` each, every run small enough
+ * for one storage binding (one run but for buffers past the limit: lavapipe binds 128 MiB).
+ */
+export function forEachBindableChunk(units: number, unitBytes: number, fn: (first: number, count: number) => void): void {
+  const perChunk = Math.max(1, Math.floor(gpu().device.limits.maxStorageBufferBindingSize / unitBytes));
+  for (let first = 0; first < units; first += perChunk) fn(first, Math.min(perChunk, units - first));
+}
+
 /** The adapter as a person reads it: vendor / architecture / device / description. */
 export function adapterName(a: AdapterDescription): string {
   return [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ');

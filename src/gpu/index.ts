@@ -1,5 +1,5 @@
 export { GpuError } from './errors.js';
-export { Gpu, getGpu, initGpu, gpu, closeGpu, adapterName, type GpuOptions, type AdapterDescription } from './device.js';
+export { Gpu, getGpu, initGpu, gpu, closeGpu, forEachBindableChunk, adapterName, type GpuOptions, type AdapterDescription } from './device.js';
 export { platform, type Platform } from './platform.js';
 export { grid, type BufferBinding } from './encoder.js';
 export { type Kernel, type KernelSpec, expandSource } from './kernel.js';

@@ -70,13 +70,27 @@ export class Conv2d extends Module implements Layer {
    */
   forwardWithNorm(x: Tensor, bn: BatchNorm2d): Tensor {
     const sources = [bn.weight, bn.bias, bn.runningMean, bn.runningVar, ...(this.bias ? [this.bias] : [])];
-    const folded = (part: 'weight' | 'bias') => () => {
-      const both = foldBatchNorm(this.weight, this.bias, bn);
-      both[part === 'weight' ? 'bias' : 'weight'].dispose();
-      return both[part];
-    };
-    const weight = this.weight.derived('batch norm folded weight', folded('weight'), sources);
-    const bias = this.weight.derived('batch norm folded bias', folded('bias'), sources);
+    const biasKey = 'batch norm folded bias';
+    // One fold makes both: the weight's derivation keeps the bias beside it under the same versions
+    // (the CSG teacher is folded again after every EMA update).
+    const weight = this.weight.derived(
+      'batch norm folded weight',
+      () => {
+        const both = foldBatchNorm(this.weight, this.bias, bn);
+        if (this.weight.derived(biasKey, () => both.bias, sources) !== both.bias) both.bias.dispose();
+        return both.weight;
+      },
+      sources,
+    );
+    const bias = this.weight.derived(
+      biasKey,
+      () => {
+        const both = foldBatchNorm(this.weight, this.bias, bn);
+        both.weight.dispose();
+        return both.bias;
+      },
+      sources,
+    );
     return conv2d(x, weight, bias, { stride: this.stride, padding: this.padding, dilation: this.dilation });
   }
 }

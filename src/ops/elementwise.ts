@@ -1,6 +1,6 @@
 // Elementwise ops with NumPy/PyTorch broadcasting, and the gradient reductions that undo it.
 // WGSL: shaders/elementwise.wgsl · reference: kernels-test/ref/elementwise.ts · test: kernels-test/elementwise.test.ts
-import { gpu, grid } from '../gpu/index.js';
+import { gpu, grid, forEachBindableChunk } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, shapeStr, assertDtype, type Shape } from '../tensor/index.js';
 import { sum } from './reduce.js';
 
@@ -106,15 +106,14 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
 /** A tensor of `shape` filled with `value` (off the tape). */
 export function fill(shape: Shape, value: number): Tensor {
   const out = Tensor.empty(shape);
-  const launch = (n: number, binding: GPUBufferBinding) =>
-    gpu().run({ family: 'elementwise', entry: 'fill_vec4', defines: { UNARY: 'x', BINARY: 'x' } }, { out4: binding }, { n, alpha: value, beta: 0, ...noBroadcast }, grid(Math.ceil(n / VEC4_WORKGROUP_ELEMENTS)));
   // A tensor larger than one storage binding (ResNet-101's SGD momentum: 192 MiB against lavapipe's
   // 128 MiB) is filled range by range, each a whole number of workgroups.
-  const perRange = Math.floor(gpu().device.limits.maxStorageBufferBindingSize / (4 * VEC4_WORKGROUP_ELEMENTS)) * VEC4_WORKGROUP_ELEMENTS;
-  for (let first = 0; first < out.size; first += perRange) {
-    const n = Math.min(perRange, out.size - first);
-    launch(n, out.bindRange(first * 4, Math.ceil(n / 4) * 16));
-  }
+  forEachBindableChunk(Math.ceil(out.size / VEC4_WORKGROUP_ELEMENTS), VEC4_WORKGROUP_ELEMENTS * 4, (first, count) => {
+    const start = first * VEC4_WORKGROUP_ELEMENTS;
+    const n = Math.min(count * VEC4_WORKGROUP_ELEMENTS, out.size - start);
+    const params = { n, alpha: value, beta: 0, ...noBroadcast };
+    gpu().run({ family: 'elementwise', entry: 'fill_vec4', defines: { UNARY: 'x', BINARY: 'x' } }, { out4: out.bindRange(start * 4, Math.ceil(n / 4) * 16) }, params, grid(count));
+  });
   return out;
 }
 

@@ -3,20 +3,14 @@
 // one dispatch (more only for a group larger than one storage binding). Off the tape. src/csg's
 // emaUpdate and Sgd own the arenas and the schedule.
 // WGSL: shaders/optim.wgsl · reference: kernels-test/ref/optim.ts · test: kernels-test/optim.test.ts
-import { gpu, grid } from '../gpu/index.js';
+import { gpu, grid, forEachBindableChunk } from '../gpu/index.js';
 import { ARENA_SPAN, ParamArena, Tensor, TensorError } from '../tensor/index.js';
-
-/** Runs fn over [first, first + count) spans that fit one storage binding (all of them but on huge groups). */
-function forEachBindableChunk(spans: number, fn: (first: number, count: number) => void): void {
-  const perChunk = Math.floor(gpu().device.limits.maxStorageBufferBindingSize / (ARENA_SPAN * 4));
-  for (let first = 0; first < spans; first += perChunk) fn(first, Math.min(perChunk, spans - first));
-}
 
 // keys, queries [spans·1024] → keys (in place)
 /** keys ← m·keys + (1 − m)·queries, two arenas of the same layout [spans·1024] (in place). */
 export function emaArena(keys: ParamArena, queries: ParamArena, m: number): void {
   if (keys.size !== queries.size) throw new TensorError(`emaArena: arenas of ${keys.size} and ${queries.size} values`);
-  forEachBindableChunk(keys.spans, (first, count) => {
+  forEachBindableChunk(keys.spans, ARENA_SPAN * 4, (first, count) => {
     const range = [first * ARENA_SPAN, count * ARENA_SPAN] as const;
     gpu().run(
       { family: 'optim', entry: 'ema' },
@@ -43,7 +37,7 @@ export interface SgdHyper {
 export function sgdArena(arena: ParamArena, grads: Tensor, momentum: Tensor, active: Tensor, { lr, momentum: mu, weightDecay }: SgdHyper): void {
   if (grads.size < arena.size || momentum.size < arena.size) throw new TensorError(`sgdArena: buffers of ${grads.size} and ${momentum.size} values for an arena of ${arena.size}`);
   if (active.dtype !== 'u32' || active.size < arena.spans) throw new TensorError(`sgdArena: the span table must be u32 [${arena.spans}]`);
-  forEachBindableChunk(arena.spans, (first, count) => {
+  forEachBindableChunk(arena.spans, ARENA_SPAN * 4, (first, count) => {
     const [from, bytes] = [first * ARENA_SPAN * 4, count * ARENA_SPAN * 4];
     gpu().run(
       { family: 'optim', entry: 'sgd' },
