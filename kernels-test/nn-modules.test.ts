@@ -364,7 +364,7 @@ describe('CSG wrapper', () => {
   });
 });
 
-describe('Sequential frees what lies between layers only when it is off the tape', () => {
+describe('Sequential frees what lies between layers, on the tape only what no backward reads', () => {
   const layers = (): Sequential => new Sequential([new ReLU(), new Dropout(0.5).eval(), new ReLU(), new ReLU()]);
   const data = randn(4 * 64, 21);
 
@@ -380,7 +380,7 @@ describe('Sequential frees what lies between layers only when it is off the tape
     y.dispose();
   });
 
-  test('on the tape, intermediates live until the backward', async () => {
+  test('on the tape, intermediates a backward reads (ReLU outputs) live until the backward', async () => {
     const seq = layers();
     const grad = await scope(() => {
       const x = Tensor.from(data, [4, 64]);

@@ -209,9 +209,13 @@ export interface Layer extends Module {
 }
 
 /**
- * Frees an intermediate `x` once its (only) consumer produced `y` off the tape: nothing will need x
- * again. On the tape, x stays alive for the backward and the caller's scope frees it.
+ * Frees an intermediate `x` once its last consumer produced `y`: the forward will not read x again.
+ * On the tape x keeps its memory when a record's backward reads it (the ops' BackwardReads; the
+ * caller's scope frees it after the backward), else its memory goes now and it stays a node of the
+ * graph (releaseData), as PyTorch frees what no backward node saved. Off the tape it is disposed.
  */
 export function releaseIntermediate(x: Tensor, y: Tensor): void {
-  if (x !== y && y.gradFn === null && !x.requiresGrad) x.dispose();
+  if (x === y || x.readByBackward) return;
+  if (x.requiresGrad) x.releaseData();
+  else x.dispose();
 }

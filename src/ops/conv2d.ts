@@ -391,6 +391,7 @@ interface ConvAttrs {
 
 const conv2dOp = defineOp<ConvAttrs>({
   name: 'conv2d',
+  reads: { inputs: [0, 1], out: false },
   forward: ([x, weight, bias], { geometry: g }) => ({
     out: launchDirection('forward', convVariant('forward', g), g, x!, weight!, bias ?? null),
   }),

@@ -21,12 +21,14 @@ function applyMask(t: Tensor, params: DropoutParams): Tensor {
 
 const dropoutOp = defineOp<{ params: DropoutParams }>({
   name: 'dropout',
+  reads: { inputs: [], out: false },
   forward: ([x], { params }) => ({ out: applyMask(x!, params) }),
   backward: ({ grad, attrs: { params } }) => [applyMask(grad, params)],
 });
 
 const dropAllOp = defineOp({
   name: 'dropoutAll',
+  reads: { inputs: [], out: false },
   forward: ([x]) => ({ out: zeros(x!.shape) }),
   backward: ({ inputs: [x] }) => [zeros(x!.shape)],
 });

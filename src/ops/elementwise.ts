@@ -124,12 +124,14 @@ export const ones = (shape: Shape): Tensor => fill(shape, 1);
 
 const addOp = defineOp({
   name: 'add',
+  reads: { inputs: [], out: false },
   forward: ([a, b]) => ({ out: launchBinary('x + y', a!, b!, 0, 'add') }),
   backward: ({ grad, inputs: [a, b] }) => [sumTo(grad, a!.shape), sumTo(grad, b!.shape)],
 });
 
 const subOp = defineOp({
   name: 'sub',
+  reads: { inputs: [], out: false },
   forward: ([a, b]) => ({ out: launchBinary('x - y', a!, b!, 0, 'sub') }),
   backward: ({ grad, inputs: [a, b] }) => {
     const neg = launchUnary('-x', grad);
@@ -147,6 +149,7 @@ function reduced(t: Tensor, shape: Shape): Tensor {
 
 const mulOp = defineOp({
   name: 'mul',
+  reads: { inputs: [0, 1], out: false },
   forward: ([a, b]) => ({ out: launchBinary('x * y', a!, b!, 0, 'mul') }),
   backward: ({ grad, inputs: [a, b] }) => [
     reduced(launchBinary('x * y', grad, b!), a!.shape),
@@ -156,6 +159,7 @@ const mulOp = defineOp({
 
 const divOp = defineOp({
   name: 'div',
+  reads: { inputs: [1], out: true },
   forward: ([a, b]) => ({ out: launchBinary('x / y', a!, b!, 0, 'div') }),
   backward: ({ grad, inputs: [a, b], out }) => {
     const ga = reduced(launchBinary('x / y', grad, b!), a!.shape);
@@ -168,30 +172,35 @@ const divOp = defineOp({
 
 const scaleOp = defineOp<{ s: number }>({
   name: 'scale',
+  reads: { inputs: [], out: false },
   forward: ([x], { s }) => ({ out: launchUnary('alpha * x', x!, s) }),
   backward: ({ grad, attrs: { s } }) => [launchUnary('alpha * x', grad, s)],
 });
 
 const addScalarOp = defineOp<{ s: number }>({
   name: 'addScalar',
+  reads: { inputs: [], out: false },
   forward: ([x], { s }) => ({ out: launchUnary('x + alpha', x!, s) }),
   backward: ({ grad }) => [grad.view(grad.shape)],
 });
 
 const reluOp = defineOp({
   name: 'relu',
+  reads: { inputs: [], out: true },
   forward: ([x]) => ({ out: launchUnary('max(x, 0.0)', x!) }),
   backward: ({ grad, out }) => [launchBinary('select(0.0, x, y > 0.0)', grad, out)],
 });
 
 const expOp = defineOp({
   name: 'exp',
+  reads: { inputs: [], out: true },
   forward: ([x]) => ({ out: launchUnary('exp(x)', x!) }),
   backward: ({ grad, out }) => [launchBinary('x * y', grad, out)],
 });
 
 const logOp = defineOp({
   name: 'log',
+  reads: { inputs: [0], out: false },
   forward: ([x]) => ({ out: launchUnary('log(x)', x!) }),
   backward: ({ grad, inputs: [x] }) => [launchBinary('x / y', grad, x!)],
 });

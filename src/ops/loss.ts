@@ -16,6 +16,7 @@ const pixelGrid = ({ pixels, hw }: LossParams) => [Math.ceil(hw / 256), hw ? pix
 
 const crossEntropyOp = defineOp<{ params: LossParams }>({
   name: 'crossEntropy',
+  reads: { inputs: [0, 1], out: false },
   forward: ([logits, labels], { params }) => {
     const pixelLoss = Tensor.empty([params.pixels, 2]);
     const logSumExp = Tensor.empty([params.pixels]);

@@ -299,6 +299,7 @@ function unbatched(g: Tensor, operand: Tensor): Tensor {
 
 const matmulOp = defineOp<{ transA: boolean; transB: boolean }>({
   name: 'matmul',
+  reads: { inputs: [0, 1], out: false },
   forward: ([a, b], { transA, transB }) => ({ out: launchMatmul(a!, b!, transA, transB) }),
   // C = op(A)·op(B): d op(A) = dC·op(B)ᵀ and d op(B) = op(A)ᵀ·dC, transposed back where op transposes.
   backward: ({ grad, inputs: [a, b], attrs: { transA, transB } }) => {
@@ -345,6 +346,7 @@ function linearCheck(x: Tensor, weight: Tensor, bias: Tensor | null): void {
 
 const linearOp = defineOp({
   name: 'linear',
+  reads: { inputs: [0, 1], out: false },
   forward: ([x, weight, bias]) => {
     const y = launchMatmul(x!, weight!, false, true, 'linear');
     if (!bias) return { out: y };

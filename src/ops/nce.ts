@@ -96,6 +96,7 @@ interface NceAttrs {
 
 const infoNceOp = defineOp<NceAttrs>({
   name: 'infoNce',
+  reads: { inputs: [1], out: false },
   forward: ([q, k, queue], { tau, sink }) => {
     const { rowLoss, ranks, expect } = nceRows(q!, k!, queue!, tau, q!.requiresGrad);
     sink.ranks = ranks;

@@ -28,6 +28,9 @@ const planeGrid = ({ n, c, hw }: BatchNormAttrs['params']) => [Math.ceil(hw / 25
 
 const batchNormOp = defineOp<BatchNormAttrs>({
   name: 'batchNorm2d',
+  // grad_affine and training's input gradient read x and weight; frozen without affine gradients reads
+  // only its saved scale (so the backbone's conv → frozen BN → ReLU keeps no norm input).
+  reads: ({ training, affineGrad }) => (training || affineGrad ? { inputs: [0, 1], out: false } : { inputs: [], out: false }),
   forward: ([x, weight, bias], { training, params, runningMean, runningVar }) => {
     const mean = Tensor.empty([params.c]);
     const invstd = Tensor.empty([params.c]);
@@ -166,6 +169,7 @@ function runRows(entry: string, buffers: Record<string, GPUBufferBinding>, rows:
 
 const l2NormalizeOp = defineOp<{ eps: number }>({
   name: 'l2Normalize',
+  reads: { inputs: [], out: true },
   forward: ([x], { eps }) => {
     const [n, d] = x!.shape as [number, number];
     const norms = Tensor.empty([n]);

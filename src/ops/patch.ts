@@ -55,6 +55,7 @@ const pieceVectors = (geo: Geo): number => geo.gr * geo.gc * geo.batch;
 
 const patchGridOp = defineOp<{ geo: Geo }>({
   name: 'patchGrid',
+  reads: { inputs: [], out: false },
   forward: ([x], { geo }) => {
     const out = Tensor.empty([pieceVectors(geo), geo.channels, geo.ph, geo.pw]);
     runPatch('patch_grid', { x: x!.binding, out: out.binding }, geo, out.size);
@@ -83,6 +84,7 @@ export function patchGrid(x: Tensor, g = 8): Tensor {
 
 const aPoolOp = defineOp<{ geo: Geo }>({
   name: 'aPool',
+  reads: { inputs: [0, 1], out: false },
   forward: ([src, values], { geo }) => {
     const vectors = pieceVectors(geo);
     const pixels = geo.batch * geo.height * geo.width;
@@ -137,6 +139,7 @@ export function aPool(attnSource: Tensor, values: Tensor, chunks = 1): Tensor {
 
 const patchAvgPoolOp = defineOp<{ geo: Geo }>({
   name: 'patchAvgPool',
+  reads: { inputs: [], out: false },
   forward: ([x], { geo }) => {
     const out = Tensor.empty([pieceVectors(geo), geo.channels]);
     runPatch('piece_weighted_sum', { x: x!.binding, w: x!.binding, den: x!.binding, out: out.binding }, geo, out.size, { unitWeight: true, byCount: true });

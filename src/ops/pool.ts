@@ -18,6 +18,7 @@ interface MaxPoolAttrs {
 
 const maxPoolOp = defineOp<MaxPoolAttrs>({
   name: 'maxPool2d',
+  reads: { inputs: [], out: false },
   forward: ([x], { planes, params, window }) => {
     const [n, c] = x!.shape as [number, number];
     const out = Tensor.empty([n, c, params.outH, params.outW]);

@@ -71,12 +71,14 @@ function expandAlong(g: Tensor, shape: Shape, axis: number, scale: number): Tens
 
 const sumOp = defineOp<AxisAttrs>({
   name: 'sum',
+  reads: { inputs: [], out: false },
   forward: ([x], { axis, keepdim }) => ({ out: launchSum(x!, axis, keepdim, 1) }),
   backward: ({ grad, inputs: [x], attrs: { axis } }) => [expandAlong(grad, x!.shape, axis, 1)],
 });
 
 const meanOp = defineOp<AxisAttrs>({
   name: 'mean',
+  reads: { inputs: [], out: false },
   forward: ([x], { axis, keepdim }) => ({ out: launchSum(x!, axis, keepdim, 1 / x!.shape[axis]!) }),
   backward: ({ grad, inputs: [x], attrs: { axis } }) => [expandAlong(grad, x!.shape, axis, 1 / x!.shape[axis]!)],
 });
@@ -94,6 +96,7 @@ function launchMax(x: Tensor, axis: number, keepdim: boolean): { out: Tensor; ar
 
 const maxOp = defineOp<AxisAttrs>({
   name: 'max',
+  reads: { inputs: [], out: false },
   forward: ([x], { axis, keepdim }) => {
     const { out, argmax } = launchMax(x!, axis, keepdim);
     return { out, saved: [argmax] };
@@ -166,6 +169,7 @@ export function countNonFinite(tensors: readonly Tensor[]): Tensor {
 
 const reshapeOp = defineOp<{ shape: Shape }>({
   name: 'reshape',
+  reads: { inputs: [], out: false },
   forward: ([x], { shape }) => ({ out: x!.view(shape) }),
   backward: ({ grad, inputs: [x] }) => [grad.view(x!.shape)],
 });

@@ -15,6 +15,7 @@ type ResizeParams = {
 
 const bilinearOp = defineOp<{ planes: number; params: ResizeParams }>({
   name: 'interpolateBilinear',
+  reads: { inputs: [], out: false },
   forward: ([x], { planes, params }) => {
     const [n, c] = x!.shape as [number, number];
     const out = Tensor.empty([n, c, params.outH, params.outW]);

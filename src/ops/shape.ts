@@ -52,6 +52,7 @@ const COPY_MIN_BYTES = 4096;
 
 const concatOp = defineOp<{ axis: number }>({
   name: 'concat',
+  reads: { inputs: [], out: false },
   forward: (inputs, { axis }) => {
     const shape = [...inputs[0]!.shape];
     shape[axis] = inputs.reduce((s, t) => s + t.shape[axis]!, 0);
@@ -92,6 +93,7 @@ export function concat(tensors: readonly Tensor[], axis: number): Tensor {
 
 const narrowOp = defineOp<{ axis: number; start: number; length: number }>({
   name: 'narrow',
+  reads: { inputs: [], out: false },
   forward: ([x], { axis, start, length }) => {
     const shape = x!.shape.map((d, i) => (i === axis ? length : d));
     const out = Tensor.empty(shape, x!.dtype);

@@ -44,6 +44,7 @@ function launch(pass: 'forward' | 'backward', logSoftmax: boolean, x: Tensor, ax
 function softmaxFamily(name: string, logSoftmax: boolean) {
   const op = defineOp<SoftmaxAttrs>({
     name,
+    reads: { inputs: [], out: true },
     forward: ([x], { axis }) => ({ out: launch('forward', logSoftmax, x!, axis) }),
     backward: ({ grad, out, attrs: { axis } }) => [launch('backward', logSoftmax, out, axis, grad)],
   });

@@ -39,6 +39,10 @@ export function defineOp<A = Record<string, never>>(def: OpDef<A>): (inputs: rea
     if (def.backward && recorder?.(inputs)) {
       out.gradFn = record;
       out.requiresGrad = true;
+      // What the backward will read must outlive releaseIntermediate (src/nn); the rest may go early.
+      const reads = typeof def.reads === 'function' ? def.reads(attrs) : def.reads;
+      for (const i of reads.inputs) if (inputs[i]) inputs[i]!.readByBackward = true;
+      if (reads.out) out.readByBackward = true;
     } else {
       for (const s of saved) s.dispose();
     }

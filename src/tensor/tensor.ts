@@ -72,13 +72,32 @@ export interface BackwardArgs<A> {
   attrs: A;
 }
 
-export interface OpDef<A> {
+/**
+ * The forward's tensors whose data a backward rule reads: inputs by position (an absent optional
+ * input, e.g. a missing bias, is skipped) and the output. Shapes and requiresGrad are always there:
+ * what is not listed may have its memory freed before the backward runs (Tensor.releaseData).
+ */
+export interface BackwardReads {
+  inputs: readonly number[];
+  out: boolean;
+}
+
+interface OpDefBase<A> {
   name: string;
   /** Runs the kernels. `saved` are tensors the op made for its backward; they are freed if unused. */
   forward(inputs: readonly Tensor[], attrs: A): { out: Tensor; saved?: Tensor[] };
-  /** One gradient per input (null where the input takes none). Runs with recording off. */
-  backward?(args: BackwardArgs<A>): (Tensor | null)[];
 }
+
+/** An op with a backward declares, beside the rule, what the rule reads (a function of attrs where that varies). */
+export type OpDef<A> = OpDefBase<A> &
+  (
+    | { backward?: undefined; reads?: undefined }
+    | {
+        /** One gradient per input (null where the input takes none). Runs with recording off. */
+        backward(args: BackwardArgs<A>): (Tensor | null)[];
+        reads: BackwardReads | ((attrs: A) => BackwardReads);
+      }
+  );
 
 export interface OpRecord {
   op: OpDef<any>;
@@ -101,7 +120,11 @@ export class Tensor {
   gradFn: OpRecord | null = null;
   /** Optional name (parameters carry their state_dict name). */
   name = '';
+  /** Whether a record on the tape reads this tensor's data in its backward (BackwardReads); set for the tensor's life. */
+  readByBackward = false;
   private storage: Storage | null;
+  /** Set by releaseData(): the memory went while the tensor stayed a node of the tape. */
+  private dataReleased = false;
   /** Where the tensor starts in its storage's buffer, in bytes. */
   private byteOffset: number;
   /** Whether the tensor is a slice of a bigger buffer (then it binds only its own range). */
@@ -150,7 +173,11 @@ export class Tensor {
   }
 
   private live(): Storage {
-    if (!this.storage) throw new TensorError(`tensor #${this.id}${this.name ? ` '${this.name}'` : ''} ${shapeStr(this.shape)} used after dispose`);
+    if (!this.storage) {
+      const what = `tensor #${this.id}${this.name ? ` '${this.name}'` : ''} ${shapeStr(this.shape)}`;
+      if (this.dataReleased) throw new TensorError(`${what}: its data was read after releaseData() freed it (no backward rule declared that it reads it)`);
+      throw new TensorError(`${what} used after dispose`);
+    }
     return this.storage;
   }
 
@@ -215,8 +242,7 @@ export class Tensor {
   view(shape: Shape): Tensor {
     checkShape(shape);
     if (sizeOf(shape) !== this.size) throw new TensorError(`cannot view ${shapeStr(this.shape)} as ${shapeStr(shape)}: sizes differ`);
-    const s = this.storage;
-    if (!s) throw new TensorError(`tensor #${this.id} ${shapeStr(this.shape)} used after dispose`);
+    const s = this.live();
     s.refs++;
     return new Tensor([...shape], this.dtype, s, this.byteOffset, this.sliced);
   }
@@ -286,13 +312,30 @@ export class Tensor {
   }
 
   dispose(): void {
-    if (!this.storage) return;
-    this.derivedCache?.forEach((d) => d.tensor.dispose());
-    this.derivedCache = null;
-    this.storage.release();
-    this.storage = null;
+    if (!this.storage && !this.dataReleased) return;
+    this.freeMemory();
+    this.dataReleased = false;
     this.gradFn = null;
     for (const s of scopeStack) s.delete(this);
+  }
+
+  /**
+   * Frees this tensor's memory (its reference to a shared storage: views keep theirs) but keeps it
+   * as a node of the tape: shape, requiresGrad and gradFn stay, so a backward that reads no data of
+   * it still runs through it. Any later read of the data throws, naming the tensor. dispose() (the
+   * scope's) finishes it off.
+   */
+  releaseData(): void {
+    if (!this.storage) return;
+    this.freeMemory();
+    this.dataReleased = true;
+  }
+
+  private freeMemory(): void {
+    this.derivedCache?.forEach((d) => d.tensor.dispose());
+    this.derivedCache = null;
+    this.storage?.release();
+    this.storage = null;
   }
 
   /** Takes the tensor out of every enclosing scope, so it outlives them. */
