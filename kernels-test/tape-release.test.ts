@@ -43,6 +43,8 @@ function forward(m: Chain, x: Tensor, release: boolean) {
 interface Run {
   /** Pool bytes in use once the forward ran (before the backward), above those before it. */
   forwardBytes: number;
+  /** The same once the backward ran (the gradients of the leaves included). */
+  backwardBytes: number;
   grads: Float32Array[];
 }
 
@@ -58,8 +60,9 @@ async function run(frozen: boolean, release: boolean, check?: (t: ReturnType<typ
     // A weighted sum, so every output element carries its own gradient.
     const loss = sumAll(mul(t.out, Tensor.from(randn(t.out.size, 12), t.out.shape)));
     backward(loss);
+    const backwardBytes = gpu().pool.stats.bytesInUse - before;
     const grads = await Promise.all([x, ...m.params].map((p) => p.grad!.readFloat32()));
-    return { forwardBytes, grads };
+    return { forwardBytes, backwardBytes, grads };
   });
   for (const l of [m.conv1, m.bn, m.conv2]) l.dispose();
   return result;
@@ -87,20 +90,23 @@ describe('releaseIntermediate on the tape', () => {
       expect(reluOut.disposed).toBe(false);
     });
     expect(kept.forwardBytes - released.forwardBytes).toBe(2 * mapBytes(16));
+    // The ReLU's output goes too once its readers (the ReLU's and the second conv's backward) ran.
+    expect(kept.backwardBytes - released.backwardBytes).toBe(3 * mapBytes(16));
     expectSameBits(released.grads, kept.grads);
   });
 
-  test('a training-mode BN reads its input: the conv output is kept, only the BN output goes', async () => {
+  test('a training-mode BN reads its input: the conv output is kept until the BN backward ran, the BN output goes at once', async () => {
     const kept = await run(false, false);
     const released = await run(false, true, ({ convOut, bnOut }) => {
       expect(convOut.disposed).toBe(false);
       expect(bnOut.disposed).toBe(true);
     });
     expect(kept.forwardBytes - released.forwardBytes).toBe(mapBytes(16));
+    expect(kept.backwardBytes - released.backwardBytes).toBe(3 * mapBytes(16));
     expectSameBits(released.grads, kept.grads);
   });
 
-  test('releasing a tensor a record reads keeps it, and the gradient is right', async () => {
+  test('releasing a tensor a record reads keeps it until that record ran in the backward, and the gradient is right', async () => {
     const grad = await scopeAsync(async () => {
       const x = Tensor.from([-1, 2, -3, 4], [4]);
       x.requiresGrad = true;
@@ -112,6 +118,7 @@ describe('releaseIntermediate on the tape', () => {
       releaseIntermediate(x, w);
       expect(x.disposed).toBe(false);
       backward(sumAll(w));
+      expect([y.disposed, x.disposed]).toEqual([true, true]);
       return x.grad!.readFloat32();
     });
     // w = 2·relu(x)·x: dw/dx = 4x where x > 0, 0 elsewhere.

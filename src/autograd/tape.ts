@@ -1,7 +1,7 @@
 // The tape, micrograd-style: every op whose inputs need gradients leaves a record on its output;
 // backward() walks the records from a scalar in reverse topological order, calling each op's
 // backward rule and summing gradients that meet at a tensor.
-import { Tensor, TensorError, setRecorder } from '../tensor/index.js';
+import { Tensor, TensorError, setRecorder, readByBackward } from '../tensor/index.js';
 import { add, fill } from '../ops/index.js';
 
 let noGradDepth = 0;
@@ -75,6 +75,9 @@ export function backward(loss: Tensor, seed?: Tensor): void {
         continue;
       }
       const inGrads = rec.op.backward!({ grad: g, inputs: rec.inputs, out: t, saved: rec.saved, attrs: rec.attrs });
+      // An intermediate the forward let go of (releaseIntermediate) goes once its last reader ran, as
+      // PyTorch frees a saved tensor with its node.
+      for (const r of readByBackward(rec)) if (--r.backwardReaders === 0 && r.releaseAfterBackward) r.releaseData();
       rec.inputs.forEach((input, k) => {
         const gi = inGrads[k];
         if (!gi || !input.requiresGrad) {

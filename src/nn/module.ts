@@ -210,12 +210,13 @@ export interface Layer extends Module {
 
 /**
  * Frees an intermediate `x` once its last consumer produced `y`: the forward will not read x again.
- * On the tape x keeps its memory when a record's backward reads it (the ops' BackwardReads; the
- * caller's scope frees it after the backward), else its memory goes now and it stays a node of the
- * graph (releaseData), as PyTorch frees what no backward node saved. Off the tape it is disposed.
+ * On the tape, when a record's backward reads x (the ops' BackwardReads), x goes once the last such
+ * record ran in the backward; else its memory goes now and it stays a node of the graph
+ * (releaseData), as PyTorch frees what no backward node saved. Off the tape it is disposed.
  */
 export function releaseIntermediate(x: Tensor, y: Tensor): void {
-  if (x === y || x.readByBackward) return;
-  if (x.requiresGrad) x.releaseData();
+  if (x === y) return;
+  if (x.backwardReaders > 0) x.releaseAfterBackward = true;
+  else if (x.requiresGrad) x.releaseData();
   else x.dispose();
 }

@@ -28,6 +28,15 @@ export function registeredOps(): string[] {
   return [...registry.keys()].sort();
 }
 
+/** The tensors whose data the record's backward reads, per its op's declaration (a tensor read twice is listed twice). */
+export function readByBackward(record: OpRecord): Tensor[] {
+  const { op, inputs, attrs, out } = record;
+  if (!op.reads) return [];
+  const reads = typeof op.reads === 'function' ? op.reads(attrs) : op.reads;
+  const read = reads.inputs.flatMap((i) => (inputs[i] ? [inputs[i]!] : []));
+  return reads.out ? [...read, out] : read;
+}
+
 /** Registers an op and returns the function that applies it (and records it on the tape). */
 export function defineOp<A = Record<string, never>>(def: OpDef<A>): (inputs: readonly Tensor[], attrs: A) => Tensor {
   if (registry.has(def.name)) throw new TensorError(`op '${def.name}' registered twice`);
@@ -40,9 +49,7 @@ export function defineOp<A = Record<string, never>>(def: OpDef<A>): (inputs: rea
       out.gradFn = record;
       out.requiresGrad = true;
       // What the backward will read must outlive releaseIntermediate (src/nn); the rest may go early.
-      const reads = typeof def.reads === 'function' ? def.reads(attrs) : def.reads;
-      for (const i of reads.inputs) if (inputs[i]) inputs[i]!.readByBackward = true;
-      if (reads.out) out.readByBackward = true;
+      for (const t of readByBackward(record)) t.backwardReaders++;
     } else {
       for (const s of saved) s.dispose();
     }

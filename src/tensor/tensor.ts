@@ -82,22 +82,16 @@ export interface BackwardReads {
   out: boolean;
 }
 
-interface OpDefBase<A> {
+/** An op with a backward declares beside the rule what it reads (a function of attrs where that varies). */
+export type OpDef<A> = {
   name: string;
   /** Runs the kernels. `saved` are tensors the op made for its backward; they are freed if unused. */
   forward(inputs: readonly Tensor[], attrs: A): { out: Tensor; saved?: Tensor[] };
-}
-
-/** An op with a backward declares, beside the rule, what the rule reads (a function of attrs where that varies). */
-export type OpDef<A> = OpDefBase<A> &
-  (
-    | { backward?: undefined; reads?: undefined }
-    | {
-        /** One gradient per input (null where the input takes none). Runs with recording off. */
-        backward(args: BackwardArgs<A>): (Tensor | null)[];
-        reads: BackwardReads | ((attrs: A) => BackwardReads);
-      }
-  );
+} & (
+  | { backward?: undefined; reads?: undefined }
+  /** backward: one gradient per input (null where the input takes none), run with recording off. */
+  | { backward(args: BackwardArgs<A>): (Tensor | null)[]; reads: BackwardReads | ((attrs: A) => BackwardReads) }
+);
 
 export interface OpRecord {
   op: OpDef<any>;
@@ -120,8 +114,10 @@ export class Tensor {
   gradFn: OpRecord | null = null;
   /** Optional name (parameters carry their state_dict name). */
   name = '';
-  /** Whether a record on the tape reads this tensor's data in its backward (BackwardReads); set for the tensor's life. */
-  readByBackward = false;
+  /** Records on the tape whose backward reads this tensor's data (BackwardReads) and has not run yet. */
+  backwardReaders = 0;
+  /** Free the memory once the last of backwardReaders has run (releaseIntermediate on a tensor still read). */
+  releaseAfterBackward = false;
   private storage: Storage | null;
   /** Set by releaseData(): the memory went while the tensor stayed a node of the tape. */
   private dataReleased = false;
@@ -320,10 +316,9 @@ export class Tensor {
   }
 
   /**
-   * Frees this tensor's memory (its reference to a shared storage: views keep theirs) but keeps it
-   * as a node of the tape: shape, requiresGrad and gradFn stay, so a backward that reads no data of
-   * it still runs through it. Any later read of the data throws, naming the tensor. dispose() (the
-   * scope's) finishes it off.
+   * Frees this tensor's memory (its reference to the storage: views keep theirs) but keeps it a node
+   * of the tape (shape, requiresGrad, gradFn): a backward that reads none of its data runs through
+   * it; a read of the data throws, naming it. dispose() (the scope's) finishes it off.
    */
   releaseData(): void {
     if (!this.storage) return;
