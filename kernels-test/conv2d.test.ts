@@ -29,6 +29,7 @@ const cases: Case[] = [
   { name: '3x3 d12 p12 on a 7x6 map (taps mostly in padding)', x: [1, 6, 7, 6], w: [4, 6, 3, 3], bias: true, options: { padding: 12, dilation: 12 } },
   { name: '3x3 d12 p12 on a 5x30 map (dead taps along one axis only)', x: [1, 3, 5, 30], w: [4, 3, 3, 3], bias: false, options: { padding: 12, dilation: 12 } },
   { name: '3x3 d12 p12 on a 30x5 map (live taps: whole column, not contiguous in kh·kw)', x: [1, 3, 30, 5], w: [4, 3, 3, 3], bias: false, options: { padding: 12, dilation: 12 } },
+  { name: '3x3 d4 p4 on 8x12 maps (2-D tiles: blocks of 4 columns)', x: [2, 12, 8, 12], w: [20, 12, 3, 3], bias: true, options: { padding: 4, dilation: 4 } },
   { name: '40 channels, 3x3 d2 p2 (several tiles)', x: [1, 40, 8, 8], w: [40, 40, 3, 3], bias: false, options: { padding: 2, dilation: 2 } },
   { name: '16 channels, 3x3 d3 p3 on a 7x6 map (weight-gradient tiles of one tap, 2 chunks)', x: [2, 16, 7, 6], w: [8, 16, 3, 3], bias: false, options: { padding: 3, dilation: 3 } },
   { name: 'pairs: stride [2,1] padding [0,2] dilation [1,3], 3x2 kernel', x: [1, 3, 9, 10], w: [4, 3, 3, 2], bias: true, options: { stride: [2, 1], padding: [0, 2], dilation: [1, 3] } },
@@ -65,7 +66,7 @@ const tol = { atol: 2e-4, rtol: 1e-3 };
 const allVariants = ['tall', 'regblock', 'panel', 'tiled'] as const;
 const coreCases: Record<string, string[]> = {
   // The same kernels as tall with 8-row tiles: strided phases, both weight-gradient tilings, chunks.
-  regblock: ['3x3 s2 p1 odd sizes', '16 channels'],
+  regblock: ['3x3 s2 p1 odd sizes', '16 channels', '3x3 d4 p4 on 8x12'],
   panel: ['1x1 s1', '3x3 s2 p1 odd sizes', '3x3 d4 p4, 33 outputs', 'pairs'],
   tiled: ['3x3 s2 p1 odd sizes', '3x3 d4 p4, 33 outputs'],
 };

@@ -41,7 +41,7 @@ const mkn: [number, number, number][] = [
 ];
 
 describe('matmul forward against float64', () => {
-  test.each(['subgroup', 'register', 'tiled'] as MatmulVariant[])('%s kernel, all transposes, odd shapes', async (variant) => {
+  test.each(['igemm', 'subgroup', 'register', 'tiled'] as MatmulVariant[])('%s kernel, all transposes, odd shapes', async (variant) => {
     if (!matmulVariants().includes(variant)) return; // no subgroup kernel on this adapter
     setMatmulVariant(variant);
     let seed = 10;
@@ -50,7 +50,7 @@ describe('matmul forward against float64', () => {
     }
   });
 
-  test.each(['subgroup', 'register', 'tiled'] as MatmulVariant[])('%s kernel, batched and batch-broadcast operands', async (variant) => {
+  test.each(['igemm', 'subgroup', 'register', 'tiled'] as MatmulVariant[])('%s kernel, batched and batch-broadcast operands', async (variant) => {
     if (!matmulVariants().includes(variant)) return;
     setMatmulVariant(variant);
     let seed = 50;
@@ -62,7 +62,7 @@ describe('matmul forward against float64', () => {
   });
 });
 
-test('automatic kernel choice: few rows, many columns of a [N, K] B (swapped to Cᵀ = B·Aᵀ on the subgroup kernel)', async () => {
+test('automatic kernel choice: few rows, many columns of a [N, K] B (igemm with 8-lane subgroups; on the subgroup kernel with 16 lanes, swapped to Cᵀ = B·Aᵀ)', async () => {
   // M < 128 ≤ 512 ≤ N with transB: the nn.Linear shape of the CSG heads; K not a multiple of 32.
   await checkForward(stored(null, 37, 70, false), stored(null, 70, 600, true), false, true, 90);
   await checkForward(stored(null, 64, 300, false), stored(null, 300, 520, true), false, true, 91);
@@ -159,7 +159,7 @@ describe('bad input', () => {
     expect(() => scope(() => matmul(t([2, 3, 4]), t([3, 4, 2])))).toThrow(/batch sizes differ/);
   });
   test('an unknown matmul kernel', () => {
-    expect(() => setMatmulVariant('fast' as MatmulVariant)).toThrow(/unknown matmul kernel 'fast', expected one of subgroup, register, tiled/);
+    expect(() => setMatmulVariant('fast' as MatmulVariant)).toThrow(/unknown matmul kernel 'fast', expected one of igemm, subgroup, register, tiled/);
   });
   test('linear with mismatched weight or bias', () => {
     expect(() => scope(() => linear(t([2, 3]), t([4, 5]), null))).toThrow(/x \[2, 3\] has 3 features, weight \[4, 5\] expects 5/);

@@ -1,4 +1,4 @@
-// InfoNCE, its ranks and the ranking accuracy (src/ops/nce.ts), both passes, against a float64 CPU
+// InfoNCE, its ranks and the ranking accuracy (src/ops/nce.ts), all three passes, against a float64 CPU
 // reference, and by finite differences through the GPU.
 import { Tensor, scope, scopeAsync } from '../src/tensor/index.js';
 import { backward } from '../src/autograd/index.js';
@@ -30,7 +30,7 @@ describe('infoNce', () => {
     [3, 128, 2048, 1],
     [136, 128, 300, 2],
   ] as const;
-  for (const variant of ['window', 'stream'] as const) for (const [n, d, k, norm] of cases) {
+  for (const variant of ['gemm', 'window', 'stream'] as const) for (const [n, d, k, norm] of cases) {
     test(`${variant}: N ${n}, D ${d}, K ${k}, norm ${norm}: loss, ranks, accuracy and gradient against float64`, async () => {
       setNceVariant(variant);
       if (!nceVariants().includes(variant)) {

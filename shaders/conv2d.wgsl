@@ -63,6 +63,12 @@ override PHASED: bool = false;
 override PHASE_H: u32 = 1u;
 override PHASE_W: u32 = 1u;
 override PHASE_BLOCKS: u32 = 1u;
+// igemm_rb, BLOCKED: a tile is a block of BLOCK_W columns × (tile rows / BLOCK_W) rows of one image
+// (the map divides into whole blocks) instead of consecutive pixels, so that a tap reading only
+// padding at the left or right edge is dead for whole tiles too (dilated convs on small maps: the
+// ASPP's d12 tap at 16×16 is live for half the pixels of a row tile, a quarter of the blocks).
+override BLOCKED: bool = false;
+const BLOCK_W: u32 = 4u;
 
 struct PackParams {
   rows: u32,      // real rows of the packed matrix per tap (or pixels)
@@ -197,6 +203,13 @@ struct TilePixel {
 }
 
 fn tile_pixel(rowBlock: u32, tileRows: u32, i: u32) -> TilePixel {
+  if (BLOCKED) {
+    let blockH = tileRows / BLOCK_W;
+    let blocksW = DST_W / BLOCK_W;
+    let blocks = blocksW * (DST_H / blockH);
+    let b = rowBlock % blocks;
+    return TilePixel(Pixel(rowBlock / blocks, (b / blocksW) * blockH + i / BLOCK_W, (b % blocksW) * BLOCK_W + i % BLOCK_W), true);
+  }
   if (!PHASED) {
     let row = rowBlock * tileRows + i;
     return TilePixel(dst_pixel(min(row, BATCH * DST_H * DST_W - 1u)), row < BATCH * DST_H * DST_W);

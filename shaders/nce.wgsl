@@ -36,6 +36,8 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> expect: array<f32>;
 @group(0) @binding(8) var<storage, read> grad: array<f32>;
 @group(0) @binding(9) var<storage, read_write> dq: array<f32>;
+// The GEMM form: the products q·queue [N, K] (K % 4 == 0), turned in place into softmax weights.
+@group(0) @binding(10) var<storage, read_write> logits: array<vec4<f32>>;
 
 fn positiveLogit(row: u32) -> f32 {
   var l = 0.0;
@@ -165,4 +167,73 @@ fn nce_accuracy() {
   }
   expect[0] = f32(top1) / f32(params.n);
   expect[1] = f32(top5) / f32(params.n);
+}
+
+// ---- the GEMM form (src/ops/nce.ts, variant 'gemm') ---------------------------------------------
+// The products q·queue come from a GEMM (stored [N, K]); these passes do the softmax bookkeeping the
+// streaming pass fuses in: nce_logit_rows finds each row's loss and rank, nce_logit_weights turns
+// the products into the softmax weights p_j (whose product with the queue, a second GEMM, is
+// Σ_j p_j·queue_j), nce_add_positive adds p_0·k to make E[kv].
+
+const SCAN: u32 = 64u;
+var<workgroup> scanM: array<f32, SCAN>;
+var<workgroup> scanS: array<f32, SCAN>;
+var<workgroup> scanC: array<f32, SCAN>;
+
+// One workgroup per query row: each lane keeps an online (max, Σ exp(l − max), count above the
+// positive) over its stride of the row (lane 0 starts from the positive), lane 0 merges them in lane
+// order (deterministic). Writes the loss, the rank and, in `partial`, the row's (max, sum, p_0).
+@compute @workgroup_size(64)
+fn nce_logit_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = min(wid.y * nwg.x + wid.x, params.n - 1u);
+  let lp = positiveLogit(row);
+  var m = select(NEG, lp, lid == 0u);
+  var s = select(0.0, 1.0, lid == 0u);
+  var c = 0.0;
+  let quads = params.keys / 4u;
+  for (var j = lid; j < quads; j += SCAN) {
+    let l = logits[row * quads + j] * params.invTau;
+    let mNew = max(m, max(max(l.x, l.y), max(l.z, l.w)));
+    let e = exp(l - mNew);
+    s = s * exp(m - mNew) + (e.x + e.y) + (e.z + e.w);
+    m = mNew;
+    let beats = select(vec4<f32>(0.0), vec4<f32>(1.0), l > vec4<f32>(lp));
+    c += (beats.x + beats.y) + (beats.z + beats.w);
+  }
+  scanM[lid] = m;
+  scanS[lid] = s;
+  scanC[lid] = c;
+  workgroupBarrier();
+  if (lid != 0u || wid.y * nwg.x + wid.x >= params.n) { return; }
+  var mAll = NEG;
+  for (var t = 0u; t < SCAN; t++) { mAll = max(mAll, scanM[t]); }
+  var sAll = 0.0;
+  var count = 0.0;
+  for (var t = 0u; t < SCAN; t++) {
+    sAll += scanS[t] * exp(scanM[t] - mAll);
+    count += scanC[t];
+  }
+  rowLoss[row] = mAll + log(sAll) - lp;
+  rank[row] = u32(count);
+  partial[row * 3u] = mAll;
+  partial[row * 3u + 1u] = sAll;
+  partial[row * 3u + 2u] = exp(lp - mAll) / sAll;
+}
+
+// p_j = exp(l_j − max) / sum in place, one vec4 per invocation.
+@compute @workgroup_size(64)
+fn nce_logit_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = gridIndex(wid, nwg, lid, 64u);
+  let quads = params.keys / 4u;
+  if (i >= params.n * quads) { return; }
+  let row = i / quads;
+  logits[i] = exp(logits[i] * params.invTau - partial[row * 3u]) / partial[row * 3u + 1u];
+}
+
+// E[kv] = Σ_j p_j·queue_j (already in `expect`) + p_0·k.
+@compute @workgroup_size(64)
+fn nce_add_positive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = gridIndex(wid, nwg, lid, 64u);
+  if (i >= params.n * D) { return; }
+  expect[i] += partial[(i / D) * 3u + 2u] * kpos[i];
 }

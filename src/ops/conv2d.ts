@@ -236,15 +236,22 @@ function launchPanelWeightGrad(g: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   return dw;
 }
 
+/** Columns of a BLOCKED tile (BLOCK_W in the WGSL). */
+const BLOCK_W = 4;
+
 /**
  * Row blocks of the implicit GEMM and, for a strided input gradient on the register-blocked kernels,
  * the sub-pixel phase grid (see PHASED in the WGSL): a phase's tiles then skip its dead taps, which
- * are 3 of 4 at stride 2.
+ * are 3 of 4 at stride 2. Stride-1 convs padded by more than a block's width whose map divides into
+ * blocks take 2-D tiles (BLOCKED), which skip the taps dead at the left and right edges too.
  */
 function rowBlocking(variant: ConvVariant, g: ConvGeometry, transposed: boolean): { rowBlocks: number; phase: Record<string, number> } {
   const { dstH, dstW } = sides(g, transposed);
   const tileRows = tileRowsOf(variant);
   const phased = transposed && variant !== 'tiled' && (g.sh > 1 || g.sw > 1);
+  const blockH = tileRows / BLOCK_W;
+  const blocked = variant !== 'tiled' && g.sh === 1 && g.sw === 1 && g.pw >= BLOCK_W && dstW % BLOCK_W === 0 && dstH % blockH === 0;
+  if (blocked) return { rowBlocks: (g.n * dstH * dstW) / tileRows, phase: { BLOCKED: 1 } };
   if (!phased) return { rowBlocks: Math.ceil((g.n * dstH * dstW) / tileRows), phase: {} };
   const phaseH = Math.ceil(dstH / g.sh);
   const phaseW = Math.ceil(dstW / g.sw);

@@ -1,12 +1,14 @@
 // Matrix multiplication (2-D and batched, optional transposes) and nn.Linear, with gradients.
-// Kernels: shaders/matmul.wgsl (pack, gemm_register, gemm_tiled) and shaders/matmul_subgroup.wgsl
-// (gemm_subgroup). Every launch packs what the chosen GEMM needs (transposes applied, sizes padded
+// Kernels: shaders/matmul.wgsl (pack, gemm_register, gemm_tiled), shaders/matmul_subgroup.wgsl
+// (gemm_subgroup), and the conv kernels' register tiles (src/ops/conv2d.ts) for a product that is a 1×1
+// convolution. Every launch packs what the chosen GEMM needs (transposes applied, sizes padded
 // with zeros to its blocks) in O(M·K + K·N) work, so the O(M·N·K) loops are branch-free.
 // WGSL: shaders/matmul.wgsl, shaders/matmul_subgroup.wgsl · reference: kernels-test/ref/matmul.ts · test: kernels-test/matmul.test.ts
 import { gpu, grid, GpuError, platform } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp } from '../tensor/index.js';
 import { launchBinary } from './elementwise.js';
 import { sum } from './reduce.js';
+import { convGeometry, convVariant, convVariants, launchDirection, type ConvDirection } from './conv2d.js';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -14,11 +16,14 @@ export interface MatmulOptions {
 }
 
 /**
- * subgroup: lavapipe's fastest (needs a CPU adapter with subgroups of 8 or 16); register: 8×4
- * register blocks, the best without subgroups on a CPU adapter; tiled: shared-memory tiles, for real GPUs.
+ * igemm: the product as a 1×1 convolution on the conv kernels' 8-lane register tiles, one dispatch
+ * reading both operands from storage (lavapipe's fastest: the subgroup kernel binds B as 64 KiB
+ * uniform slices, one dispatch per slice and 32-column panel, and a dispatch costs ≈ 0.1–0.2 ms there);
+ * subgroup: uniform-panel GEMM (a CPU adapter with subgroups of 8 or 16); register: 8×4 register
+ * blocks, the best without subgroups on a CPU adapter; tiled: shared-memory tiles, for real GPUs.
  */
-export type MatmulVariant = 'subgroup' | 'register' | 'tiled';
-const VARIANTS: readonly MatmulVariant[] = ['subgroup', 'register', 'tiled'];
+export type MatmulVariant = 'igemm' | 'subgroup' | 'register' | 'tiled';
+const VARIANTS: readonly MatmulVariant[] = ['igemm', 'subgroup', 'register', 'tiled'];
 
 /** Uniform slices of B panels are 64 KiB: 16384 floats. */
 const SLICE_FLOATS = 16384;
@@ -37,6 +42,7 @@ let forcedVariant: MatmulVariant | null = null;
 function checkVariant(v: string, where: string): MatmulVariant {
   if (!VARIANTS.includes(v as MatmulVariant)) throw new GpuError(`${where}: unknown matmul kernel '${v}', expected one of ${VARIANTS.join(', ')}`);
   if (v === 'subgroup' && !subgroupLanes()) throw new GpuError(`${where}: the subgroup kernel needs a CPU adapter with subgroups of 8 or 16 lanes`);
+  if (v === 'igemm' && !convTiles()) throw new GpuError(`${where}: the igemm kernel needs the conv register tiles (subgroups of 8 lanes)`);
   return v as MatmulVariant;
 }
 
@@ -52,9 +58,12 @@ function subgroupLanes(): number {
   return g.hasSubgroups && g.adapter.isFallback && (size === 8 || size === 16) ? size : 0;
 }
 
+/** Whether the conv kernels' register tiles run here (the igemm variant). */
+const convTiles = (): boolean => convVariants().includes('tall');
+
 /** The variants that run on this adapter. */
 export function matmulVariants(): MatmulVariant[] {
-  return subgroupLanes() ? [...VARIANTS] : VARIANTS.filter((v) => v !== 'subgroup');
+  return VARIANTS.filter((v) => (v !== 'subgroup' || subgroupLanes()) && (v !== 'igemm' || convTiles()));
 }
 
 /** The variant set by setMatmulVariant or env CSG_MATMUL_KERNEL, if any. */
@@ -68,6 +77,7 @@ function explicitVariant(): MatmulVariant | null {
 export function matmulVariant(): MatmulVariant {
   const explicit = explicitVariant();
   if (explicit) return explicit;
+  if (convTiles()) return 'igemm';
   if (subgroupLanes()) return 'subgroup';
   return gpu().adapter.isFallback ? 'register' : 'tiled';
 }
@@ -204,16 +214,42 @@ function subgroupSteps(lanes: number): string {
 const stepsSource = new Map<number, string>();
 
 /**
+ * op(A)·op(B) as a 1×1 convolution whose pixels are rows: A·Bᵀ is the forward (x = A [M, K], weight
+ * B [N, K]), A·B the input gradient (dy = A, weight B [K, N]), Aᵀ·B the weight gradient (dy = A [R, M],
+ * x = B [R, N], summed over the R rows). A's batch folds into its rows when B is shared; null for the
+ * products that are none of these (a batched B, a batched Aᵀ, Aᵀ·Bᵀ).
+ */
+function launchAsConv(a: Tensor, b: Tensor, transA: boolean, transB: boolean, d: Dims): Tensor | null {
+  if (d.batchB > 1 || (transA && (d.batchA > 1 || transB))) return null;
+  const rows = d.batch * d.m;
+  const plan: [ConvDirection, number, number, number] = transA ? ['weight', d.k, d.n, d.m] : transB ? ['forward', rows, d.k, d.n] : ['input', rows, d.n, d.k];
+  const [direction, n, c, o] = plan;
+  const g = convGeometry([n, c, 1, 1], [o, c, 1, 1]);
+  // launchDirection's operands: forward(x, w), input(dy, w), weight(x, dy).
+  const [first, second] = direction === 'forward' ? [a.view([n, c, 1, 1]), b.view([o, c, 1, 1])] : direction === 'input' ? [a.view([n, o, 1, 1]), b.view([o, c, 1, 1])] : [b.view([n, c, 1, 1]), a.view([n, o, 1, 1])];
+  const result = launchDirection(direction, convVariant(direction, g), g, first, second, null);
+  [first, second].forEach((t) => t.dispose());
+  const out = result.view(d.outShape);
+  result.dispose();
+  return out;
+}
+
+/**
  * C = op(A)·op(B) with no tape entry: the building block of matmul, linear and their gradients, and
  * the GEMM for other ops (e.g. a convolution as im2col patches [N·H·W, C·kh·kw] times the weight
  * [O, C·kh·kw] with transB). Picks the variant, packs/pads operands, runs the GEMM, unpacks C.
  */
 export function launchMatmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, where = 'matmul'): Tensor {
   const d = matmulDims(a, b, transA, transB, where);
-  const out = Tensor.empty(d.outShape);
-  if (out.size === 0) return out;
   const explicit = explicitVariant();
   let variant = explicit ?? matmulVariant();
+  if (variant === 'igemm') {
+    const viaConv = d.batch * d.m * d.n * d.k > 0 ? launchAsConv(a, b, transA, transB, d) : null;
+    if (viaConv) return viaConv;
+    variant = subgroupLanes() ? 'subgroup' : 'register';
+  }
+  const out = Tensor.empty(d.outShape);
+  if (out.size === 0) return out;
   if (variant === 'subgroup' && !explicit && d.batch === 1 && d.m < SUBGROUP_MIN_ROWS && d.n >= 4 * SUBGROUP_MIN_ROWS && transB && !transA) {
     // Few rows, many columns, B stored [N, K] (nn.Linear's forward on 64 patch vectors in the CSG
     // heads): C = (B·Aᵀ)ᵀ gives the subgroup kernel N rows and reads B as it is stored; the transpose

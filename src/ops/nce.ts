@@ -1,10 +1,13 @@
 // InfoNCE against a key queue (recipe §2) with the rank of each positive, and the ranking accuracy.
-// Two passes compute the same rows: the portable streaming pass (shaders/nce.wgsl, here) and the window
-// pass (shaders/nce_subgroup.wgsl, src/ops/nce-window.ts) that lavapipe runs fastest.
+// Three passes compute the same rows: the portable streaming pass (shaders/nce.wgsl, here), the window
+// pass (shaders/nce_subgroup.wgsl, src/ops/nce-window.ts), and the GEMM form (here): the logits and
+// the expectation as two products on the matmul kernels, with the softmax bookkeeping between them
+// (nce.wgsl) — lavapipe's fastest, where the matmul runs on the conv kernels' register tiles.
 // WGSL: shaders/nce.wgsl, shaders/nce_subgroup.wgsl · reference: kernels-test/ref/nce.ts · test: kernels-test/nce.test.ts
 import { gpu, grid } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp } from '../tensor/index.js';
 import { mean } from './reduce.js';
+import { launchMatmul, matmulVariant } from './matmul.js';
 import { nceRowsWindow, WINDOW_MAX_DP, type NceRows } from './nce-window.js';
 
 export type { NceRows };
@@ -20,7 +23,7 @@ function nceKernel(entry: string, dim: number, withGrad: boolean) {
   return { family: 'nce', entry, defines: { D: dim, R: NCE_ROWS, ACC: withGrad ? 'true' : 'false' } };
 }
 
-export type NceVariant = 'window' | 'stream';
+export type NceVariant = 'gemm' | 'window' | 'stream';
 let forcedNceVariant: NceVariant | null = null;
 
 /** Forces the InfoNCE kernel (tests, benchmarks); null restores the automatic choice. */
@@ -29,19 +32,23 @@ export function setNceVariant(v: NceVariant | null): void {
 }
 
 /**
- * 'window' (nce_subgroup.wgsl, every operand through 64 KiB uniform windows) is lavapipe's fast form
- * and needs subgroups of 8 on a CPU adapter; 'stream' (nce.wgsl) runs anywhere.
+ * 'gemm' (two products on the matmul kernels, the [N, K] logits stored) is lavapipe's fast form where
+ * the matmul runs on the conv register tiles (one dispatch per product; 'window' makes one per 64 KiB
+ * window of the queue); 'window' (nce_subgroup.wgsl, every operand through 64 KiB uniform windows)
+ * needs subgroups of 8 on a CPU adapter; 'stream' (nce.wgsl, the logits never stored) elsewhere.
  */
 export function nceVariant(dim: number): NceVariant {
   const windowOk = nceVariants().includes('window') && roundUp(dim, 32) <= WINDOW_MAX_DP;
   if (forcedNceVariant === 'window' && !windowOk) throw new TensorError(`infoNce: the window kernel needs subgroups of 8 and D ≤ ${WINDOW_MAX_DP}`);
-  return forcedNceVariant ?? (windowOk && gpu().adapter.isFallback ? 'window' : 'stream');
+  if (forcedNceVariant) return forcedNceVariant;
+  if (!gpu().adapter.isFallback) return 'stream';
+  return matmulVariant() === 'igemm' ? 'gemm' : windowOk ? 'window' : 'stream';
 }
 
 /** The InfoNCE kernels that run on this adapter. */
 export function nceVariants(): NceVariant[] {
   const g = gpu();
-  return g.hasSubgroups && g.adapter.subgroupSize === 8 ? ['window', 'stream'] : ['stream'];
+  return g.hasSubgroups && g.adapter.subgroupSize === 8 ? ['gemm', 'window', 'stream'] : ['gemm', 'stream'];
 }
 
 // q [N, D], k [N, D], queue [D, K] → rowLoss [N], ranks u32 [N], expect [N, D] | null
@@ -57,7 +64,34 @@ export function nceRows(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGr
   if (keys < 4 || keys % 4 !== 0) throw new TensorError(`infoNce: the queue length K = ${keys} must be a positive multiple of 4`);
   if (n === 0) throw new TensorError('infoNce: no queries');
   if (!(tau > 0)) throw new TensorError(`infoNce: tau must be positive, got ${tau}`);
-  return nceVariant(dim) === 'window' ? nceRowsWindow(q, k, queue, tau, withGrad) : nceRowsStream(q, k, queue, tau, withGrad);
+  const variant = nceVariant(dim);
+  if (variant === 'gemm') return nceRowsGemm(q, k, queue, tau, withGrad);
+  return variant === 'window' ? nceRowsWindow(q, k, queue, tau, withGrad) : nceRowsStream(q, k, queue, tau, withGrad);
+}
+
+/**
+ * The GEMM form: l = q·queue [N, K] as one product, each row's loss and rank (nce_logit_rows), then
+ * for the gradient the logits become softmax weights p in place and E[kv] = p·queueᵀ + p_0·k.
+ * Holds the [N, K] products for the length of the call (N·K·4 bytes: 32 MiB at N = 128, K = 65536).
+ */
+function nceRowsGemm(q: Tensor, k: Tensor, queue: Tensor, tau: number, withGrad: boolean): NceRows {
+  const [n, dim] = q.shape as [number, number];
+  const keys = queue.shape[1]!;
+  const params = { n, keys, keysPerSplit: 0, parts: 0, invTau: 1 / tau, gradScale: 0 };
+  const logits = launchMatmul(q, queue, false, false, 'infoNce');
+  const rowStats = Tensor.empty([n * 3]);
+  const rowLoss = Tensor.empty([n]);
+  const ranks = Tensor.empty([n], 'u32');
+  const stats = { logits: logits.binding, partial: rowStats.binding };
+  gpu().run(nceKernel('nce_logit_rows', dim, false), { ...stats, q: q.binding, kpos: k.binding, rowLoss: rowLoss.binding, rank: ranks.binding }, params, grid(n));
+  let expect: Tensor | null = null;
+  if (withGrad) {
+    gpu().run(nceKernel('nce_logit_weights', dim, false), stats, params, grid(Math.ceil((n * keys) / 4 / 64)));
+    expect = launchMatmul(logits, queue, false, true, 'infoNce');
+    gpu().run(nceKernel('nce_add_positive', dim, false), { kpos: k.binding, partial: rowStats.binding, expect: expect.binding }, params, grid(Math.ceil((n * dim) / 64)));
+  }
+  [logits, rowStats].forEach((t) => t.dispose());
+  return { rowLoss, ranks, expect };
 }
 
 /** The portable streaming pass (nce.wgsl): queue and queries read from storage. */
