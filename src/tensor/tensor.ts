@@ -171,7 +171,7 @@ export class Tensor {
   private live(): Storage {
     if (!this.storage) {
       const what = `tensor #${this.id}${this.name ? ` '${this.name}'` : ''} ${shapeStr(this.shape)}`;
-      if (this.dataReleased) throw new TensorError(`${what}: its data was read after releaseData() freed it (no backward rule declared that it reads it)`);
+      if (this.dataReleased) throw new TensorError(`${what}: its data was read after releaseData() freed it (releaseIntermediate: past its last use, no backward left to read it)`);
       throw new TensorError(`${what} used after dispose`);
     }
     return this.storage;
