@@ -15,9 +15,10 @@ function randomData(n: number, seed: number): Float32Array {
 }
 
 export function csgCases(): BenchCase[] {
-  const [n, keys, dim] = [384, 65536, 128];
+  // N 384: 64 patches of a 6-image batch (the recipe's); N 128: one stage of the bench's 2-image step.
+  const [keys, dim] = [65536, 128];
   let q: Tensor, k: Tensor, queue: Tensor;
-  const nceInputs = () => {
+  const nceInputs = (n: number) => {
     q = Tensor.from(randomData(n * dim, 1), [n, dim]);
     k = Tensor.from(randomData(n * dim, 2), [n, dim]);
     queue = Tensor.from(randomData(dim * keys, 3), [dim, keys]);
@@ -70,12 +71,12 @@ export function csgCases(): BenchCase[] {
   };
 
   return [
-    {
-      name: 'csg nce forward+backward',
+    ...[384, 128].map((n): BenchCase => ({
+      name: `csg nce forward+backward${n === 384 ? '' : ', one step stage'}`,
       shape: `N ${n}, K ${keys}, dim ${dim}`,
       flops: 2 * (2 * n * keys * dim),
       setup: () => {
-        nceInputs();
+        nceInputs(n);
         q.requiresGrad = true;
         return () => {
           const loss = infoNce(q, k, queue);
@@ -86,12 +87,12 @@ export function csgCases(): BenchCase[] {
         };
       },
       dispose: nceFree,
-    },
+    })),
     {
       name: 'csg nce forward (no grad)',
-      shape: `N ${n}, K ${keys}, dim ${dim}`,
-      flops: 2 * n * keys * dim,
-      setup: () => (nceInputs(), () => infoNce(q, k, queue).dispose()),
+      shape: `N 384, K ${keys}, dim ${dim}`,
+      flops: 2 * 384 * keys * dim,
+      setup: () => (nceInputs(384), () => infoNce(q, k, queue).dispose()),
       dispose: nceFree,
     },
     {
