@@ -4,6 +4,7 @@
 // convolution. Every launch packs what the chosen GEMM needs (transposes applied, sizes padded
 // with zeros to its blocks) in O(M·K + K·N) work, so the O(M·N·K) loops are branch-free.
 // WGSL: shaders/matmul.wgsl, shaders/matmul_subgroup.wgsl · reference: kernels-test/ref/matmul.ts · test: kernels-test/matmul.test.ts
+// Just over 400 lines on purpose: the four variants share the dims, the packing and the choice between them.
 import { gpu, grid, GpuError, platform } from '../gpu/index.js';
 import { Tensor, TensorError, defineOp, assertDtype, shapeStr, roundUp } from '../tensor/index.js';
 import { launchBinary } from './elementwise.js';

@@ -2,6 +2,8 @@
 // reference-counted storage, so dispose() frees the memory only when the last view goes. A tensor may
 // also be a slice of a bigger buffer (an offset view, see slice() and moveInto(): the parameter arenas
 // of src/tensor/arena.ts); kernels bind it through `binding`, which carries the offset.
+// Just over 400 lines on purpose: the op declarations (OpDef, BackwardReads, OpRecord) and the scopes
+// live beside Tensor, which refers to them, so that no import cycle appears.
 import { gpu, GpuError } from '../gpu/index.js';
 
 export type DType = 'f32' | 'i32' | 'u32';
