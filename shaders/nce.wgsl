@@ -179,6 +179,7 @@ const SCAN: u32 = 64u;
 var<workgroup> scanM: array<f32, SCAN>;
 var<workgroup> scanS: array<f32, SCAN>;
 var<workgroup> scanC: array<f32, SCAN>;
+var<workgroup> scanPositive: f32;
 
 // One workgroup per query row: each lane keeps an online (max, Σ exp(l − max), count above the
 // positive) over its stride of the row (lane 0 starts from the positive), lane 0 merges them in lane
@@ -186,7 +187,9 @@ var<workgroup> scanC: array<f32, SCAN>;
 @compute @workgroup_size(64)
 fn nce_logit_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = min(wid.y * nwg.x + wid.x, params.n - 1u);
-  let lp = positiveLogit(row);
+  // One lane forms the positive logit (a D-long dot product), the others read it.
+  if (lid == 0u) { scanPositive = positiveLogit(row); }
+  let lp = workgroupUniformLoad(&scanPositive);
   var m = select(NEG, lp, lid == 0u);
   var s = select(0.0, 1.0, lid == 0u);
   var c = 0.0;

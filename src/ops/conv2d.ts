@@ -242,7 +242,7 @@ const BLOCK_W = 4;
 /**
  * Row blocks of the implicit GEMM and, for a strided input gradient on the register-blocked kernels,
  * the sub-pixel phase grid (see PHASED in the WGSL): a phase's tiles then skip its dead taps, which
- * are 3 of 4 at stride 2. Stride-1 convs padded by more than a block's width whose map divides into
+ * are 3 of 4 at stride 2. Stride-1 convs padded by at least a block's width whose map divides into
  * blocks take 2-D tiles (BLOCKED), which skip the taps dead at the left and right edges too.
  */
 function rowBlocking(variant: ConvVariant, g: ConvGeometry, transposed: boolean): { rowBlocks: number; phase: Record<string, number> } {
